@@ -1,0 +1,65 @@
+# Seeded variational dropout: the op, its benchmark harness and its reports.
+# `make` lists the targets. The repo runs from its root: nothing is installed as a package.
+
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+
+PYTHON ?= python3
+VENV ?= .venv
+# PY: the interpreter that runs everything. Point it elsewhere (e.g. PY=python3 on a machine whose
+# Python already has torch, triton and hydra) and no virtual environment is made.
+PY ?= $(VENV)/bin/python
+SETUP := $(if $(filter $(VENV)/bin/python,$(PY)),$(VENV)/.installed,)
+export PYTHONPATH := $(CURDIR)$(if $(PYTHONPATH),:$(PYTHONPATH),)
+
+DTYPE ?= fp32
+ARGS ?=
+RESULTS ?= results
+BASELINE ?=
+CANDIDATE ?=
+GPUS ?= 1
+LAUNCHER ?=
+
+.PHONY: help install test lint bench bench-ci bench-ci-compare report compare merge clean
+
+help: ## list the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-18s %s\n", $$1, $$2}'
+	@echo "  variables: DTYPE=fp16|bf16|fp32|fp64|all  ARGS='hydra overrides'  PY=python  RESULTS=dir"
+
+install: $(SETUP) ## make .venv with CPU torch (from this disk if present) and the dependencies
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install -q --upgrade pip
+	$(VENV)/bin/python -c "import torch" 2>/dev/null || $(VENV)/bin/python -m pip install -q "torch==2.13.0"
+	$(VENV)/bin/python -m pip install -q ".[dev]"
+	touch $@
+
+lint: $(SETUP) ## ruff
+	$(PY) -m ruff check .
+
+test: $(SETUP) ## ruff, then the test suite (CPU: the Triton kernels run in the interpreter)
+	$(PY) -m ruff check .
+	$(PY) -m pytest -q
+
+bench: $(SETUP) ## run the sweep: DTYPE=fp16|bf16|fp32|fp64|all, ARGS="shape=... p=..."; CPU smoke sweep without a GPU
+	$(PY) -m runners.bench dtype=$(DTYPE) gpus=$(GPUS) $(if $(LAUNCHER),launcher=$(LAUNCHER),) $(ARGS)
+
+bench-ci: $(SETUP) ## the reduced CI sweep (GPU), written to results/ci/candidate.csv
+	$(PY) -m runners.bench experiment=ci $(ARGS)
+
+bench-ci-compare: bench-ci ## run bench-ci, then compare it with the committed baseline
+	$(PY) -m reports.compare $(ARGS_COMPARE)
+
+compare: $(SETUP) ## compare two result CSVs: BASELINE=... CANDIDATE=...
+	$(PY) -m reports.compare baseline=$(BASELINE) candidate=$(CANDIDATE) $(ARGS)
+
+report: $(SETUP) ## render figures and tables from results/ into the README (RESULTS=results/<gpu>)
+	$(PY) -m reports.render $(RESULTS)
+
+merge: $(SETUP) ## merge part files of a multi-job sweep into results/<gpu>/<dtype>.csv
+	$(PY) -m runners.merge $(RESULTS)
+
+clean: ## remove caches and Hydra outputs (never results/)
+	rm -rf outputs multirun .pytest_cache .ruff_cache
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +
