@@ -1,0 +1,108 @@
+"""The mask stream, version 1: which mask elements a seed keeps, in pure PyTorch.
+
+Specification (`MASK_STREAM_VERSION = 1`). The mask is a function of (seed, mask_shape, p) alone:
+
+- `mask_shape` is `x.shape` with the shared dims set to 1; mask element `m` is the row-major
+  linear index into it (`0 <= m < prod(mask_shape)`).
+- `seed` is a 64-bit integer (negative values are taken modulo 2**64). Its low and high 32-bit
+  halves are the Philox key `(k0, k1)`.
+- Philox4x32 with 10 rounds (Salmon et al., SC'11; multipliers 0xD2511F53 and 0xCD9E8D57, key
+  increments 0x9E3779B9 and 0xBB67AE85), counter `(c, c >> 32, 0, 0)` for `c = m // 8`, yields four
+  32-bit words `w0..w3`. Each word gives two 16-bit halves, low half first:
+  `h(m) = (w[(m % 8) // 2] >> (16 * (m % 2))) & 0xFFFF`, so one Philox call decides eight mask
+  elements.
+- Element `m` is kept iff `h(m) >= keep_threshold(p) = round(p * 65536)`. The drop probability is
+  therefore `keep_threshold(p) / 65536`: p is resolved to 2**-16 (p = 0.1 drops with probability
+  0.100006; 0 < p < 2**-17 drops nothing). p = 1 drops everything.
+- A kept element of `x` becomes `x * scale` with `scale = 1 / (1 - p)` (the p given, as torch
+  does), computed once in double precision on the host, rounded to float32 and multiplied in
+  float32 for 16- and 32-bit inputs, multiplied in float64 for float64 inputs; a dropped element
+  becomes `x * 0`. Results are rounded to the input dtype (round to nearest even).
+
+The Triton kernels in `kernels/seeded_dropout.py` implement the same function; the test vectors in
+`tests/mask_stream_vectors.json` pin both.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+
+MASK_STREAM_VERSION = 1
+
+PHILOX_ROUNDS = 10
+PHILOX_MUL_A = 0xD2511F53
+PHILOX_MUL_B = 0xCD9E8D57
+PHILOX_KEY_A = 0x9E3779B9
+PHILOX_KEY_B = 0xBB67AE85
+DECISIONS_PER_CALL = 8  # four 32-bit words, two 16-bit halves each
+THRESHOLD_BITS = 16
+
+_U32 = 0xFFFFFFFF
+_U64 = 0xFFFFFFFFFFFFFFFF
+
+
+def keep_threshold(p: float) -> int:
+    """Keep iff a 16-bit random half >= this; P(drop) = threshold / 2**16."""
+    return int(round(p * (1 << THRESHOLD_BITS)))
+
+
+def dropout_scale(p: float) -> float:
+    """The factor kept elements are multiplied by (0 when everything is dropped)."""
+    return 0.0 if p >= 1.0 else 1.0 / (1.0 - p)
+
+
+def split_seed(seed: int) -> tuple[int, int]:
+    """The Philox key (k0, k1): the low and high 32 bits of the seed taken modulo 2**64."""
+    seed &= _U64
+    return seed & _U32, seed >> 32
+
+
+def _mul_hi_lo(multiplier: int, value: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """High and low 32 bits of multiplier * value for 32-bit operands, in int64 without overflow."""
+    product_lo = value * (multiplier & 0xFFFF)  # < 2**48
+    product_hi = value * (multiplier >> 16)  # < 2**48
+    high = (product_hi + (product_lo >> 16)) >> 16
+    low = (product_lo + ((product_hi & 0xFFFF) << 16)) & _U32
+    return high, low
+
+
+def philox4x32(counter: torch.Tensor, seed: int, rounds: int = PHILOX_ROUNDS) -> list[torch.Tensor]:
+    """Philox4x32 of counters (c, c >> 32, 0, 0) under `seed`: four int64 tensors of 32-bit words."""
+    counter = counter.to(torch.int64)
+    c0 = counter & _U32
+    c1 = (counter >> 32) & _U32
+    c2 = torch.zeros_like(c0)
+    c3 = torch.zeros_like(c0)
+    k0, k1 = split_seed(seed)
+    for _ in range(rounds):
+        hi_b, lo_b = _mul_hi_lo(PHILOX_MUL_B, c2)
+        hi_a, lo_a = _mul_hi_lo(PHILOX_MUL_A, c0)
+        c0, c1, c2, c3 = hi_b ^ c1 ^ k0, lo_b, hi_a ^ c3 ^ k1, lo_a
+        k0 = (k0 + PHILOX_KEY_A) & _U32
+        k1 = (k1 + PHILOX_KEY_B) & _U32
+    return [c0, c1, c2, c3]
+
+
+def random_halves(seed: int, count: int, device: torch.device | str = "cpu") -> torch.Tensor:
+    """The 16-bit random halves h(0), ..., h(count - 1) as int64."""
+    calls = math.ceil(count / DECISIONS_PER_CALL)
+    words = torch.stack(philox4x32(torch.arange(calls, device=device), seed), dim=1)  # (calls, 4)
+    halves = torch.stack((words & 0xFFFF, words >> 16), dim=2)  # (calls, 4, 2): low half first
+    return halves.reshape(-1)[:count]
+
+
+def keep_mask(seed: int, mask_shape: Sequence[int], p: float, device: torch.device | str = "cpu") -> torch.Tensor:
+    """The boolean keep mask of the given shape: True where the element survives dropout."""
+    count = math.prod(mask_shape)
+    return (random_halves(seed, count, device) >= keep_threshold(p)).reshape(tuple(mask_shape))
+
+
+def apply_mask(x: torch.Tensor, keep: torch.Tensor, p: float) -> torch.Tensor:
+    """x * (keep ? scale : 0), with the spec's arithmetic: float32 (float64 for float64 inputs)."""
+    compute_dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
+    scale = torch.tensor(dropout_scale(p), dtype=compute_dtype)
+    multiplier = torch.where(keep, scale, torch.zeros((), dtype=compute_dtype))
+    return (x.to(compute_dtype) * multiplier).to(x.dtype)

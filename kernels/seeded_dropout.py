@@ -1,0 +1,441 @@
+"""Seeded variational dropout: one mask shared along `dim`, regenerated from the seed in backward.
+
+Top to bottom: the Triton kernel, its launch (tile choice, layout, seed arguments), the CPU path,
+the autograd glue, the `torch.library` op for `torch.compile`, and the public function.
+
+The mask is the one `kernels/mask_stream.py` specifies (version 1): Philox4x32-10 keyed by the
+64-bit seed, eight 16-bit decisions per call, element `m` of the compact mask shape kept iff its
+half >= round(p * 2**16). CUDA tensors run the kernel; CPU tensors run the same stream in plain
+PyTorch. Autograd keeps nothing but the seed (a Python int, or an 8-byte tensor when the seed
+lives on the device, e.g. under CUDA-graph capture or `torch.compile`).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import struct
+from collections.abc import Sequence
+
+import torch
+import triton
+import triton.language as tl
+
+from kernels.layout import View3, plan_view
+from kernels.mask_stream import (
+    PHILOX_KEY_A,
+    PHILOX_KEY_B,
+    PHILOX_MUL_A,
+    PHILOX_MUL_B,
+    PHILOX_ROUNDS,
+    apply_mask,
+    dropout_scale,
+    keep_mask,
+    keep_threshold,
+    split_seed,
+)
+
+SUPPORTED_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+_SEED_BOUND = 2**63
+
+# Philox constants as compile-time values for the kernel (the spec's numbers, mask_stream.py).
+_MUL_A = tl.constexpr(PHILOX_MUL_A)
+_MUL_B = tl.constexpr(PHILOX_MUL_B)
+_KEY_A = tl.constexpr(PHILOX_KEY_A)
+_KEY_B = tl.constexpr(PHILOX_KEY_B)
+
+
+# ---------------------------------------------------------------------------------------------
+# Triton kernel
+# ---------------------------------------------------------------------------------------------
+
+
+@triton.jit
+def _philox4x32(counter, k0, k1, ROUNDS: tl.constexpr):
+    """Philox4x32 of counters (counter, counter >> 32, 0, 0): four uint32 words."""
+    c0 = (counter & 0xFFFFFFFF).to(tl.uint32)
+    c1 = ((counter >> 32) & 0xFFFFFFFF).to(tl.uint32)
+    c2 = tl.zeros_like(c0)
+    c3 = tl.zeros_like(c0)
+    mul_a = tl.full(c0.shape, _MUL_A, tl.uint32)
+    mul_b = tl.full(c0.shape, _MUL_B, tl.uint32)
+    for _ in tl.static_range(ROUNDS):
+        next_c0 = tl.umulhi(mul_b, c2) ^ c1 ^ k0
+        next_c2 = tl.umulhi(mul_a, c0) ^ c3 ^ k1
+        c1 = mul_b * c2
+        c3 = mul_a * c0
+        c0 = next_c0
+        c2 = next_c2
+        k0 = k0 + _KEY_A
+        k1 = k1 + _KEY_B
+    return c0, c1, c2, c3
+
+
+@triton.jit(do_not_specialize=["seed_lo", "seed_hi", "threshold", "scale_bits"])
+def _locked_dropout_kernel(
+    x_ptr,
+    out_ptr,
+    seed_ptr,
+    seed_lo,
+    seed_hi,
+    threshold,
+    scale_bits,
+    size_o,
+    size_s,
+    size_i,
+    x_stride_o,
+    x_stride_s,
+    x_stride_i,
+    out_stride_o,
+    out_stride_s,
+    out_stride_i,
+    BLOCK_O: tl.constexpr,
+    BLOCK_S: tl.constexpr,
+    BLOCK_C: tl.constexpr,
+    LANES: tl.constexpr,
+    SEED_FROM_PTR: tl.constexpr,
+    COMPUTE_F64: tl.constexpr,
+    ROUNDS: tl.constexpr,
+):
+    """out[o, s, i] = x[o, s, i] * (keep[o * size_i + i] ? scale : 0) over a [BLOCK_O, BLOCK_S, BLOCK_C, LANES] tile.
+
+    The inner axis is tiled as BLOCK_C groups of LANES consecutive elements. With LANES == 8 a group
+    is exactly the eight mask elements of one Philox call (the caller guarantees the alignment:
+    size_o == 1 or size_i % 8 == 0), so each call is made once per tile row of the mask; with
+    LANES == 1 each mask element makes its own call and picks its half. The mask tile is computed
+    once and broadcast over the BLOCK_S rows of the shared axis.
+    """
+    block_i: tl.constexpr = BLOCK_C * LANES
+    blocks_i = tl.cdiv(size_i, block_i)
+    blocks_s = tl.cdiv(size_s, BLOCK_S)
+    pid = tl.program_id(0).to(tl.int64)
+    pid_i = pid % blocks_i
+    pid_s = (pid // blocks_i) % blocks_s
+    pid_o = pid // (blocks_i * blocks_s)
+
+    o = (pid_o * BLOCK_O + tl.arange(0, BLOCK_O).to(tl.int64))[:, None, None, None]
+    s = (pid_s * BLOCK_S + tl.arange(0, BLOCK_S).to(tl.int64))[None, :, None, None]
+    group = tl.arange(0, BLOCK_C)[None, None, :, None]
+    lane = tl.arange(0, LANES)[None, None, None, :]
+    i = pid_i * block_i + group * LANES + lane
+
+    if SEED_FROM_PTR:
+        seed = tl.load(seed_ptr)
+        k0 = (seed & 0xFFFFFFFF).to(tl.uint32)
+        k1 = ((seed >> 32) & 0xFFFFFFFF).to(tl.uint32)
+    else:
+        k0 = seed_lo.to(tl.uint32)
+        k1 = seed_hi.to(tl.uint32)
+
+    # Mask tile [BLOCK_O, 1, BLOCK_C, LANES]: decision m uses half (m % 8) of Philox call m // 8.
+    if LANES == 8:
+        call = (o * size_i + pid_i * block_i) // 8 + group
+        position = lane
+    else:
+        m = o * size_i + i
+        call = m // 8
+        position = m % 8
+    w0, w1, w2, w3 = _philox4x32(call, k0, k1, ROUNDS)
+    word_index = position // 2
+    word = tl.where(word_index == 0, w0, tl.where(word_index == 1, w1, tl.where(word_index == 2, w2, w3)))
+    half = (word >> ((position % 2) * 16).to(tl.uint32)) & 0xFFFF
+    keep = half.to(tl.int32) >= threshold  # P(keep) = 1 - threshold / 2**16
+
+    scale = scale_bits.to(tl.float64, bitcast=True)
+    if not COMPUTE_F64:
+        scale = scale.to(tl.float32)
+    multiplier = tl.where(keep, scale, 0.0)
+
+    in_bounds = (o < size_o) & (s < size_s) & (i < size_i)
+    # I/O: read x once, write out once; the mask never touches memory.
+    x = tl.load(x_ptr + o * x_stride_o + s * x_stride_s + i * x_stride_i, mask=in_bounds)
+    if COMPUTE_F64:
+        y = x.to(tl.float64) * multiplier
+    else:
+        y = x.to(tl.float32) * multiplier
+    tl.store(out_ptr + o * out_stride_o + s * out_stride_s + i * out_stride_i, y.to(x.dtype), mask=in_bounds)
+
+
+# ---------------------------------------------------------------------------------------------
+# Launch
+# ---------------------------------------------------------------------------------------------
+
+# Bytes of input one program handles: enough in flight per SM without spilling registers.
+_TILE_BYTES = 16384
+# Only for the CI regression-gate check (issue 5): a deliberately poor tile, never set otherwise.
+_PLANTED_SLOWDOWN = os.environ.get("SEEDED_DROPOUT_PLANT_SLOWDOWN") == "1"
+
+
+def _next_pow2(n: int) -> int:
+    return 1 << max(0, (int(n) - 1).bit_length())
+
+
+def _tile(view: View3, itemsize: int) -> tuple[int, int, int, int, int]:
+    """(BLOCK_O, BLOCK_S, BLOCK_C, LANES, num_warps) for a view: a cheap rule, no autotuning.
+
+    The inner axis gets up to 1024 elements (whole Philox groups of 8 when aligned), the shared axis
+    fills the tile (the mask row is reused along it), and leftover room goes to the outer axis.
+    """
+    size_o, size_s, size_i = view.sizes
+    tile_elems = _TILE_BYTES // itemsize
+    if _PLANTED_SLOWDOWN:
+        tile_elems = 64
+    lanes = 8 if size_i >= 8 and (size_o == 1 or size_i % 8 == 0) else 1
+    block_i = min(_next_pow2(size_i), 1024, tile_elems)
+    block_i = max(block_i, lanes)
+    block_s = max(1, min(_next_pow2(size_s), tile_elems // block_i))
+    block_o = max(1, min(_next_pow2(size_o), tile_elems // (block_i * block_s)))
+    num_warps = 8 if block_o * block_s * block_i * itemsize >= 16384 else 4
+    return block_o, block_s, block_i // lanes, lanes, num_warps
+
+
+def _scale_bits(p: float) -> int:
+    """The float64 scale's bit pattern as a signed int64: the kernel bitcasts it back exactly."""
+    return struct.unpack("<q", struct.pack("<d", dropout_scale(p)))[0]
+
+
+def _launch(x: torch.Tensor, out: torch.Tensor, view: View3, seed, p: float) -> None:
+    """Run the kernel over a planned view. `seed` is an int or an int64 tensor of one element."""
+    (x_so, x_ss, x_si), (o_so, o_ss, o_si) = view.strides
+    size_o, size_s, size_i = view.sizes
+    block_o, block_s, block_c, lanes, num_warps = _tile(view, x.element_size())
+    if isinstance(seed, torch.Tensor):
+        seed_ptr, seed_lo, seed_hi, from_ptr = seed, 0, 0, True
+    else:
+        (seed_lo, seed_hi), seed_ptr, from_ptr = split_seed(seed), x, False
+    grid = (
+        triton.cdiv(size_o, block_o) * triton.cdiv(size_s, block_s) * triton.cdiv(size_i, block_c * lanes),
+    )
+    _locked_dropout_kernel[grid](
+        x, out, seed_ptr, seed_lo, seed_hi, keep_threshold(p), _scale_bits(p),
+        size_o, size_s, size_i, x_so, x_ss, x_si, o_so, o_ss, o_si,
+        BLOCK_O=block_o, BLOCK_S=block_s, BLOCK_C=block_c, LANES=lanes,
+        SEED_FROM_PTR=from_ptr, COMPUTE_F64=x.dtype == torch.float64, ROUNDS=PHILOX_ROUNDS,
+        num_warps=num_warps,
+    )  # fmt: skip
+
+
+def dropout_triton(x: torch.Tensor, seed, p: float, shared_dims: Sequence[int]) -> torch.Tensor:
+    """The kernel path: a new tensor laid out like `torch.empty_like(x)`; `x` is only read.
+
+    Works on any tensor Triton can address (CUDA tensors; CPU tensors under TRITON_INTERPRET=1).
+    Layouts whose shared dims cannot be collapsed into one axis run on a contiguous copy, permuted
+    so that the shared dims come first (same mask: the mask index depends on the kept dims only).
+    """
+    out = torch.empty_like(x)
+    if x.numel() == 0:
+        return out
+    view = plan_view(x.shape, shared_dims, (x.stride(), out.stride()))
+    if view is not None:
+        _launch(x, out, view, seed, p)
+        return out
+    shared = sorted(shared_dims)
+    order = shared + [d for d in range(x.dim()) if d not in shared]
+    x_packed = x.permute(order).contiguous()
+    out_packed = torch.empty_like(x_packed)
+    view = plan_view(x_packed.shape, range(len(shared)), (x_packed.stride(), out_packed.stride()))
+    _launch(x_packed, out_packed, view, seed, p)
+    out.permute(order).copy_(out_packed)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# CPU path and dispatch on device
+# ---------------------------------------------------------------------------------------------
+
+
+def mask_shape_of(shape: Sequence[int], shared_dims: Sequence[int]) -> tuple[int, ...]:
+    """x's shape with the shared dims set to 1."""
+    return tuple(1 if d in shared_dims else size for d, size in enumerate(shape))
+
+
+def dropout_reference(x: torch.Tensor, seed: int, p: float, shared_dims: Sequence[int]) -> torch.Tensor:
+    """The same function as the kernel, in plain PyTorch on any device (the CPU path)."""
+    keep = keep_mask(seed, mask_shape_of(x.shape, shared_dims), p, device=x.device)
+    out = torch.empty_like(x)
+    out.copy_(apply_mask(x, keep, p))
+    return out
+
+
+def _dropout_any_device(x: torch.Tensor, seed, p: float, shared_dims: Sequence[int]) -> torch.Tensor:
+    if p >= 1:
+        return torch.zeros_like(x)  # every element dropped: zeros, never inf * 0
+    if x.device.type == "cpu":
+        return dropout_reference(x, int(seed), p, shared_dims)
+    return dropout_triton(x, seed, p, shared_dims)
+
+
+# ---------------------------------------------------------------------------------------------
+# Autograd: eager path (no dispatcher round trip) and torch.library op (torch.compile path)
+# ---------------------------------------------------------------------------------------------
+
+
+class _SeededDropoutFunction(torch.autograd.Function):
+    """Eager autograd: saves the seed only (an int on ctx, or a one-element tensor)."""
+
+    @staticmethod
+    def forward(ctx, x, seed, p, shared_dims):
+        ctx.p, ctx.shared_dims = p, shared_dims
+        if isinstance(seed, torch.Tensor):
+            ctx.save_for_backward(seed)
+            ctx.seed = None
+        else:
+            ctx.seed = seed
+        return _dropout_any_device(x, seed, p, shared_dims)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        seed = ctx.saved_tensors[0] if ctx.seed is None else ctx.seed
+        # d(x * mask * scale)/dx = mask * scale: the forward's own function applied to the gradient.
+        return _dropout_any_device(grad_out, seed, ctx.p, ctx.shared_dims), None, None, None
+
+
+@torch.library.custom_op("seeded_dropout::locked_dropout", mutates_args=())
+def _locked_dropout_op(x: torch.Tensor, seed: torch.Tensor, p: float, shared_dims: list[int]) -> torch.Tensor:
+    if x.device.type == "cpu" or seed.device != x.device:
+        seed = int(seed.reshape(()).item())
+    return _dropout_any_device(x, seed, p, shared_dims)
+
+
+@_locked_dropout_op.register_fake
+def _(x, seed, p, shared_dims):
+    return torch.empty_like(x)
+
+
+def _op_setup_context(ctx, inputs, output):
+    _, seed, p, shared_dims = inputs
+    ctx.save_for_backward(seed)
+    ctx.p, ctx.shared_dims = p, shared_dims
+
+
+def _op_backward(ctx, grad_out):
+    (seed,) = ctx.saved_tensors
+    return _locked_dropout_op(grad_out, seed, ctx.p, ctx.shared_dims), None, None, None
+
+
+_locked_dropout_op.register_autograd(_op_backward, setup_context=_op_setup_context)
+
+
+# ---------------------------------------------------------------------------------------------
+# Seeds
+# ---------------------------------------------------------------------------------------------
+
+_GOLDEN_GAMMA = 0x9E3779B97F4A7C15
+_U64 = (1 << 64) - 1
+
+
+def _splitmix64(state: int) -> int:
+    z = state & _U64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _U64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _U64
+    return z ^ (z >> 31)
+
+
+def _to_int64(value: int) -> int:
+    value &= _U64
+    return value - (1 << 64) if value >= _SEED_BOUND else value
+
+
+def draw_seed(device: torch.device):
+    """A fresh seed from torch's generator of `device`: an int, or a device tensor under capture.
+
+    CUDA: while a CUDA graph is being captured, the seed is drawn by `torch.randint` on the device,
+    so each replay draws a new one. Otherwise no kernel is launched: the seed is splitmix64 of the
+    generator's (initial seed, Philox offset), and the offset is advanced by 4 as any random op
+    would; `torch.manual_seed`, `torch.cuda.set_rng_state` and checkpoint recomputation therefore
+    reproduce it. CPU: one `torch.randint` from the default generator.
+    """
+    if device.type == "cuda":
+        if torch.cuda.is_current_stream_capturing():
+            return torch.randint(-_SEED_BOUND, _SEED_BOUND - 1, (1,), device=device, dtype=torch.int64)
+        index = device.index if device.index is not None else torch.cuda.current_device()
+        generator = torch.cuda.default_generators[index]
+        offset = generator.get_offset()
+        generator.set_offset(offset + 4)
+        return _to_int64(_splitmix64(generator.initial_seed() + _GOLDEN_GAMMA * (offset // 4 + 1)))
+    if device.type == "cpu":
+        return int(torch.randint(-_SEED_BOUND, _SEED_BOUND - 1, (1,), dtype=torch.int64))
+    return int(torch.randint(-_SEED_BOUND, _SEED_BOUND - 1, (1,), device=device, dtype=torch.int64).item())
+
+
+def _resolve_seed(seed, device: torch.device):
+    """int -> int in int64 range; integer tensor -> on-device tensor or int; None -> draw_seed."""
+    if seed is None:
+        return draw_seed(device)
+    if isinstance(seed, torch.Tensor):
+        if seed.dtype.is_floating_point or seed.dtype.is_complex or seed.dtype == torch.bool:
+            raise TypeError(f"seed must be an integer tensor, got dtype {seed.dtype}")
+        if seed.numel() != 1:
+            raise ValueError(f"seed must hold one integer, got a tensor of shape {tuple(seed.shape)}")
+        if seed.device == device and device.type != "cpu":
+            return seed.reshape(1).to(torch.int64)
+        return _to_int64(int(seed.reshape(()).item()))
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise TypeError(f"seed must be None, an int or an integer tensor, got {type(seed).__name__}")
+    return _to_int64(seed)
+
+
+# ---------------------------------------------------------------------------------------------
+# Public function
+# ---------------------------------------------------------------------------------------------
+
+
+def _normalize_dims(dim, ndim: int) -> tuple[int, ...]:
+    dims = (dim,) if isinstance(dim, int) else tuple(dim)
+    normalized = []
+    for d in dims:
+        if isinstance(d, bool) or not isinstance(d, int):
+            raise TypeError(f"dim must be an int or a tuple of ints, got {dim!r}")
+        if not -ndim <= d < ndim:
+            raise IndexError(f"Dimension out of range (expected to be in range of [{-ndim}, {ndim - 1}], but got {d})")
+        normalized.append(d % ndim)
+    if len(set(normalized)) != len(normalized):
+        raise ValueError(f"dim {dim!r} names the same dimension more than once")
+    return tuple(sorted(normalized))
+
+
+def _check_arguments(x: torch.Tensor, p: float) -> None:
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
+    if x.dtype not in SUPPORTED_DTYPES:
+        names = ", ".join(str(d) for d in SUPPORTED_DTYPES)
+        raise TypeError(f"seeded_variational_dropout does not support dtype {x.dtype}; supported: {names}")
+    if isinstance(p, bool) or not isinstance(p, (int, float)) or math.isnan(p) or not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout probability p has to be between 0 and 1, but got p={p!r}")
+
+
+def seeded_variational_dropout(
+    x: torch.Tensor,
+    p: float = 0.5,
+    dim: int | Sequence[int] = 1,
+    seed: int | torch.Tensor | None = None,
+    training: bool = True,
+) -> torch.Tensor:
+    """Variational (locked) dropout: one mask shared along `dim`, kept in backward as a seed only.
+
+    Args:
+        x: a float16, bfloat16, float32 or float64 tensor of any rank >= 1, any strides.
+        p: the probability of dropping an element of the mask, in [0, 1] (resolved to 2**-16).
+        dim: the dimension(s) one mask is shared along (negative counts from the end); `()` is
+            element-wise dropout. The mask has x's shape with these dims set to 1.
+        seed: None draws from torch's generator of x's device (so `torch.manual_seed` reproduces
+            the mask); an int or a one-element integer tensor is used as given.
+        training: when False, or when p == 0, x itself is returned and no kernel runs.
+
+    Returns:
+        x * mask / (1 - p) in x's dtype, laid out like `torch.empty_like(x)`. p == 1 gives zeros.
+    """
+    _check_arguments(x, p)
+    if x.dim() == 0:
+        raise ValueError("seeded_variational_dropout needs a tensor of rank >= 1, got a 0-d tensor")
+    shared_dims = _normalize_dims(dim, x.dim())
+    if not training or p == 0:
+        return x
+    p = float(p)
+    if torch.compiler.is_compiling():
+        if seed is None:
+            seed = torch.randint(-_SEED_BOUND, _SEED_BOUND - 1, (1,), device=x.device, dtype=torch.int64)
+        elif not isinstance(seed, torch.Tensor):
+            seed = torch.tensor([seed], dtype=torch.int64, device=x.device)
+        return _locked_dropout_op(x, seed.reshape(1).to(torch.int64), p, list(shared_dims))
+    return _SeededDropoutFunction.apply(x, _resolve_seed(seed, x.device), p, shared_dims)
