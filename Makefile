@@ -48,10 +48,10 @@ bench: $(SETUP) ## run the sweep: DTYPE=fp16|bf16|fp32|fp64|all, ARGS="shape=...
 bench-ci: $(SETUP) ## the reduced CI sweep (GPU), written to results/ci/candidate.csv
 	$(PY) -m runners.bench experiment=ci $(ARGS)
 
-bench-ci-compare: bench-ci ## run bench-ci, then compare it with the committed baseline
-	$(PY) -m reports.compare $(ARGS_COMPARE)
+bench-ci-compare: bench-ci ## bench-ci, then compare it with the committed H200 baseline (ARGS_COMPARE='key=value')
+	$(PY) -m reports.compare baseline=$(or $(BASELINE),results/nvidia-h200/ci-baseline.csv) candidate=$(or $(CANDIDATE),results/ci/candidate.csv) $(ARGS_COMPARE)
 
-compare: $(SETUP) ## compare two result CSVs: BASELINE=... CANDIDATE=...
+compare: $(SETUP) ## compare two result CSVs: BASELINE=... CANDIDATE=... (make reports "Error 1": seeded regressed, "Error 2": unusable)
 	$(PY) -m reports.compare baseline=$(BASELINE) candidate=$(CANDIDATE) $(ARGS)
 
 report: $(SETUP) ## render figures and tables from results/ into the README (RESULTS=results/<gpu>)
