@@ -30,7 +30,7 @@ def _collapse(dims: Sequence[int], shape: Sequence[int], strides: Sequence[int])
     """(size, innermost stride) of dims collapsed into one axis, or None if the strides forbid it."""
     if not dims:
         return 1, 0
-    for outer, inner in zip(dims, dims[1:]):
+    for outer, inner in zip(dims, dims[1:], strict=False):
         if strides[outer] != strides[inner] * shape[inner]:
             return None
     size = 1

@@ -86,12 +86,15 @@ def philox4x32(counter: torch.Tensor, seed: int, rounds: int = PHILOX_ROUNDS) ->
     return [c0, c1, c2, c3]
 
 
-def random_halves(seed: int, count: int, device: torch.device | str = "cpu") -> torch.Tensor:
-    """The 16-bit random halves h(0), ..., h(count - 1) as int64."""
-    calls = math.ceil(count / DECISIONS_PER_CALL)
-    words = torch.stack(philox4x32(torch.arange(calls, device=device), seed), dim=1)  # (calls, 4)
+def random_halves(seed: int, count: int, device: torch.device | str = "cpu", start: int = 0) -> torch.Tensor:
+    """The 16-bit random halves h(start), ..., h(start + count - 1) as int64."""
+    first_call = start // DECISIONS_PER_CALL
+    calls = math.ceil((start + count) / DECISIONS_PER_CALL) - first_call
+    counters = torch.arange(first_call, first_call + calls, device=device)
+    words = torch.stack(philox4x32(counters, seed), dim=1)  # (calls, 4)
     halves = torch.stack((words & 0xFFFF, words >> 16), dim=2)  # (calls, 4, 2): low half first
-    return halves.reshape(-1)[:count]
+    skip = start - first_call * DECISIONS_PER_CALL
+    return halves.reshape(-1)[skip : skip + count]
 
 
 def keep_mask(seed: int, mask_shape: Sequence[int], p: float, device: torch.device | str = "cpu") -> torch.Tensor:

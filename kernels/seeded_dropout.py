@@ -96,8 +96,9 @@ def _locked_dropout_kernel(
     SEED_FROM_PTR: tl.constexpr,
     COMPUTE_F64: tl.constexpr,
     ROUNDS: tl.constexpr,
+    BF16_ROUND_BY_HAND: tl.constexpr,
 ):
-    """out[o, s, i] = x[o, s, i] * (keep[o * size_i + i] ? scale : 0) over a [BLOCK_O, BLOCK_S, BLOCK_C, LANES] tile.
+    """out[o, s, i] = x[o, s, i] * (keep[o * size_i + i] ? scale : 0), one [BLOCK_O, BLOCK_S, BLOCK_C, LANES] tile.
 
     The inner axis is tiled as BLOCK_C groups of LANES consecutive elements. With LANES == 8 a group
     is exactly the eight mask elements of one Philox call (the caller guarantees the alignment:
@@ -149,11 +150,18 @@ def _locked_dropout_kernel(
     in_bounds = (o < size_o) & (s < size_s) & (i < size_i)
     # I/O: read x once, write out once; the mask never touches memory.
     x = tl.load(x_ptr + o * x_stride_o + s * x_stride_s + i * x_stride_i, mask=in_bounds)
-    if COMPUTE_F64:
-        y = x.to(tl.float64) * multiplier
-    else:
-        y = x.to(tl.float32) * multiplier
-    tl.store(out_ptr + o * out_stride_o + s * out_stride_s + i * out_stride_i, y.to(x.dtype), mask=in_bounds)
+    if COMPUTE_F64 or x.dtype == tl.float32:
+        y = x * multiplier
+    elif BF16_ROUND_BY_HAND and x.dtype == tl.bfloat16:
+        # Triton's interpreter truncates float32 -> bfloat16 where the GPU rounds to nearest even:
+        # round by hand there (ties to even on the 16 dropped bits; NaN passes through).
+        y32 = x.to(tl.float32) * multiplier
+        bits = y32.to(tl.uint32, bitcast=True)
+        rounded = ((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16).to(tl.uint16).to(tl.bfloat16, bitcast=True)
+        y = tl.where(y32 == y32, rounded, y32.to(tl.bfloat16))
+    else:  # 16-bit: multiply in float32, round to nearest even
+        y = (x.to(tl.float32) * multiplier).to(x.dtype)
+    tl.store(out_ptr + o * out_stride_o + s * out_stride_s + i * out_stride_i, y, mask=in_bounds)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -162,6 +170,8 @@ def _locked_dropout_kernel(
 
 # Bytes of input one program handles: enough in flight per SM without spilling registers.
 _TILE_BYTES = 16384
+# Under TRITON_INTERPRET=1 (CPU tests) the kernel body runs in numpy; see BF16_ROUND_BY_HAND.
+_INTERPRETED = os.environ.get("TRITON_INTERPRET") == "1"
 # Only for the CI regression-gate check (issue 5): a deliberately poor tile, never set otherwise.
 _PLANTED_SLOWDOWN = os.environ.get("SEEDED_DROPOUT_PLANT_SLOWDOWN") == "1"
 
@@ -211,6 +221,7 @@ def _launch(x: torch.Tensor, out: torch.Tensor, view: View3, seed, p: float) -> 
         size_o, size_s, size_i, x_so, x_ss, x_si, o_so, o_ss, o_si,
         BLOCK_O=block_o, BLOCK_S=block_s, BLOCK_C=block_c, LANES=lanes,
         SEED_FROM_PTR=from_ptr, COMPUTE_F64=x.dtype == torch.float64, ROUNDS=PHILOX_ROUNDS,
+        BF16_ROUND_BY_HAND=_INTERPRETED,
         num_warps=num_warps,
     )  # fmt: skip
 

@@ -1,0 +1,349 @@
+"""The op: mask semantics, kernel == CPU path bit for bit, autograd, seeds, errors, layouts.
+
+The Triton kernel runs on KERNEL_DEVICE: CUDA when present, else CPU tensors through the Triton
+interpreter. Statistical checks use fixed seeds and a 5-sigma binomial bound (a correct
+implementation fails one with probability below 1e-6).
+"""
+
+import math
+
+import pytest
+import torch
+from conftest import HAS_CUDA, KERNEL_DEVICE
+
+import kernels.seeded_dropout as op_module
+from kernels import SeededVariationalDropout, seeded_variational_dropout
+from kernels.mask_stream import keep_threshold
+from kernels.seeded_dropout import dropout_reference, dropout_triton, mask_shape_of
+
+DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+# (shape, shared dims): odd sizes, several ranks, shared dims first / middle / last / several / none.
+CASES = [
+    ((1, 1, 1), (1,)),
+    ((3, 17, 33), (1,)),
+    ((3, 17, 33), ()),
+    ((17, 3, 33), (0,)),
+    ((5, 7), (1,)),
+    ((1023,), ()),
+    ((2, 3, 5, 7), (2, 3)),
+    ((2, 3, 5, 7), (0, 2)),
+    ((4, 9, 16), (1,)),
+]
+
+
+def _ids(case):
+    shape, dims = case
+    return f"{'x'.join(map(str, shape))}-dim{''.join(map(str, dims)) or 'none'}"
+
+
+def kept_elements(y: torch.Tensor) -> torch.Tensor:
+    return y != 0
+
+
+# --- mask semantics -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("case", CASES, ids=_ids)
+@pytest.mark.parametrize("backend", ["reference", "triton"])
+def test_mask_is_constant_along_shared_dims(case, backend):
+    shape, dims = case
+    x = torch.rand(shape, device=KERNEL_DEVICE if backend == "triton" else "cpu") + 0.5  # no zeros
+    run = dropout_triton if backend == "triton" else dropout_reference
+    keep = kept_elements(run(x, 11, 0.5, dims))
+    if dims:
+        reduced = keep.amax(dim=dims, keepdim=True)
+        assert torch.equal(keep, reduced.expand_as(keep))
+    assert keep.shape == x.shape
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("p", [0.1, 0.5, 0.9])
+def test_kept_values_are_scaled_by_one_over_one_minus_p(dtype, p):
+    x = torch.randn(4, 9, 40, dtype=dtype, device=KERNEL_DEVICE)
+    y = dropout_triton(x, 5, p, (1,))
+    keep = kept_elements(y) | (x == 0)
+    expected = (x.double() / (1 - p)).to(dtype)  # correctly rounded x / (1 - p)
+    # fp32 scale then one multiply in fp32 (fp64 for fp64): within one ulp of the dtype.
+    tolerance = {torch.float16: 1e-3, torch.bfloat16: 8e-3, torch.float32: 2.5e-7, torch.float64: 1e-15}[dtype]
+    torch.testing.assert_close(y[keep], expected[keep], rtol=tolerance, atol=0)
+    assert torch.all(y[~keep] == 0)
+
+
+@pytest.mark.parametrize("p", [0.1, 0.5, 0.8])
+def test_keep_rate_within_binomial_bound(p):
+    mask_elements = 0
+    kept = 0
+    for seed in range(20):
+        x = torch.ones(8, 3, 50, device=KERNEL_DEVICE)
+        keep = kept_elements(dropout_triton(x, seed, p, (1,)))[:, 0, :]
+        mask_elements += keep.numel()
+        kept += int(keep.sum())
+    p_drop = keep_threshold(p) / 65536
+    mean = mask_elements * (1 - p_drop)
+    sigma = math.sqrt(mask_elements * p_drop * (1 - p_drop))
+    assert abs(kept - mean) <= 5 * sigma, (kept, mean, sigma)
+
+
+def test_same_seed_same_mask_different_seed_different_mask():
+    x = torch.randn(4, 6, 64, device=KERNEL_DEVICE)
+    a = seeded_variational_dropout(x, 0.5, dim=1, seed=3)
+    b = seeded_variational_dropout(x, 0.5, dim=1, seed=3)
+    c = seeded_variational_dropout(x, 0.5, dim=1, seed=4)
+    assert torch.equal(a, b)
+    assert not torch.equal(kept_elements(a), kept_elements(c))
+
+
+def test_seed_zero_is_a_valid_seed_and_tensor_seeds_match_int_seeds():
+    x = torch.randn(3, 5, 16, device=KERNEL_DEVICE)
+    from_int = seeded_variational_dropout(x, 0.5, dim=1, seed=0)
+    assert 0 < int(kept_elements(from_int).sum()) < x.numel()
+    for seed_tensor in (torch.tensor(0), torch.tensor([0], device=KERNEL_DEVICE), torch.tensor(0, dtype=torch.int32)):
+        assert torch.equal(seeded_variational_dropout(x, 0.5, dim=1, seed=seed_tensor), from_int)
+
+
+# --- the two implementations agree bit for bit -------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", CASES, ids=_ids)
+def test_kernel_equals_cpu_path_bit_for_bit(case, dtype):
+    shape, dims = case
+    x = torch.randn(shape, dtype=dtype)
+    for seed, p in ((0, 0.5), (-7, 0.1), (2**62 + 3, 0.9)):
+        expected = dropout_reference(x, seed, p, dims)
+        actual = dropout_triton(x.to(KERNEL_DEVICE), seed, p, dims).cpu()
+        assert torch.equal(actual.view(torch.uint8), expected.view(torch.uint8)), (seed, p)
+
+
+def _strided_inputs():
+    base = torch.randn(6, 10, 12)
+    yield "transposed", base.transpose(0, 2), (1,)
+    yield "permuted-shared-last", base.permute(1, 2, 0), (2,)
+    yield "sliced", base[:, ::3, 1:], (1,)
+    yield "sliced-elementwise", base[::2, :, ::5], ()
+    yield "expanded", torch.randn(6, 1, 12).expand(6, 10, 12), (1,)
+    yield "transposed-shared-not-adjacent", base.transpose(0, 1), (0, 2)
+
+
+@pytest.mark.parametrize("name,x,dims", list(_strided_inputs()), ids=lambda v: v if isinstance(v, str) else "")
+def test_strided_inputs_match_their_contiguous_copy(name, x, dims):
+    expected = dropout_reference(x.contiguous(), 21, 0.5, dims)
+    x_on_device = x.to(KERNEL_DEVICE) if KERNEL_DEVICE == "cpu" else x.cuda()
+    if KERNEL_DEVICE != "cpu":  # keep the strides on the way to the GPU
+        x_on_device = torch.empty_strided(x.shape, x.stride(), device="cuda").copy_(x)
+    for run in (dropout_reference, dropout_triton):
+        y = run(x_on_device if run is dropout_triton else x, 21, 0.5, dims)
+        assert torch.equal(y.cpu(), expected), run.__name__
+        assert y.stride() == torch.empty_like(x_on_device).stride()
+
+
+def test_output_layout_follows_empty_like():
+    x = torch.randn(4, 5, 6, device=KERNEL_DEVICE).transpose(0, 2)
+    y = seeded_variational_dropout(x, 0.5, dim=1, seed=1)
+    assert y.stride() == x.stride()
+    channels_last = torch.randn(2, 3, 4, 5, device=KERNEL_DEVICE).to(memory_format=torch.channels_last)
+    y = seeded_variational_dropout(channels_last, 0.5, dim=(2, 3), seed=1)
+    assert y.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_input_is_never_modified():
+    for device in {"cpu", KERNEL_DEVICE}:
+        x = torch.randn(3, 7, 9, device=device, requires_grad=True)
+        before = x.detach().clone()
+        y = seeded_variational_dropout(x, 0.5, dim=1, seed=2)
+        y.sum().backward()
+        assert torch.equal(x.detach(), before)
+
+
+# --- autograd -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("device", sorted({"cpu", KERNEL_DEVICE}))
+@pytest.mark.parametrize("dims", [(1,), (), (0, 2)])
+def test_backward_applies_exactly_the_forward_mask(device, dims):
+    x = torch.randn(5, 6, 24, device=device, requires_grad=True)
+    y = seeded_variational_dropout(x, 0.3, dim=dims, seed=99)
+    grad_out = torch.randn_like(y)
+    y.backward(grad_out)
+    expected = dropout_reference(grad_out.cpu(), 99, 0.3, dims)
+    assert torch.equal(x.grad.cpu(), expected)
+    # y.sum().backward() hands backward an expanded (stride-0) gradient.
+    x.grad = None
+    seeded_variational_dropout(x, 0.3, dim=dims, seed=99).sum().backward()
+    assert torch.equal(x.grad.cpu(), dropout_reference(torch.ones(5, 6, 24), 99, 0.3, dims))
+
+
+@pytest.mark.parametrize("device", sorted({"cpu", KERNEL_DEVICE}))
+def test_gradcheck_float64(device):
+    x = torch.randn(3, 4, 10, dtype=torch.float64, device=device, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda t: seeded_variational_dropout(t, 0.4, dim=1, seed=8), (x,))
+    assert torch.autograd.gradgradcheck(lambda t: seeded_variational_dropout(t, 0.4, dim=(0, 2), seed=8), (x,))
+
+
+@pytest.mark.parametrize("device", sorted({"cpu", KERNEL_DEVICE}))
+@pytest.mark.parametrize("seed", [None, 5, "tensor"])
+def test_autograd_saves_only_the_seed(device, seed):
+    if seed == "tensor":
+        seed = torch.tensor([5], device=device)
+    saved = []
+
+    def pack(tensor):
+        saved.append(tensor)
+        return tensor
+
+    x = torch.randn(8, 16, 32, device=device, requires_grad=True)
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        y = seeded_variational_dropout(x, 0.5, dim=1, seed=seed)
+    assert sum(t.numel() * t.element_size() for t in saved) <= 16
+    assert all(t.numel() <= 2 and not t.dtype.is_floating_point for t in saved)
+    y.sum().backward()
+
+
+# --- seeds drawn from torch's generators --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("device", sorted({"cpu", KERNEL_DEVICE}))
+def test_manual_seed_reproduces_and_calls_differ(device):
+    x = torch.randn(4, 8, 32, device=device)
+    torch.manual_seed(123)
+    first, second = seeded_variational_dropout(x, dim=1), seeded_variational_dropout(x, dim=1)
+    torch.manual_seed(123)
+    again = seeded_variational_dropout(x, dim=1)
+    assert torch.equal(first, again)
+    assert not torch.equal(first, second)
+
+
+@pytest.mark.parametrize("device", sorted({"cpu", KERNEL_DEVICE}))
+def test_checkpoint_recomputation_sees_the_same_mask(device):
+    from torch.utils.checkpoint import checkpoint
+
+    layer = torch.nn.Linear(16, 16, dtype=torch.float64).to(device)
+    x = torch.randn(3, 5, 16, dtype=torch.float64, device=device, requires_grad=True)
+
+    def block(t):
+        return layer(seeded_variational_dropout(torch.tanh(layer(t)), 0.5, dim=1))
+
+    grads = []
+    for use_checkpoint in (False, True):
+        torch.manual_seed(7)
+        x.grad = None
+        out = checkpoint(block, x, use_reentrant=False) if use_checkpoint else block(x)
+        out.square().sum().backward()
+        grads.append(x.grad.clone())
+    assert torch.equal(grads[0], grads[1])
+
+
+# --- special values and bad input -------------------------------------------------------------------
+
+
+def test_eval_mode_and_p_zero_return_x_without_a_kernel(monkeypatch):
+    def no_kernel(*args, **kwargs):
+        raise AssertionError("a kernel was launched")
+
+    monkeypatch.setattr(op_module, "_launch", no_kernel)
+    monkeypatch.setattr(op_module, "dropout_reference", no_kernel)
+    x = torch.randn(3, 4, 5, device=KERNEL_DEVICE)
+    assert seeded_variational_dropout(x, 0.5, training=False) is x
+    assert seeded_variational_dropout(x, 0.0) is x
+
+
+@pytest.mark.parametrize("device", sorted({"cpu", KERNEL_DEVICE}))
+def test_p_one_gives_zeros_never_nan(device):
+    x = torch.tensor([[1.0, float("inf"), -2.0]], device=device, requires_grad=True)
+    y = seeded_variational_dropout(x, 1.0, dim=0)
+    assert torch.equal(y.detach(), torch.zeros_like(x))
+    y.sum().backward()
+    assert torch.equal(x.grad, torch.zeros_like(x))
+
+
+@pytest.mark.parametrize("device", sorted({"cpu", KERNEL_DEVICE}))
+@pytest.mark.parametrize("shape", [(0,), (3, 0, 5), (0, 4)])
+def test_empty_tensors(device, shape):
+    x = torch.randn(shape, dtype=torch.float16, device=device)
+    y = seeded_variational_dropout(x, 0.5, dim=-1, seed=1)
+    assert y.shape == x.shape and y.dtype == x.dtype
+
+
+@pytest.mark.parametrize("p", [-0.1, 1.5, float("nan")])
+def test_bad_p_is_a_value_error_naming_p(p):
+    with pytest.raises(ValueError, match=r"p=") as info:
+        seeded_variational_dropout(torch.randn(2, 3), p)
+    assert repr(p) in str(info.value)
+    with pytest.raises(ValueError, match="p="):
+        SeededVariationalDropout(p)
+
+
+@pytest.mark.parametrize("dtype", [torch.int32, torch.int64, torch.bool, torch.complex64, torch.uint8])
+def test_non_float_x_is_a_type_error_naming_dtypes(dtype):
+    with pytest.raises(TypeError, match=str(dtype)) as info:
+        seeded_variational_dropout(torch.zeros(2, 3, dtype=dtype), 0.5)
+    assert "torch.float16" in str(info.value) and "torch.float64" in str(info.value)
+
+
+def test_dim_out_of_range_and_duplicates():
+    x = torch.randn(2, 3, 4)
+    with pytest.raises(IndexError, match=r"Dimension out of range \(expected to be in range of \[-3, 2\], but got 3\)"):
+        seeded_variational_dropout(x, 0.5, dim=3)
+    with pytest.raises(IndexError, match="but got -4"):
+        seeded_variational_dropout(x, 0.5, dim=(0, -4))
+    with pytest.raises(ValueError, match="more than once"):
+        seeded_variational_dropout(x, 0.5, dim=(1, -2))
+
+
+def test_bad_seed_and_rank_zero():
+    x = torch.randn(2, 3)
+    with pytest.raises(TypeError, match="integer tensor"):
+        seeded_variational_dropout(x, 0.5, seed=torch.tensor(1.0))
+    with pytest.raises(TypeError, match="seed"):
+        seeded_variational_dropout(x, 0.5, seed=1.5)
+    with pytest.raises(ValueError, match="one integer"):
+        seeded_variational_dropout(x, 0.5, seed=torch.tensor([1, 2]))
+    with pytest.raises(ValueError, match="rank"):
+        seeded_variational_dropout(torch.tensor(1.0), 0.5)
+
+
+def test_negative_dims_count_from_the_end():
+    x = torch.randn(3, 4, 5, device=KERNEL_DEVICE)
+    assert torch.equal(
+        seeded_variational_dropout(x, 0.5, dim=-2, seed=4), seeded_variational_dropout(x, 0.5, dim=1, seed=4)
+    )
+    assert mask_shape_of((3, 4, 5), (0, 2)) == (1, 4, 1)
+
+
+# --- nn.Module -----------------------------------------------------------------------------------------
+
+
+def test_module_eval_identity_repr_and_fresh_masks():
+    layer = SeededVariationalDropout(p=0.25, dim=(0, 1))
+    assert repr(layer) == "SeededVariationalDropout(p=0.25, dim=(0, 1))"
+    x = torch.randn(4, 5, 64, device=KERNEL_DEVICE)
+    first, second = layer(x), layer(x)
+    assert not torch.equal(first, second)
+    layer.eval()
+    assert layer(x) is x
+
+
+# --- torch.compile --------------------------------------------------------------------------------------
+
+
+def test_compile_fullgraph_has_no_graph_break():
+    # aot_eager traces through dynamo and AOT autograd (fake tensors, the registered autograd) without
+    # needing Inductor's code generation; on the GPU the suite runs the default backend too.
+    model = torch.nn.Sequential(torch.nn.Linear(32, 32), SeededVariationalDropout(0.5, dim=1))
+    compiled = torch.compile(model, fullgraph=True, backend="aot_eager")
+    x = torch.randn(2, 6, 32, requires_grad=True)
+    y = compiled(x)
+    y.sum().backward()
+    keep = kept_elements(y)
+    assert torch.equal(keep, keep[:, :1].expand_as(keep))
+    assert x.grad is not None
+
+
+@pytest.mark.skipif(not HAS_CUDA, reason="Inductor on the GPU: run by the device suite")
+def test_compile_inductor_on_gpu_matches_eager_with_a_seed():
+    x = torch.randn(4, 16, 64, device="cuda", requires_grad=True)
+    fn = torch.compile(lambda t: seeded_variational_dropout(t, 0.5, dim=1, seed=17), fullgraph=True)
+    y = fn(x)
+    assert torch.equal(y, seeded_variational_dropout(x, 0.5, dim=1, seed=17))
+    y.sum().backward()
+    assert torch.equal(x.grad, dropout_reference(torch.ones(4, 16, 64), 17, 0.5, (1,)).cuda())
