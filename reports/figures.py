@@ -1,0 +1,286 @@
+"""Figures: each `*_figure` function draws one figure from result rows and returns it.
+
+`png_bytes` renders one under a fixed style (matplotlib's defaults, DejaVu Sans, which ships
+with matplotlib, fixed sizes and dpi) with Agg and without the PNG "Software" entry, so the same
+rows give the same bytes. Rows that are not `ok` leave a gap in their line and are marked with an
+x and their status at the bottom of the panel.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+
+import matplotlib.style
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
+
+from reports.sweeps import MODES, PRODUCT_IMPL, ROOFLINE_IMPL, Sweep, is_ok, ordered_impls, speedups
+
+DPI = 100
+STYLE = {
+    "font.family": "DejaVu Sans",
+    "font.size": 10,
+    "axes.titlesize": 11,
+    "axes.labelsize": 10,
+    "legend.fontsize": 9,
+    "xtick.labelsize": 9,
+    "ytick.labelsize": 9,
+    "axes.xmargin": 0.07,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+}
+COLORS = {
+    "seeded": "#d62728", "eager": "#1f77b4", "compile": "#2ca02c", "native": "#9467bd",
+    "per_element_rng": "#ff7f0e", "copy": "#000000",
+}
+OTHER_COLORS = ("#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
+FOOTER_STYLE = {"fontsize": 8, "color": "0.35"}
+TIMER_LINESTYLES = {"event": "-", "cuda_graph": "--"}
+BYTE_UNITS = (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10), ("B", 1))
+
+
+def png_bytes(build, *args) -> bytes:
+    """The PNG of `build(*args)`, drawn under the fixed style."""
+    with matplotlib.style.context(["default", STYLE]):
+        figure = build(*args)
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None})
+    return buffer.getvalue()
+
+
+def impl_color(impl: str) -> str:
+    if impl in COLORS:
+        return COLORS[impl]
+    return OTHER_COLORS[sum(map(ord, impl)) % len(OTHER_COLORS)]
+
+
+def panels(count: int, title: str, footer: str, sharey: bool, width: float = 3.4, height: float = 3.6,
+           legend_width: float = 2.4):
+    """A row of `count` panels under a title, the provenance footer below, room for a legend right."""
+    figure = Figure(figsize=(width * count + legend_width, height), layout="constrained")
+    axes = figure.subplots(1, count, sharey=sharey, squeeze=False)[0]
+    figure.suptitle(title, fontweight="bold")
+    figure.supxlabel(footer, **FOOTER_STYLE)  # placed by the layout, below everything else
+    return figure, list(axes)
+
+
+def legend(figure: Figure, handles: list, marked_not_ok: bool) -> None:
+    if marked_not_ok:
+        handles = handles + [Line2D([], [], color="0.3", marker="x", linestyle="none",
+                                    label="not ok (status above the x)")]
+    # right of the panels: the layout engine stacks an outside legend above or below the panels
+    # into the title or the footer
+    figure.legend(handles=handles, loc="outside right upper", frameon=False)
+
+
+def mark_not_ok(ax, rows: pd.DataFrame, color: str) -> bool:
+    """An x and the status at the bottom of the panel for each row that is not ok."""
+    failed = rows[~is_ok(rows)]
+    for x, status in zip(failed.x, failed.status, strict=True):
+        ax.plot([x], [0.03], transform=ax.get_xaxis_transform(), color=color, marker="x",
+                markersize=7, markeredgewidth=1.6, linestyle="none", clip_on=False)
+        ax.annotate(status or "?", (x, 0.03), xycoords=ax.get_xaxis_transform(), xytext=(0, 6),
+                    textcoords="offset points", ha="center", va="bottom", rotation=90, fontsize=7,
+                    color=color)
+    return not failed.empty
+
+
+def size_axis(ax, sizes, sweep: Sweep) -> None:
+    """Log2 x axis labelled with the swept sizes themselves."""
+    ax.set_xscale("log", base=2)
+    ax.xaxis.set_major_locator(FixedLocator(sorted(sizes)))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.set_xlabel(f"{sweep.symbol} in {sweep.pattern}")
+
+
+def modes_of(rows: pd.DataFrame) -> list[str]:
+    return [mode for mode in MODES if mode in set(rows["mode"])]
+
+
+def throughput_figure(rows: pd.DataFrame, sweep: Sweep, dtype: str, timer: str, footer: str) -> Figure:
+    """GB/s per mode: a line per impl with its p20-p80 band, copy as the roofline."""
+    modes = modes_of(rows)
+    figure, axes = panels(len(modes), f"{dtype} throughput: {sweep.title} (timer {timer})", footer,
+                          sharey=True)
+    impls = ordered_impls(set(rows.impl) - {ROOFLINE_IMPL})
+    marked = False
+    for ax, mode in zip(axes, modes, strict=True):
+        timed = rows[(rows["mode"] == mode) & (rows.timer == timer)]
+        roofline = timed[timed.impl == ROOFLINE_IMPL]
+        roofline_label = "copy (roofline)"
+        if roofline.empty:  # a roofline measured in fwd only still bounds the other modes
+            roofline = rows[(rows["mode"] == "fwd") & (rows.timer == timer) & (rows.impl == ROOFLINE_IMPL)]
+            roofline_label = "copy, fwd (roofline)"
+        ax.plot(roofline.x, roofline.gbps.where(is_ok(roofline)), color=COLORS["copy"], linestyle="--",
+                linewidth=1.2, label=roofline_label)
+        marked |= mark_not_ok(ax, roofline, COLORS["copy"])
+        for impl in impls:
+            line = timed[timed.impl == impl]
+            gbps = line.gbps.where(is_ok(line))
+            color = impl_color(impl)
+            # GB/s scales as 1/time: the p80 time is the band's low edge, the p20 time its high edge
+            ax.fill_between(line.x, gbps * line.p50_ms / line.p80_ms, gbps * line.p50_ms / line.p20_ms,
+                            color=color, alpha=0.18, linewidth=0)
+            ax.plot(line.x, gbps, color=color, marker="o", markersize=3,
+                    linewidth=2.2 if impl == PRODUCT_IMPL else 1.4, label=impl)
+            marked |= mark_not_ok(ax, line, color)
+        size_axis(ax, rows.x.unique(), sweep)
+        ax.set_title(mode)
+    axes[0].set_ylim(bottom=0)  # shared: set once every panel is drawn
+    axes[0].set_ylabel("GB/s (bytes read + written)\np50, band p20-p80")
+    legend(figure, axes[0].get_legend_handles_labels()[0], marked)
+    return figure
+
+
+def speedup_figure(rows: pd.DataFrame, sweep: Sweep, dtype: str, timer: str, footer: str) -> Figure:
+    """Per mode: baseline p50 / seeded p50 against size, one line per baseline; 1.0 drawn."""
+    modes = modes_of(rows)
+    figure, axes = panels(len(modes), f"{dtype} speedup of seeded: {sweep.title} (timer {timer})", footer,
+                          sharey=True)
+    baselines = [impl for impl in ordered_impls(set(rows.impl)) if impl not in (PRODUCT_IMPL, ROOFLINE_IMPL)]
+    marked = False
+    finite = []
+    for ax, mode in zip(axes, modes, strict=True):
+        ax.axhline(1.0, color="black", linewidth=1.0, label="1.0: as fast as seeded")
+        timed = rows[(rows["mode"] == mode) & (rows.timer == timer)]
+        marked |= mark_not_ok(ax, timed[timed.impl == PRODUCT_IMPL], impl_color(PRODUCT_IMPL))
+        for baseline in baselines:
+            speedup = speedups(rows, baseline, mode, timer)
+            finite += [value for value in speedup.speedup if math.isfinite(value)]
+            ax.plot(speedup.x, speedup.speedup, color=impl_color(baseline), marker="o", markersize=3,
+                    linewidth=1.4, label=f"vs {baseline}")
+            marked |= mark_not_ok(ax, timed[timed.impl == baseline], impl_color(baseline))
+        size_axis(ax, rows.x.unique(), sweep)
+        ax.set_title(mode)
+        ax.set_yscale("log", base=2)
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}x"))
+        ax.yaxis.set_minor_formatter(FuncFormatter(lambda value, _: ""))
+    if finite:
+        axes[0].set_ylim(min(0.5, min(finite) / 1.2), max(2.0, max(finite) * 1.2))
+    axes[0].set_ylabel("baseline time / seeded time, p50\n(above 1: seeded is faster)")
+    legend(figure, axes[0].get_legend_handles_labels()[0], marked)
+    return figure
+
+
+def byte_unit(largest: float) -> tuple[str, int]:
+    return next(((name, size) for name, size in BYTE_UNITS if largest >= size), BYTE_UNITS[-1])
+
+
+def first_mode_with(rows: pd.DataFrame, column: str, preference: tuple[str, ...]) -> str | None:
+    return next((mode for mode in preference
+                 if rows[(rows["mode"] == mode)][column].map(math.isfinite).any()), None)
+
+
+def bars(ax, values: list[float], statuses: list[str], colors: list[str], unit: tuple[str, int],
+         offset: float = 0.0, width: float = 0.8, spread: list[tuple[float, float]] | None = None) -> None:
+    """Bars of `values / unit`, each labelled with its value, or with its status where not ok (and
+    an x); `spread`: (below, above) error bar lengths in the values' own unit."""
+    positions = np.arange(len(values)) + offset
+    heights = [value / unit[1] if status == "ok" else math.nan
+               for value, status in zip(values, statuses, strict=True)]
+    errors = None if spread is None else np.nan_to_num(np.array(spread, dtype=float).T / unit[1])
+    ax.bar(positions, np.nan_to_num(heights), width=width, color=colors, yerr=errors, capsize=2,
+           error_kw={"linewidth": 0.8})
+    for index, (position, height, status) in enumerate(zip(positions, heights, statuses, strict=True)):
+        if status != "ok":
+            ax.plot([position], [0], color="0.3", marker="x", markersize=7, linestyle="none", clip_on=False)
+            text, top, lift = status, 0.0, 6
+        elif not math.isfinite(height):
+            text, top, lift = "n/a", 0.0, 2
+        else:
+            text, top, lift = f"{height:.3g}", height + (0.0 if errors is None else errors[1][index]), 2
+        ax.annotate(text, (position, top), xytext=(0, lift), textcoords="offset points", ha="center",
+                    va="bottom", fontsize=8)
+
+
+def memory_figure(rows: pd.DataFrame, sweep: Sweep, dtype: str, timer: str, footer: str) -> Figure:
+    """At the largest swept size: bytes saved for backward and peak memory, one bar per impl."""
+    largest = int(rows.x.max())
+    at_largest = rows[(rows.x == largest) & (rows.timer == timer) & (rows.impl != ROOFLINE_IMPL)]
+    figure, axes = panels(2, f"{dtype} memory at {sweep.symbol} = {largest}: {sweep.title}", footer,
+                          sharey=False, width=4.6, legend_width=0.4)
+    for ax, column, what, preference in (
+        (axes[0], "saved_for_backward_bytes", "saved for backward", ("fwd", "fwd_bwd", "bwd")),
+        (axes[1], "peak_mem_delta_bytes", "peak memory delta", ("fwd_bwd", "fwd", "bwd")),
+    ):
+        mode = first_mode_with(at_largest, column, preference)
+        if mode is None:
+            ax.set_title(f"{what}: no data")
+            continue
+        of_mode = at_largest[at_largest["mode"] == mode]
+        impls = ordered_impls(set(of_mode.impl))
+        by_impl = {impl: of_mode[of_mode.impl == impl].iloc[0] for impl in impls}
+        values = [float(by_impl[impl][column]) for impl in impls]
+        unit = byte_unit(max([value for value in values if math.isfinite(value)] + [1.0]))
+        bars(ax, values, [by_impl[impl].status for impl in impls], [impl_color(impl) for impl in impls], unit)
+        ax.set_xticks(range(len(impls)), impls, rotation=20, ha="right")
+        ax.grid(axis="x", visible=False)
+        ax.set_title(f"{what} ({mode})")
+        ax.set_ylabel(unit[0])
+    return figure
+
+
+def timer_figure(rows: pd.DataFrame, sweep: Sweep, dtype: str, footer: str) -> Figure:
+    """The smaller half of the sweep, per mode: event time (host overhead included) vs CUDA graph."""
+    sizes = sorted(rows.x.unique())
+    small = sizes[: max(3, (len(sizes) + 1) // 2)]
+    shown = rows[rows.x.isin(small)]
+    modes = modes_of(shown)
+    figure, axes = panels(len(modes), f"{dtype} timers, {sweep.symbol} <= {small[-1]}: {sweep.title}", footer,
+                          sharey=True)
+    impls = ordered_impls(set(shown.impl))
+    marked = False
+    for ax, mode in zip(axes, modes, strict=True):
+        for impl in impls:
+            for timer, linestyle in TIMER_LINESTYLES.items():
+                line = shown[(shown.impl == impl) & (shown["mode"] == mode) & (shown.timer == timer)]
+                ax.plot(line.x, line.p50_ms.where(is_ok(line)) * 1e3, color=impl_color(impl), marker="o",
+                        markersize=3, linewidth=1.3, linestyle=linestyle)
+                marked |= mark_not_ok(ax, line, impl_color(impl))
+        size_axis(ax, small, sweep)
+        ax.set_title(mode)
+    axes[0].set_ylim(bottom=0)  # shared: set once every panel is drawn
+    axes[0].set_ylabel("µs per call, p50")
+    handles = [Line2D([], [], color=impl_color(impl), linewidth=3, label=impl) for impl in impls] + [
+        Line2D([], [], color="0.5", linestyle="-", label="solid: event timer (GPU + host overhead)"),
+        Line2D([], [], color="0.5", linestyle="--", label="dashed: cuda_graph timer (GPU only)"),
+    ]
+    legend(figure, handles, marked)
+    return figure
+
+
+def model_figure(rows: pd.DataFrame, dtype: str, footer: str) -> Figure:
+    """Training step time and peak memory per model config, one bar per dropout impl."""
+    models = sorted(set(rows["shape"]))
+    impls = ordered_impls(set(rows.impl))
+    figure, axes = panels(2, f"{dtype} model training step", footer, sharey=False, width=4.6,
+                          legend_width=1.2)
+    memory_unit = byte_unit(max(rows.peak_mem_delta_bytes.max(), 1.0))
+    width = 0.8 / len(impls)
+    for index, impl in enumerate(impls):
+        found = [rows[(rows["shape"] == model) & (rows.impl == impl)] for model in models]
+        steps = [row.iloc[0] if not row.empty else None for row in found]
+        statuses = [step.status if step is not None else "missing" for step in steps]
+        colors = [impl_color(impl)] * len(models)
+        offset = (index - (len(impls) - 1) / 2) * width
+        bars(axes[0], [step.p50_ms if step is not None else math.nan for step in steps], statuses, colors,
+             ("ms", 1), offset, width,
+             spread=[(step.p50_ms - step.p20_ms, step.p80_ms - step.p50_ms) if step is not None
+                     else (0.0, 0.0) for step in steps])
+        bars(axes[1], [step.peak_mem_delta_bytes if step is not None else math.nan for step in steps],
+             statuses, colors, memory_unit, offset, width)
+    for ax, title, unit in ((axes[0], "step time, p50 (error bars p20-p80)", "ms"),
+                            (axes[1], "peak memory delta", memory_unit[0])):
+        ax.set_xticks(range(len(models)), models)
+        ax.grid(axis="x", visible=False)
+        ax.set_title(title)
+        ax.set_ylabel(unit)
+    legend(figure, [Line2D([], [], color=impl_color(impl), linewidth=6, label=impl) for impl in impls], False)
+    return figure

@@ -1,0 +1,195 @@
+"""`make report`: result CSVs to figures, a markdown summary per GPU, and the README's results.
+
+    python -m reports.render [PATH ...] [--readme README.md | --no-readme]
+
+Each PATH is a GPU folder (`results/<gpu>/` holding `<dtype>.csv`) or a folder of them (default
+`results`: every GPU folder except cpu-smoke and ci, which are rendered only when named). Writes
+`<gpu>/figures/*.png` (removing PNGs there that no longer come from the CSVs), `<gpu>/summary.md`,
+and the README region between the results markers, built from the GPUs rendered. A file is written
+only when its bytes change: a re-run on unchanged CSVs leaves every file as it was.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from reports import figures, readme, tables
+from reports.results import DTYPES, Provenance, find_gpu_dirs, load_gpu_results, provenance
+from reports.sweeps import HOST_TIMER, PRODUCT_IMPL, ROOFLINE_IMPL, Sweep, find_sweeps, sweep_timer
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+README_FIGURES = ("throughput",)  # the kinds the README shows; summary.md shows all
+
+
+@dataclass(frozen=True)
+class FigureFile:
+    kind: str  # throughput, speedup, memory, timers, model
+    dtype: str
+    caption: str
+    path: Path
+
+
+@dataclass
+class SweepSummary:
+    sweep: Sweep
+    timers: set[str] = field(default_factory=set)
+    lines: list[tables.SummaryLine] = field(default_factory=list)
+
+
+@dataclass
+class GpuReport:
+    gpu_dir: Path
+    provenance: Provenance
+    sweeps: list[SweepSummary]
+    figures: list[FigureFile]
+    not_ok: str
+    models: str | None
+
+
+def write_if_changed(path: Path, data: bytes) -> bool:
+    """Write `data` atomically unless the file already holds exactly it; True if written."""
+    if path.is_file() and path.read_bytes() == data:
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_bytes(data)
+    temporary.replace(path)
+    return True
+
+
+def sweep_figures(rows: pd.DataFrame, sweep: Sweep, dtype: str, timer: str, footer: str):
+    """(kind, caption, build, args) for each figure the rows of one sweep can fill."""
+    impls = set(rows.impl)
+    yield ("throughput", f"{dtype} throughput, {sweep.title}", figures.throughput_figure,
+           (rows, sweep, dtype, timer, footer))
+    if PRODUCT_IMPL in impls and impls - {PRODUCT_IMPL, ROOFLINE_IMPL}:
+        yield ("speedup", f"{dtype} speedup of seeded, {sweep.title}", figures.speedup_figure,
+               (rows, sweep, dtype, timer, footer))
+    if rows[["saved_for_backward_bytes", "peak_mem_delta_bytes"]].notna().any(axis=None):
+        yield ("memory", f"{dtype} memory, {sweep.title}", figures.memory_figure,
+               (rows, sweep, dtype, timer, footer))
+    if set(figures.TIMER_LINESTYLES) <= set(rows.timer):
+        yield ("timers", f"{dtype} event vs CUDA graph timer, {sweep.title}", figures.timer_figure,
+               (rows, sweep, dtype, footer))
+
+
+def render_gpu(gpu_dir: Path) -> GpuReport:
+    """Draws every figure of one GPU folder, writes the changed ones and its summary.md."""
+    frame = load_gpu_results(gpu_dir)
+    figures_dir = gpu_dir / "figures"
+    pngs: dict[Path, bytes] = {}
+    listed: list[FigureFile] = []
+    summaries: dict[str, SweepSummary] = {}
+    for dtype in (dtype for dtype in DTYPES if dtype in set(frame.dtype)):
+        of_dtype = frame[frame.dtype == dtype]
+        footer = provenance(of_dtype).footer()
+        micro = of_dtype[of_dtype.workload == "micro"]
+        for sweep in find_sweeps(micro):
+            rows = sweep.rows(micro)
+            timer = sweep_timer(rows) or sorted(set(rows.timer))[0]
+            host_rows = micro[(micro.timer == HOST_TIMER) & (micro.dim == sweep.dim) & (micro.p == sweep.p)]
+            summary = summaries.setdefault(sweep.slug, SweepSummary(sweep))
+            summary.timers.add(timer)
+            summary.lines += tables.summarize(rows, host_rows, dtype, timer)
+            for kind, caption, build, args in sweep_figures(rows, sweep, dtype, timer, footer):
+                path = figures_dir / f"{dtype}_{kind}_{sweep.slug}.png"
+                pngs[path] = figures.png_bytes(build, *args)
+                listed.append(FigureFile(kind, dtype, caption, path))
+        model = of_dtype[of_dtype.workload == "model"]
+        if not model.empty:
+            path = figures_dir / f"{dtype}_model.png"
+            pngs[path] = figures.png_bytes(figures.model_figure, model, dtype, footer)
+            listed.append(FigureFile("model", dtype, f"{dtype} model training step", path))
+
+    written = [path for path, data in pngs.items() if write_if_changed(path, data)]
+    stale = sorted(set(figures_dir.glob("*.png")) - set(pngs)) if figures_dir.is_dir() else []
+    for path in stale:
+        path.unlink()
+    model_rows = frame[frame.workload == "model"]
+    report = GpuReport(
+        gpu_dir=gpu_dir, provenance=provenance(frame), sweeps=list(summaries.values()), figures=listed,
+        not_ok=tables.not_ok_summary(frame),
+        models=tables.model_table(model_rows) if len(model_rows) else None,
+    )
+    summary_path = gpu_dir / "summary.md"
+    summary = gpu_markdown(report, summary_path.parent, level=1, kinds=None)
+    if write_if_changed(summary_path, summary.encode("utf-8")):
+        written.append(summary_path)
+    for path in written:
+        print(f"wrote {path}")
+    for path in stale:
+        print(f"removed {path} (no longer drawn from the CSVs)")
+    print(f"{gpu_dir}: {len(pngs) + 1} files, {len(written)} changed")
+    return report
+
+
+def link(path: Path, from_dir: Path) -> str:
+    return Path(os.path.relpath(path, from_dir)).as_posix()
+
+
+def gpu_markdown(report: GpuReport, from_dir: Path, level: int, kinds: tuple[str, ...] | None) -> str:
+    """One GPU's results as markdown: provenance, per sweep its reading and table, the rows not ok,
+    the model table, then the figures of `kinds` (None: all), linked relative to `from_dir`."""
+    heading = "#" * level
+    parts = [f"{heading} {report.provenance.gpu} (`{report.gpu_dir.name}`)",
+             f"Provenance: {report.provenance.footer()}."]
+    for summary in report.sweeps:
+        timers = ", ".join(sorted(summary.timers))
+        parts += [f"{heading}# {summary.sweep.title}",
+                  tables.findings(summary.lines, summary.sweep, timers),
+                  tables.summary_table(summary.lines, summary.sweep),
+                  f"Speedup = baseline p50 time / seeded p50 time (timer {timers}), over the sweep of "
+                  f"{summary.sweep.symbol}; host µs/call: p50 of back-to-back calls on one small tensor."]
+    parts.append(report.not_ok if kinds is None else report.not_ok.split("\n")[0])
+    if report.models:
+        parts += [f"{heading}# Model training step", report.models]
+    shown = [figure for figure in report.figures if kinds is None or figure.kind in kinds]
+    if shown:
+        parts.append(f"{heading}# Figures")
+        parts += [f"![{figure.caption}]({link(figure.path, from_dir)})" for figure in shown]
+    if kinds is not None:
+        parts.append(f"Every figure and table of this GPU: [{link(report.gpu_dir / 'summary.md', from_dir)}]"
+                     f"({link(report.gpu_dir / 'summary.md', from_dir)}).")
+    return "\n\n".join(part for part in parts if part) + "\n"
+
+
+def readme_section(reports: list[GpuReport], readme_dir: Path) -> str:
+    parts = ["## Results",
+             "Generated by `make report` from the CSVs in `results/`; edits here are overwritten."]
+    if not reports:
+        parts.append("No GPU results yet: `make bench` on a GPU writes `results/<gpu>/<dtype>.csv`, "
+                     "then `make report` fills this section.")
+    parts += [gpu_markdown(report, readme_dir, level=3, kinds=README_FIGURES).strip() for report in reports]
+    return "\n\n".join(parts)
+
+
+def render(paths: list[Path], readme_path: Path | None) -> list[GpuReport]:
+    reports = [render_gpu(gpu_dir) for gpu_dir in find_gpu_dirs(paths)]
+    if readme_path is not None:
+        text = readme.update_readme(readme_path, readme_section(reports, readme_path.parent))
+        if write_if_changed(readme_path, text.encode("utf-8")):
+            print(f"wrote {readme_path}")
+    return reports
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m reports.render", description=__doc__.split("\n")[0])
+    parser.add_argument("paths", nargs="*", type=Path, default=[Path("results")],
+                        help="GPU result folders, or folders of them (default: results)")
+    target = parser.add_mutually_exclusive_group()
+    target.add_argument("--readme", type=Path, default=REPO_ROOT / "README.md",
+                        help="the README whose results region is rewritten (default: the repo's)")
+    target.add_argument("--no-readme", action="store_true", help="leave the README alone")
+    args = parser.parse_args(argv)
+    render(args.paths, None if args.no_readme else args.readme)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,137 @@
+"""Sweeps: micro rows that differ only in the size of one axis, and the numbers drawn from them.
+
+A preset sweeps one axis (the sequence length `T` in the default `64xTx768`, `dim=(1,)`); other
+presets sweep other shapes and dims. Rows of one (dim, p, rank) are split on the axis whose
+removal leaves the fewest distinct shapes: that axis is the x axis, the rest is the pattern.
+The `host` timer runs on one tiny tensor outside any sweep, so it never shapes the groups.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+from dataclasses import dataclass
+
+import pandas as pd
+
+MODES = ("fwd", "bwd", "fwd_bwd")
+IMPL_ORDER = ("seeded", "eager", "compile", "native", "per_element_rng")
+ROOFLINE_IMPL = "copy"
+PRODUCT_IMPL = "seeded"
+# the timer a sweep's throughput and speedups are read from, first present wins
+SWEEP_TIMERS = ("event", "cuda_graph", "cpu")
+HOST_TIMER = "host"
+
+
+def parse_shape(text: str) -> tuple[int, ...]:
+    return tuple(int(size) for size in text.split("x"))
+
+
+def parse_dim(text: str, rank: int) -> tuple[int, ...]:
+    """The shared dims, non-negative: "(1,)" -> (1,), "(-2,)" of a rank-3 shape -> (1,)."""
+    dims = ast.literal_eval(text)
+    dims = (dims,) if isinstance(dims, int) else tuple(dims)
+    return tuple(sorted(d % rank for d in dims))
+
+
+def ordered_impls(impls) -> list[str]:
+    """The product first, then the usual baselines, then any other name alphabetically."""
+    known = [impl for impl in IMPL_ORDER if impl in set(impls)]
+    return known + sorted(set(impls) - set(IMPL_ORDER))
+
+
+@dataclass(frozen=True)
+class Sweep:
+    dim: str  # as in the CSV, e.g. "(1,)"
+    p: float
+    axis: int  # the swept axis of the shape
+    fixed: tuple[int, ...]  # the shape without the swept axis
+    shapes: frozenset[str]  # the CSV shape texts in this sweep
+
+    @property
+    def symbol(self) -> str:
+        """T for a swept shared axis (time, in the usual layout), N otherwise."""
+        return "T" if self.axis in parse_dim(self.dim, len(self.fixed) + 1) else "N"
+
+    @property
+    def pattern(self) -> str:
+        sizes = [str(size) for size in self.fixed]
+        return "x".join(sizes[: self.axis] + [self.symbol] + sizes[self.axis :])
+
+    @property
+    def title(self) -> str:
+        shared = parse_dim(self.dim, len(self.fixed) + 1)
+        dims = f"dim {self.dim}" if shared else "element-wise (dim ())"
+        return f"{self.pattern}, {dims}, p {self.p:g}"
+
+    @property
+    def slug(self) -> str:
+        shared = parse_dim(self.dim, len(self.fixed) + 1)
+        dims = "d" + "-".join(str(d) for d in shared) if shared else "elementwise"
+        return f"{self.pattern}_{dims}_p{self.p:g}"
+
+    def size(self, shape: str) -> int:
+        return parse_shape(shape)[self.axis]
+
+    def rows(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """This sweep's rows of `frame` with the swept size as column `x`, sorted by it."""
+        mine = frame[(frame.dim == self.dim) & (frame.p == self.p) & frame["shape"].isin(self.shapes)
+                     & (frame.timer != HOST_TIMER)]
+        return mine.assign(x=[self.size(shape) for shape in mine["shape"]]).sort_values(
+            ["impl", "mode", "timer", "x"], kind="stable")
+
+
+def swept_axis(shapes: list[tuple[int, ...]], shared: tuple[int, ...]) -> int:
+    """The axis whose removal leaves the fewest distinct shapes; ties: shared dims, then lowest."""
+    def cost(axis: int) -> tuple[int, bool, int]:
+        rest = {shape[:axis] + shape[axis + 1 :] for shape in shapes}
+        return len(rest), axis not in shared, axis
+
+    return min(range(len(shapes[0])), key=cost)
+
+
+def find_sweeps(micro: pd.DataFrame) -> list[Sweep]:
+    swept = micro[micro.timer != HOST_TIMER]
+    sweeps = []
+    for (dim, p), rows in swept.groupby(["dim", "p"], sort=True):
+        by_rank: dict[int, dict[str, tuple[int, ...]]] = {}
+        for text in sorted(set(rows["shape"])):
+            by_rank.setdefault(len(parse_shape(text)), {})[text] = parse_shape(text)
+        for rank, shapes in sorted(by_rank.items()):
+            axis = swept_axis(list(shapes.values()), parse_dim(dim, rank))
+            members: dict[tuple[int, ...], set[str]] = {}
+            for text, shape in shapes.items():
+                members.setdefault(shape[:axis] + shape[axis + 1 :], set()).add(text)
+            sweeps += [Sweep(dim, float(p), axis, fixed, frozenset(texts))
+                       for fixed, texts in sorted(members.items())]
+    return sweeps
+
+
+def sweep_timer(rows: pd.DataFrame) -> str | None:
+    present = set(rows.timer)
+    return next((timer for timer in SWEEP_TIMERS if timer in present), None)
+
+
+def is_ok(rows: pd.DataFrame) -> pd.Series:
+    return rows.status == "ok"
+
+
+def speedups(rows: pd.DataFrame, baseline: str, mode: str, timer: str) -> pd.DataFrame:
+    """Per size: baseline p50 / seeded p50 (> 1: seeded is faster); NaN where either is not ok."""
+    def p50(impl: str) -> pd.Series:
+        mine = rows[(rows.impl == impl) & (rows["mode"] == mode) & (rows.timer == timer)]
+        return mine.p50_ms.where(is_ok(mine)).set_axis(mine.x)
+
+    product, other = p50(PRODUCT_IMPL), p50(baseline)
+    sizes = sorted(set(product.index) & set(other.index))
+    ratio = [other[x] / product[x] for x in sizes]
+    return pd.DataFrame({"x": sizes, "speedup": ratio})
+
+
+def extreme(speedup: pd.DataFrame, worst: bool) -> tuple[float, int] | None:
+    """(speedup, size) of the lowest (worst) or highest speedup over the sweep; None if none."""
+    valid = speedup[speedup.speedup.map(math.isfinite)]
+    if valid.empty:
+        return None
+    best_first = valid.sort_values(["speedup", "x"], ascending=[worst, True], kind="stable")
+    return float(best_first.speedup.iloc[0]), int(best_first.x.iloc[0])

@@ -1,0 +1,138 @@
+"""Markdown from result rows: the per-sweep summary table, its two-sentence reading, the model
+table and the count of rows that are not ok. Every number is read from the rows given."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import pandas as pd
+
+from reports.sweeps import MODES, PRODUCT_IMPL, Sweep, extreme, ordered_impls, speedups
+
+SPEEDUP_BASELINES = ("eager", "compile")
+HOST_IMPLS = ("seeded", "eager")
+NOT_OK_LISTED = 20
+
+
+@dataclass(frozen=True)
+class SummaryLine:
+    """One (dtype, mode) of one sweep."""
+
+    dtype: str
+    mode: str
+    largest: int
+    pct_of_copy: float  # seeded at the largest size
+    speedup_range: dict  # baseline -> (worst, best), each (speedup, size) or None
+    host_us: dict  # impl -> p50 microseconds per call of the host timer, NaN if absent
+
+
+def summarize(rows: pd.DataFrame, host_rows: pd.DataFrame, dtype: str, timer: str) -> list[SummaryLine]:
+    """`rows`: one dtype of one sweep (`Sweep.rows`); `host_rows`: the same dtype's host timer rows."""
+    lines = []
+    for mode in (mode for mode in MODES if mode in set(rows["mode"])):
+        largest = int(rows.x.max())
+        product = rows[(rows.impl == PRODUCT_IMPL) & (rows["mode"] == mode) & (rows.timer == timer)
+                       & (rows.x == largest) & (rows.status == "ok")]
+        speedup_range = {}
+        for baseline in SPEEDUP_BASELINES:
+            speedup = speedups(rows, baseline, mode, timer)
+            speedup_range[baseline] = (extreme(speedup, worst=True), extreme(speedup, worst=False))
+        host_us = {}
+        for impl in HOST_IMPLS:
+            host = host_rows[(host_rows.impl == impl) & (host_rows["mode"] == mode)
+                             & (host_rows.status == "ok")].sort_values("shape")
+            host_us[impl] = float(host.p50_ms.iloc[0]) * 1e3 if not host.empty else math.nan
+        lines.append(SummaryLine(dtype, mode, largest,
+                                 float(product.pct_of_copy.iloc[0]) if not product.empty else math.nan,
+                                 speedup_range, host_us))
+    return lines
+
+
+def format_number(value: float, fmt: str) -> str:
+    return format(value, fmt) if math.isfinite(value) else "–"
+
+
+def format_speedup(found, symbol: str) -> str:
+    return f"{found[0]:.2f}x ({symbol}={found[1]})" if found else "–"
+
+
+def summary_table(lines: list[SummaryLine], sweep: Sweep) -> str:
+    symbol = sweep.symbol
+    header = ["dtype", "mode", "seeded % of copy, largest size"]
+    for baseline in SPEEDUP_BASELINES:
+        header += [f"vs {baseline}: worst", f"vs {baseline}: best"]
+    header += [f"host µs/call: {impl}" for impl in HOST_IMPLS]
+    table = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    for line in lines:
+        pct = f"{line.pct_of_copy:.1f}% ({symbol}={line.largest})" if math.isfinite(line.pct_of_copy) else "–"
+        cells = [line.dtype, line.mode, pct]
+        for baseline in SPEEDUP_BASELINES:
+            worst, best = line.speedup_range[baseline]
+            cells += [format_speedup(worst, symbol), format_speedup(best, symbol)]
+        cells += [format_number(line.host_us[impl], ".1f") for impl in HOST_IMPLS]
+        table.append("| " + " | ".join(cells) + " |")
+    return "\n".join(table)
+
+
+def findings(lines: list[SummaryLine], sweep: Sweep, timer: str) -> str:
+    """Two sentences reading the summary of one sweep over all its dtypes and modes."""
+    pcts = [line.pct_of_copy for line in lines if math.isfinite(line.pct_of_copy)]
+    dtypes = ", ".join(dict.fromkeys(line.dtype for line in lines))
+    modes = ", ".join(dict.fromkeys(line.mode for line in lines))
+    sentences = []
+    largest = sorted({line.largest for line in lines})
+    where = f"{sweep.symbol} = {largest[0]}" if len(largest) == 1 else "the largest size of each dtype"
+    if pcts:
+        sentences.append(f"At {where}, seeded runs at {min(pcts):.0f}-{max(pcts):.0f}% of copy bandwidth "
+                         f"over {dtypes} and {modes} (timer {timer}).")
+    ranges, worst_cases = [], []
+    for baseline in SPEEDUP_BASELINES:
+        worsts = [(line.speedup_range[baseline][0], line) for line in lines
+                  if line.speedup_range[baseline][0]]
+        bests = [line.speedup_range[baseline][1][0] for line in lines if line.speedup_range[baseline][1]]
+        if worsts:
+            ranges.append(f"{min(w[0][0] for w in worsts):.2f}-{max(bests):.2f}x the speed of {baseline}")
+            (value, size), line = min(worsts, key=lambda found: found[0][0])
+            worst_cases.append((value, f"{value:.2f}x vs {baseline} at {sweep.symbol} = {size} "
+                                       f"({line.dtype} {line.mode})"))
+    if ranges:
+        worst = min(worst_cases)[1]
+        sentences.append(f"Over the sweep it runs at {' and '.join(ranges)}; its worst case is {worst}.")
+    return " ".join(sentences)
+
+
+def not_ok_summary(frame: pd.DataFrame) -> str:
+    """One line counting the rows that are not ok, by status, then (at most 20 of) those rows."""
+    failed = frame[frame.status != "ok"].sort_values(["dtype", "workload", "impl", "mode", "timer", "shape"],
+                                                     kind="stable")
+    if failed.empty:
+        return f"All {len(frame)} rows are ok."
+    counts = ", ".join(f"{status} {count}" for status, count in sorted(failed.status.value_counts().items()))
+    lines = [f"Rows not ok: {len(failed)} of {len(frame)} ({counts}); the figures show them as gaps "
+             "marked x with their status.", ""]
+    for row in failed.head(NOT_OK_LISTED).itertuples():
+        error = f": {row.error.splitlines()[0][:100]}" if row.error else ""
+        lines.append(f"- {row.dtype} {row.workload} {row.impl} {row.mode} {row.timer} {row.shape} "
+                     f"dim {row.dim} p {row.p:g}: {row.status}{error}")
+    if len(failed) > NOT_OK_LISTED:
+        lines.append(f"- and {len(failed) - NOT_OK_LISTED} more (see the CSVs)")
+    return "\n".join(lines)
+
+
+def model_table(rows: pd.DataFrame) -> str:
+    """Per dtype, model config and dropout impl: step time, tokens/s, peak memory, loss."""
+    header = ["dtype", "model", "impl", "step ms, p50 (p20-p80)", "tokens/s", "peak memory delta, GiB",
+              "loss", "status"]
+    table = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    for (dtype, model), of_model in rows.groupby(["dtype", "shape"], sort=True):
+        for impl in ordered_impls(set(of_model.impl)):
+            for row in of_model[of_model.impl == impl].sort_values(["dim", "p"]).itertuples():
+                cells = [dtype, model, impl,
+                         f"{format_number(row.p50_ms, '.2f')} ({format_number(row.p20_ms, '.2f')}-"
+                         f"{format_number(row.p80_ms, '.2f')})",
+                         format_number(row.tokens_per_s, ",.0f"),
+                         format_number(row.peak_mem_delta_bytes / 2**30, ".2f"),
+                         format_number(row.loss, ".4f"), row.status]
+                table.append("| " + " | ".join(cells) + " |")
+    return "\n".join(table)
