@@ -151,9 +151,7 @@ def distinct(frame: pd.DataFrame, column: str) -> list[str]:
     return sorted(value or "(empty)" for value in set(frame[column]))
 
 
-def check_comparable(
-    base: Results, cand: Results, allow_cross_gpu: bool, allow_cross_dtype: bool
-) -> list[str]:
+def check_comparable(base: Results, cand: Results, allow_cross_gpu: bool, allow_cross_dtype: bool) -> list[str]:
     """Refuse different GPU models or dtype sets unless allowed; return notes on what was allowed."""
     notes = []
     checks = (
@@ -210,9 +208,7 @@ class Comparison:
     def unusable_reason(self) -> str | None:
         """Why this comparison cannot pass or fail, or None when it can."""
         if not self.judged and not self.not_judged:
-            return (
-                "no common keys: the two files share no (workload, impl, mode, timer, dtype, shape, dim, p)"
-            )
+            return "no common keys: the two files share no (workload, impl, mode, timer, dtype, shape, dim, p)"
         if not self.judged:
             return "no key is ok on both sides"
         if self.gate_impls and not any(row.gated for row in self.judged):
@@ -253,7 +249,7 @@ def compare(base: Results, cand: Results, cfg: DictConfig) -> Comparison:
         statuses = (base_row["status"], cand_row["status"])
         if statuses != ("ok", "ok"):
             error = cand_row.get("error", "") if statuses[1] != "ok" else base_row.get("error", "")
-            comparison.not_judged.append(UnjudgedRow(key, *statuses, error))
+            comparison.not_judged.append(UnjudgedRow(key, *statuses, error[:200]))
             continue
         base_p50, cand_p50 = base_row["p50_ms"], cand_row["p50_ms"]
         if not (base_p50 > 0 and cand_p50 > 0):  # NaN compares False
@@ -270,9 +266,7 @@ def compare(base: Results, cand: Results, cfg: DictConfig) -> Comparison:
             (cand_row["p20_ms"], cand_row["p80_ms"]),
             float(cfg.alpha),
         )
-        comparison.judged.append(
-            JudgedRow(key, base_p50, cand_p50, ratio, verdict, evidence, impl in gate_impls)
-        )
+        comparison.judged.append(JudgedRow(key, base_p50, cand_p50, ratio, verdict, evidence, impl in gate_impls))
     for results, role in ((base, "baseline"), (cand, "candidate")):
         if results.samples_path is None:
             comparison.notes.append(
@@ -355,9 +349,7 @@ def render_markdown(base: Results, cand: Results, comparison: Comparison, cfg: D
     lines = [f"## Performance comparison: {cand.path.name} vs {base.path.name}", "", headline(comparison), ""]
     lines += summary_lines(base, cand, comparison, cfg)
     if constant:
-        lines.append(
-            "- in every row: " + ", ".join(f"{column}={value}" for column, value in constant.items())
-        )
+        lines.append("- in every row: " + ", ".join(f"{column}={value}" for column, value in constant.items()))
     lines += [f"- note: {note}" for note in comparison.notes]
 
     if comparison.judged:

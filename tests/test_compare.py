@@ -41,9 +41,7 @@ def table_rows(markdown: str) -> list[dict]:
     """The rows of the first markdown table, as dicts by header."""
     lines = [line for line in markdown.splitlines() if line.startswith("|")]
     header = [cell.strip() for cell in lines[0].strip("|").split("|")]
-    return [
-        dict(zip(header, (c.strip() for c in line.strip("|").split("|")), strict=True)) for line in lines[2:]
-    ]
+    return [dict(zip(header, (c.strip() for c in line.strip("|").split("|")), strict=True)) for line in lines[2:]]
 
 
 def row_for(markdown: str, impl: str, mode: str, shape: str) -> dict:
@@ -52,9 +50,7 @@ def row_for(markdown: str, impl: str, mode: str, shape: str) -> dict:
     return found[0]
 
 
-def variant(
-    tmp_path, name: str, source: str = "baseline", edit=None, edit_samples=None, samples=True
-) -> Path:
+def variant(tmp_path, name: str, source: str = "baseline", edit=None, edit_samples=None, samples=True) -> Path:
     """Copy fixture `source` to tmp_path/name.csv (+ samples), editing its frames on the way."""
     frame = pd.read_csv(fixture(source), dtype=str, keep_default_na=False)
     path = tmp_path / f"{name}.csv"
@@ -171,9 +167,7 @@ def with_fp16_rows(frame: pd.DataFrame) -> pd.DataFrame:
 @pytest.mark.parametrize("allow", [None, "allow_cross_dtype=true", "allow_cross_gpu=true"])
 def test_different_dtypes_are_refused_unless_allowed(capsys, tmp_path, allow):
     candidate = variant(tmp_path, "more_dtypes", edit=with_fp16_rows, edit_samples=with_fp16_rows)
-    status, markdown, err = run_main(
-        capsys, tmp_path, fixture("baseline"), candidate, *([allow] if allow else [])
-    )
+    status, markdown, err = run_main(capsys, tmp_path, fixture("baseline"), candidate, *([allow] if allow else []))
     if allow is None:
         assert status == 2
         assert "different dtypes: baseline has fp32; candidate has fp16, fp32" in err
@@ -220,9 +214,7 @@ def test_duplicate_keys_exit_2(capsys, tmp_path):
 
 
 def test_no_common_keys_exits_2(capsys, tmp_path):
-    candidate = variant(
-        tmp_path, "other_p", edit=lambda f: f.assign(p="0.1"), edit_samples=lambda f: f.assign(p="0.1")
-    )
+    candidate = variant(tmp_path, "other_p", edit=lambda f: f.assign(p="0.1"), edit_samples=lambda f: f.assign(p="0.1"))
     status, markdown, err = run_main(capsys, tmp_path, fixture("baseline"), candidate)
     assert status == 2
     assert "no common keys" in err
@@ -236,9 +228,7 @@ def test_missing_file_exits_2(capsys, tmp_path):
 
 
 def test_gate_that_would_check_nothing_exits_2(capsys, tmp_path):
-    status, _, err = run_main(
-        capsys, tmp_path, fixture("baseline"), fixture("baseline"), "gate_impls=[seeded_v2]"
-    )
+    status, _, err = run_main(capsys, tmp_path, fixture("baseline"), fixture("baseline"), "gate_impls=[seeded_v2]")
     assert status == 2
     assert "gate would check nothing" in err
 
