@@ -1,0 +1,41 @@
+"""What every implementation is given: one dropout problem, described, not yet allocated."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass(frozen=True)
+class DropoutCase:
+    """Drop elements of an `x` of `shape` and `dtype` with probability `p`, one mask shared along
+    `shared_dims` (`()` = element-wise dropout)."""
+
+    shape: tuple[int, ...]
+    shared_dims: tuple[int, ...]
+    p: float
+    dtype: torch.dtype
+    device: torch.device
+
+    @property
+    def mask_shape(self) -> tuple[int, ...]:
+        """x's shape with the shared dims set to 1."""
+        return tuple(1 if d in self.shared_dims else size for d, size in enumerate(self.shape))
+
+    @property
+    def numel(self) -> int:
+        return math.prod(self.shape)
+
+    @property
+    def mask_numel(self) -> int:
+        return math.prod(self.mask_shape)
+
+    @property
+    def itemsize(self) -> int:
+        return torch.empty((), dtype=self.dtype).element_size()
+
+
+class NotApplicable(Exception):
+    """An implementation has no way to run this case (recorded as a `skipped` row, with the reason)."""

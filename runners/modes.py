@@ -1,0 +1,52 @@
+"""fwd, bwd and fwd_bwd as calls a timer can repeat: `reset()` between calls, then `call()`.
+
+Inputs are built by the caller, outside every timed region, the same way for every implementation.
+`reset()` sets `x.grad = None` (grad_to_none), so a backward writes a fresh gradient instead of
+accumulating into the last one (which would add a read and a write to every call).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass
+class ModeCall:
+    call: Callable[[], object]
+    reset: Callable[[], None]
+
+
+def make_mode_call(forward, x: torch.Tensor, grad_out: torch.Tensor, mode: str) -> ModeCall:
+    """`x` must require grad: every mode runs the training forward (autograd records the graph)."""
+
+    def reset():
+        x.grad = None
+
+    if mode == "fwd":
+        return ModeCall(call=lambda: forward(x), reset=reset)
+    if mode == "bwd":
+        # The forward runs once, here, outside the timed region; each call reuses its graph.
+        y = forward(x)
+        return ModeCall(call=lambda: y.backward(grad_out, retain_graph=True), reset=reset)
+    if mode == "fwd_bwd":
+        return ModeCall(call=lambda: forward(x).backward(grad_out), reset=reset)
+    raise ValueError(f"unknown mode {mode!r}")
+
+
+@dataclass
+class Inputs:
+    x: torch.Tensor
+    grad_out: torch.Tensor
+
+
+def make_inputs(shape, dtype: torch.dtype, device: torch.device) -> Inputs:
+    x = torch.randn(shape, dtype=dtype, device=device, requires_grad=True)
+    return Inputs(x=x, grad_out=torch.randn(shape, dtype=dtype, device=device))
+
+
+def mode_call_factory(forward, inputs: Inputs, mode: str) -> Callable[[], ModeCall]:
+    """A timer makes the call itself (the CUDA-graph timer must run bwd's forward on its stream)."""
+    return lambda: make_mode_call(forward, inputs.x, inputs.grad_out, mode)

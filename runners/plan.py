@@ -1,0 +1,105 @@
+"""The sweep as a list of work: points (dtype, shape, shared dims, p), and what is timed at each.
+
+A point is one input; every implementation, mode and timer of the config is measured on it. Points
+come in a fixed order (dtype, then the shape preset's cases in file order, then p), so
+`part_index`/`part_count` select the same deterministic subset in every job of a split sweep.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from omegaconf import DictConfig, ListConfig
+
+from runners.rows import format_dim, format_shape
+
+DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32, "fp64": torch.float64}
+GPU_TIMERS = ("event", "cuda_graph", "host")
+
+
+@dataclass(frozen=True)
+class Point:
+    dtype: str
+    shape: tuple[int, ...]
+    dims: tuple[int, ...]
+    p: float
+
+    @property
+    def numel(self) -> int:
+        n = 1
+        for s in self.shape:
+            n *= s
+        return n
+
+    def key_fields(self) -> dict:
+        """The key columns a point fixes (the rest: workload, impl, mode, timer)."""
+        return dict(dtype=self.dtype, shape=format_shape(self.shape), dim=format_dim(self.dims), p=self.p)
+
+
+def as_list(value) -> list:
+    """A scalar or a list from the config, as a list (`p=0.1` and `p=[0.1,0.5]` both work)."""
+    return list(value) if isinstance(value, (list, tuple, ListConfig)) else [value]
+
+
+def dtype_names(cfg: DictConfig) -> list[str]:
+    names = [str(n) for n in as_list(cfg.dtype.names)]
+    unknown = [n for n in names if n not in DTYPES]
+    if unknown:
+        raise ValueError(f"unknown dtype {unknown}; choose from {list(DTYPES)} or all")
+    return names
+
+
+def shape_cases(cfg: DictConfig) -> list[tuple[tuple[int, ...], tuple[int, ...]]]:
+    """(shape, shared dims) pairs of the shape preset, in file order; negative dims normalised."""
+    cases = []
+    for case in cfg.shape.cases:
+        for shape in case.shapes:
+            shape = tuple(int(s) for s in shape)
+            dims = tuple(sorted(int(d) % len(shape) for d in as_list(case.dim)))
+            cases.append((shape, dims))
+    return cases
+
+
+def sweep_points(cfg: DictConfig, dtypes: list[str]) -> list[Point]:
+    ps = [float(p) for p in as_list(cfg.p)]
+    return [Point(dt, shape, dims, p) for dt in dtypes for shape, dims in shape_cases(cfg) for p in ps]
+
+
+def part_of(points: list[Point], part_index: int, part_count: int) -> list[Point]:
+    """Points part_index, part_index + part_count, ...: round robin, so parts cost about the same."""
+    if not 0 <= part_index < part_count:
+        raise ValueError(f"part_index must lie in [0, part_count): got {part_index} of {part_count}")
+    return points[part_index::part_count]
+
+
+def timer_names(cfg: DictConfig, device: torch.device) -> list[str]:
+    """The timers of the config; on CPU only `cpu` exists (perf_counter), whatever was asked."""
+    names = [str(n) for n in as_list(cfg.timer.names)]
+    if device.type == "cpu":
+        return ["cpu"]
+    if "cpu" in names:
+        raise ValueError("timer cpu is the CPU smoke timer; on a GPU use event, cuda_graph or host")
+    unknown = [n for n in names if n not in GPU_TIMERS]
+    if unknown:
+        raise ValueError(f"unknown timer {unknown}; choose from {list(GPU_TIMERS)}")
+    return names
+
+
+def timers_at(point: Point, timers: list[str], host_max_numel: int) -> list[str]:
+    """The host timer measures launch overhead, so it runs on tiny tensors only."""
+    return [t for t in timers if t != "host" or point.numel <= host_max_numel]
+
+
+def mode_names(cfg: DictConfig) -> list[str]:
+    modes = [str(m) for m in as_list(cfg.mode)]
+    unknown = [m for m in modes if m not in ("fwd", "bwd", "fwd_bwd")]
+    if unknown:
+        raise ValueError(f"unknown mode {unknown}; choose from fwd, bwd, fwd_bwd")
+    return modes
+
+
+def impl_names(cfg: DictConfig) -> list[str]:
+    """The implementations of the config, copy (the roofline) first when it is there."""
+    names = [str(n) for n in as_list(cfg.impl.names)]
+    return sorted(names, key=lambda n: n != "copy")

@@ -1,0 +1,82 @@
+"""Where a row came from: which run, which code, which machine and software."""
+
+from __future__ import annotations
+
+import platform
+import re
+import subprocess
+import uuid
+from datetime import datetime, timezone
+
+import torch
+
+CPU_SLUG = "cpu-smoke"
+
+
+def gpu_slug(device_name: str) -> str:
+    """'NVIDIA H200' -> 'nvidia-h200': lower case, runs of anything not alphanumeric become '-'."""
+    return re.sub(r"[^a-z0-9]+", "-", device_name.lower()).strip("-")
+
+
+def results_slug(device: torch.device) -> str:
+    """The folder under results/ for this device: the GPU's slug, or cpu-smoke (never GPU figures)."""
+    return gpu_slug(torch.cuda.get_device_name(device)) if device.type == "cuda" else CPU_SLUG
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def new_run_id() -> str:
+    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
+
+
+def _command_output(args: list[str]) -> str:
+    try:
+        done = subprocess.run(args, capture_output=True, text=True, timeout=20, check=True)
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return done.stdout.strip()
+
+
+def git_state(sha_override: str | None = None) -> tuple[str, bool]:
+    """(sha, dirty). Where the tree has no .git (e.g. a copy on the GPU machine) the sha is 'unknown'
+    unless given; a given sha is reported as is, dirty False."""
+    if sha_override:
+        return str(sha_override), False
+    sha = _command_output(["git", "rev-parse", "HEAD"])
+    if not sha:
+        return "unknown", False
+    dirty = bool(_command_output(["git", "status", "--porcelain", "--untracked-files=no"]))
+    return sha, dirty
+
+
+def _triton_version() -> str:
+    try:
+        import triton
+    except ImportError:
+        return ""
+    return triton.__version__
+
+
+def collect(device: torch.device, git_sha: str | None = None) -> dict:
+    """The provenance columns of `runners.rows.ResultRow` (everything but the per-row timestamp)."""
+    sha, dirty = git_state(git_sha)
+    if device.type == "cuda":
+        gpu = torch.cuda.get_device_name(device)
+        driver = _command_output(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"])
+        driver = driver.splitlines()[0] if driver else ""
+        cuda = torch.version.cuda or ""
+    else:
+        gpu, driver, cuda = "cpu", "", ""
+    return dict(
+        run_id=new_run_id(),
+        git_sha=sha,
+        git_dirty=dirty,
+        gpu=gpu,
+        driver=driver,
+        cuda=cuda,
+        torch=torch.__version__,
+        triton=_triton_version(),
+        python=platform.python_version(),
+    )
