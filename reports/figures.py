@@ -50,7 +50,8 @@ def png_bytes(build, *args) -> bytes:
     with matplotlib.style.context(["default", STYLE]):
         figure = build(*args)
         buffer = io.BytesIO()
-        figure.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None})
+        figure.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None}, bbox_inches="tight",
+                       pad_inches=0.08)
     return buffer.getvalue()
 
 
@@ -91,13 +92,22 @@ def mark_not_ok(ax, rows: pd.DataFrame, color: str) -> bool:
     return not failed.empty
 
 
+def compact(value: float) -> str:
+    """A size as a short tick label: 768, 16k, 1.57M."""
+    for threshold, divisor, suffix in ((1e9, 1e9, "G"), (1e6, 1e6, "M"), (1e4, 1e3, "k")):
+        if value >= threshold:
+            return f"{value / divisor:.3g}{suffix}"
+    return f"{value:g}"
+
+
 def size_axis(ax, sizes, sweep: Sweep) -> None:
-    """Log2 x axis labelled with the swept sizes themselves."""
+    """Log2 x axis labelled with (at most about 8 of) the swept sizes themselves."""
+    sizes = sorted(sizes)
     ax.set_xscale("log", base=2)
-    ax.xaxis.set_major_locator(FixedLocator(sorted(sizes)))
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    ax.xaxis.set_major_locator(FixedLocator(sizes[:: math.ceil(len(sizes) / 8)]))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: compact(value)))
     ax.xaxis.set_minor_locator(NullLocator())
-    ax.set_xlabel(f"{sweep.symbol} in {sweep.pattern}")
+    ax.set_xlabel(sweep.x_label)
 
 
 def modes_of(rows: pd.DataFrame) -> list[str]:

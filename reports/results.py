@@ -100,7 +100,7 @@ def provenance(rows: pd.DataFrame) -> Provenance:
     def values(column: str) -> str:
         return " / ".join(sorted({v for v in rows[column] if v})) or "unknown"
 
-    shas = sorted({sha + ("-dirty" if dirty else "")
+    shas = sorted({sha[:10] + ("-dirty" if dirty else "")
                    for sha, dirty in zip(rows.git_sha, rows.git_dirty, strict=True) if sha})
     stamps = pd.to_datetime(rows.timestamp, utc=True, errors="coerce", format="ISO8601").dropna()
     dates = sorted({stamp.strftime("%Y-%m-%d") for stamp in stamps})

@@ -44,34 +44,36 @@ def ordered_impls(impls) -> list[str]:
 class Sweep:
     dim: str  # as in the CSV, e.g. "(1,)"
     p: float
-    axis: int  # the swept axis of the shape
-    fixed: tuple[int, ...]  # the shape without the swept axis
+    rank: int
+    axis: int | None  # the swept axis; None: several axes grow together and x is numel
+    pattern: str  # e.g. "64xTx768"; varying sizes of a numel sweep are "N"
     shapes: frozenset[str]  # the CSV shape texts in this sweep
 
     @property
     def symbol(self) -> str:
-        """T for a swept shared axis (time, in the usual layout), N otherwise."""
-        return "T" if self.axis in parse_dim(self.dim, len(self.fixed) + 1) else "N"
+        """T for a swept shared axis (time, in the usual layout), N for another axis, else numel."""
+        if self.axis is None:
+            return "numel"
+        return "T" if self.axis in parse_dim(self.dim, self.rank) else "N"
 
     @property
-    def pattern(self) -> str:
-        sizes = [str(size) for size in self.fixed]
-        return "x".join(sizes[: self.axis] + [self.symbol] + sizes[self.axis :])
+    def x_label(self) -> str:
+        return f"{self.symbol} in {self.pattern}" if self.axis is not None else f"numel of {self.pattern}"
 
     @property
     def title(self) -> str:
-        shared = parse_dim(self.dim, len(self.fixed) + 1)
-        dims = f"dim {self.dim}" if shared else "element-wise (dim ())"
+        dims = f"dim {self.dim}" if parse_dim(self.dim, self.rank) else "element-wise (dim ())"
         return f"{self.pattern}, {dims}, p {self.p:g}"
 
     @property
     def slug(self) -> str:
-        shared = parse_dim(self.dim, len(self.fixed) + 1)
+        shared = parse_dim(self.dim, self.rank)
         dims = "d" + "-".join(str(d) for d in shared) if shared else "elementwise"
         return f"{self.pattern}_{dims}_p{self.p:g}"
 
     def size(self, shape: str) -> int:
-        return parse_shape(shape)[self.axis]
+        sizes = parse_shape(shape)
+        return math.prod(sizes) if self.axis is None else sizes[self.axis]
 
     def rows(self, frame: pd.DataFrame) -> pd.DataFrame:
         """This sweep's rows of `frame` with the swept size as column `x`, sorted by it."""
@@ -90,7 +92,13 @@ def swept_axis(shapes: list[tuple[int, ...]], shared: tuple[int, ...]) -> int:
     return min(range(len(shapes[0])), key=cost)
 
 
+def pattern_of(shapes: list[tuple[int, ...]], symbol_at: dict[int, str]) -> str:
+    return "x".join(symbol_at.get(axis, str(size)) for axis, size in enumerate(shapes[0]))
+
+
 def find_sweeps(micro: pd.DataFrame) -> list[Sweep]:
+    """Sweeps of one (dim, p, rank): split on the best single axis; when no single axis leaves
+    two shapes alike (several axes grow together), all of them form one sweep over numel."""
     swept = micro[micro.timer != HOST_TIMER]
     sweeps = []
     for (dim, p), rows in swept.groupby(["dim", "p"], sort=True):
@@ -98,12 +106,20 @@ def find_sweeps(micro: pd.DataFrame) -> list[Sweep]:
         for text in sorted(set(rows["shape"])):
             by_rank.setdefault(len(parse_shape(text)), {})[text] = parse_shape(text)
         for rank, shapes in sorted(by_rank.items()):
-            axis = swept_axis(list(shapes.values()), parse_dim(dim, rank))
-            members: dict[tuple[int, ...], set[str]] = {}
+            shared = parse_dim(dim, rank)
+            axis = swept_axis(list(shapes.values()), shared)
+            members: dict[tuple[int, ...], dict[str, tuple[int, ...]]] = {}
             for text, shape in shapes.items():
-                members.setdefault(shape[:axis] + shape[axis + 1 :], set()).add(text)
-            sweeps += [Sweep(dim, float(p), axis, fixed, frozenset(texts))
-                       for fixed, texts in sorted(members.items())]
+                members.setdefault(shape[:axis] + shape[axis + 1 :], {})[text] = shape
+            if len(shapes) > 1 and len(members) == len(shapes):
+                varying = [a for a in range(rank) if len({shape[a] for shape in shapes.values()}) > 1]
+                pattern = pattern_of(list(shapes.values()), dict.fromkeys(varying, "N"))
+                sweeps.append(Sweep(dim, float(p), rank, None, pattern, frozenset(shapes)))
+                continue
+            symbol = "T" if axis in shared else "N"
+            for _, group in sorted(members.items()):
+                pattern = pattern_of(list(group.values()), {axis: symbol})
+                sweeps.append(Sweep(dim, float(p), rank, axis, pattern, frozenset(group)))
     return sweeps
 
 

@@ -75,6 +75,11 @@ def summary_table(lines: list[SummaryLine], sweep: Sweep) -> str:
     return "\n".join(table)
 
 
+def value_range(values: list[float], fmt: str) -> str:
+    low, high = format(min(values), fmt), format(max(values), fmt)
+    return low if low == high else f"{low}-{high}"
+
+
 def findings(lines: list[SummaryLine], sweep: Sweep, timer: str) -> str:
     """Two sentences reading the summary of one sweep over all its dtypes and modes."""
     pcts = [line.pct_of_copy for line in lines if math.isfinite(line.pct_of_copy)]
@@ -84,7 +89,7 @@ def findings(lines: list[SummaryLine], sweep: Sweep, timer: str) -> str:
     largest = sorted({line.largest for line in lines})
     where = f"{sweep.symbol} = {largest[0]}" if len(largest) == 1 else "the largest size of each dtype"
     if pcts:
-        sentences.append(f"At {where}, seeded runs at {min(pcts):.0f}-{max(pcts):.0f}% of copy bandwidth "
+        sentences.append(f"At {where}, seeded runs at {value_range(pcts, '.0f')}% of copy bandwidth "
                          f"over {dtypes} and {modes} (timer {timer}).")
     ranges, worst_cases = [], []
     for baseline in SPEEDUP_BASELINES:
@@ -92,7 +97,7 @@ def findings(lines: list[SummaryLine], sweep: Sweep, timer: str) -> str:
                   if line.speedup_range[baseline][0]]
         bests = [line.speedup_range[baseline][1][0] for line in lines if line.speedup_range[baseline][1]]
         if worsts:
-            ranges.append(f"{min(w[0][0] for w in worsts):.2f}-{max(bests):.2f}x the speed of {baseline}")
+            ranges.append(f"{value_range([w[0][0] for w in worsts] + bests, '.2f')}x the speed of {baseline}")
             (value, size), line = min(worsts, key=lambda found: found[0][0])
             worst_cases.append((value, f"{value:.2f}x vs {baseline} at {sweep.symbol} = {size} "
                                        f"({line.dtype} {line.mode})"))

@@ -1,0 +1,180 @@
+"""`make report` end to end on the committed fixture (synthetic numbers, see make_fixture.py):
+the expected files, valid and byte-identical PNGs on a re-render, the fixture's numbers in the
+markdown, the README region, and clear errors for bad input."""
+
+import shutil
+from pathlib import Path
+
+import matplotlib.image
+import pandas as pd
+import pytest
+
+from reports import readme, render
+from reports.results import MissingColumnsError
+
+FIXTURE = Path(__file__).parent / "fixtures" / "report" / "fixture-h200"
+README_TEMPLATE = f"# Project\n\nText before.\n\n{readme.BEGIN}\nold generated text\n{readme.END}\n\nText after.\n"
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def snapshot(root: Path) -> dict[Path, bytes]:
+    return {path: path.read_bytes() for path in sorted(root.rglob("*")) if path.is_file()}
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory):
+    """The fixture rendered twice into a temp copy; yields (root, README path, files after each)."""
+    root = tmp_path_factory.mktemp("report")
+    shutil.copytree(FIXTURE, root / "results" / FIXTURE.name)
+    readme_path = root / "README.md"
+    readme_path.write_text(README_TEMPLATE)
+    render.render([root / "results"], readme_path)
+    first = snapshot(root)
+    render.render([root / "results"], readme_path)
+    return root, readme_path, first, snapshot(root)
+
+
+def fixture_rows() -> pd.DataFrame:
+    return pd.concat([pd.read_csv(FIXTURE / f"{dtype}.csv", keep_default_na=False, na_values=["nan"])
+                      for dtype in ("fp16", "fp32")], ignore_index=True)
+
+
+def table_row(markdown: str, dtype: str, mode: str) -> list[str]:
+    for line in markdown.splitlines():
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        if cells[:2] == [dtype, mode]:
+            return cells
+    raise AssertionError(f"no table row for {dtype} {mode}")
+
+
+def test_expected_files_are_valid_pngs(rendered):
+    root, _, files, _ = rendered
+    gpu_dir = root / "results" / FIXTURE.name
+    expected = {f"{dtype}_{kind}_64xTx768_d1_p0.5.png" for dtype in ("fp16", "fp32")
+                for kind in ("throughput", "speedup", "memory", "timers")} | {"fp16_model.png"}
+    assert {path.name for path in (gpu_dir / "figures").iterdir()} == expected
+    assert (gpu_dir / "summary.md") in files
+    for name in expected:
+        data = files[gpu_dir / "figures" / name]
+        assert data.startswith(PNG_SIGNATURE) and data.endswith(b"IEND\xaeB`\x82"), name
+        height, width, _ = matplotlib.image.imread(gpu_dir / "figures" / name).shape
+        assert height > 200 and width > 500, name
+
+
+def test_second_render_is_byte_identical(rendered):
+    _, _, first, second = rendered
+    assert list(first) == list(second)
+    changed = [path for path in first if first[path] != second[path]]
+    assert changed == []
+
+
+def test_summary_table_holds_the_fixture_numbers(rendered):
+    root, _, _, _ = rendered
+    summary = (root / "results" / FIXTURE.name / "summary.md").read_text()
+    rows = fixture_rows()
+    for dtype in ("fp16", "fp32"):
+        event = rows[(rows.dtype == dtype) & (rows.timer == "event") & (rows["mode"] == "fwd")
+                     & (rows.workload == "micro")]
+        seeded = event[event.impl == "seeded"].set_index("shape")
+        largest = max(seeded.index, key=lambda shape: int(shape.split("x")[1]))
+        cells = table_row(summary, dtype, "fwd")
+        assert cells[2] == f"{seeded.loc[largest, 'pct_of_copy']:.1f}% (T={largest.split('x')[1]})"
+        eager = event[event.impl == "eager"].set_index("shape")
+        ratios = {int(shape.split("x")[1]): eager.loc[shape, "p50_ms"] / seeded.loc[shape, "p50_ms"]
+                  for shape in seeded.index}
+        worst_size = min(ratios, key=ratios.get)
+        best_size = max(ratios, key=ratios.get)
+        assert cells[3] == f"{ratios[worst_size]:.2f}x (T={worst_size})"
+        assert cells[4] == f"{ratios[best_size]:.2f}x (T={best_size})"
+        host = rows[(rows.dtype == dtype) & (rows.timer == "host") & (rows.impl == "seeded")
+                    & (rows["mode"] == "fwd")]
+        assert cells[7] == f"{host.p50_ms.iloc[0] * 1e3:.1f}"
+
+
+def test_rows_not_ok_are_counted_and_listed(rendered):
+    root, _, _, _ = rendered
+    summary = (root / "results" / FIXTURE.name / "summary.md").read_text()
+    rows = fixture_rows()
+    failed = rows[rows.status != "ok"]
+    assert len(failed) > 0
+    assert f"Rows not ok: {len(failed)} of {len(rows)}" in summary
+    for row in failed.itertuples():
+        assert f"{row.impl} {row.mode} {row.timer} {row.shape} dim {row.dim} p {row.p:g}: {row.status}" in summary
+
+
+def test_model_table_holds_the_fixture_numbers(rendered):
+    root, _, _, _ = rendered
+    summary = (root / "results" / FIXTURE.name / "summary.md").read_text()
+    model = fixture_rows().query("workload == 'model'")
+    assert len(model) > 0
+    for row in model.itertuples():
+        cells = next(line for line in summary.splitlines() if line.startswith(f"| {row.dtype} | {row.shape} | "
+                                                                              f"{row.impl} |"))
+        assert f"{row.p50_ms:.2f} ({row.p20_ms:.2f}-{row.p80_ms:.2f})" in cells
+        assert f"{row.tokens_per_s:,.0f}" in cells
+        assert f"{row.peak_mem_delta_bytes / 2**30:.2f}" in cells
+
+
+def test_readme_region_is_replaced_and_the_rest_kept(rendered):
+    root, readme_path, _, _ = rendered
+    text = readme_path.read_text()
+    head, rest = text.split(readme.BEGIN)
+    generated, tail = rest.split(readme.END)
+    assert head == "# Project\n\nText before.\n\n"
+    assert tail == "\n\nText after.\n"
+    assert "old generated text" not in generated
+    assert "FIXTURE (synthetic, not measured)" in generated
+    links = [line.split("](")[1].rstrip(")") for line in generated.splitlines() if line.startswith("![")]
+    assert {Path(link).name for link in links} == {"fp16_throughput_64xTx768_d1_p0.5.png",
+                                                   "fp32_throughput_64xTx768_d1_p0.5.png"}
+    for link in links:
+        assert (root / link).is_file(), link
+
+
+def test_readme_without_results_says_so(tmp_path):
+    (tmp_path / "results" / "cpu-smoke").mkdir(parents=True)
+    shutil.copy(FIXTURE / "fp16.csv", tmp_path / "results" / "cpu-smoke" / "fp16.csv")
+    readme_path = tmp_path / "README.md"
+    readme_path.write_text(README_TEMPLATE)
+    assert render.render([tmp_path / "results"], readme_path) == []
+    assert "No GPU results yet" in readme_path.read_text()
+    assert not (tmp_path / "results" / "cpu-smoke" / "figures").exists()
+
+
+def test_stale_figures_are_removed(tmp_path):
+    gpu_dir = tmp_path / "gpu"
+    gpu_dir.mkdir()
+    frame = pd.read_csv(FIXTURE / "fp32.csv", keep_default_na=False, na_values=["nan"])
+    frame[frame.timer.isin(["event", "host"])].to_csv(gpu_dir / "fp32.csv", index=False)
+    (gpu_dir / "figures").mkdir()
+    (gpu_dir / "figures" / "fp64_throughput_old.png").write_bytes(PNG_SIGNATURE)
+    render.render([gpu_dir], None)
+    names = sorted(path.name for path in (gpu_dir / "figures").iterdir())
+    # without cuda_graph rows there is no timer comparison, and the old file is gone
+    assert names == ["fp32_memory_64xTx768_d1_p0.5.png", "fp32_speedup_64xTx768_d1_p0.5.png",
+                     "fp32_throughput_64xTx768_d1_p0.5.png"]
+
+
+def test_missing_column_is_named(tmp_path):
+    gpu_dir = tmp_path / "gpu"
+    gpu_dir.mkdir()
+    frame = pd.read_csv(FIXTURE / "fp16.csv", keep_default_na=False)
+    frame.drop(columns=["p50_ms", "status"]).to_csv(gpu_dir / "fp16.csv", index=False)
+    with pytest.raises(MissingColumnsError, match=r"fp16\.csv: missing required column\(s\) p50_ms, status"):
+        render.render([gpu_dir], None)
+
+
+def test_not_a_results_folder_is_an_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="not a results folder"):
+        render.render([tmp_path / "nowhere"], None)
+
+
+def test_main_renders_a_named_folder(tmp_path, capsys):
+    gpu_dir = tmp_path / "cpu-smoke"
+    gpu_dir.mkdir()
+    frame = pd.read_csv(FIXTURE / "fp32.csv", keep_default_na=False, na_values=["nan"])
+    frame[frame.timer == "event"].to_csv(gpu_dir / "fp32.csv", index=False)
+    assert render.main([str(gpu_dir), "--no-readme"]) == 0  # cpu-smoke renders when named
+    assert (gpu_dir / "summary.md").is_file()
+    assert len(list((gpu_dir / "figures").glob("fp32_*.png"))) == 3
+    assert f"{gpu_dir}: 4 files, 4 changed" in capsys.readouterr().out
