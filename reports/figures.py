@@ -179,6 +179,14 @@ def speedup_figure(rows: pd.DataFrame, sweep: Sweep, dtype: str, timer: str, foo
     return figure
 
 
+def no_data(ax, what: str) -> None:
+    ax.set_title(what)
+    ax.text(0.5, 0.5, "not measured in these rows", transform=ax.transAxes, ha="center", va="center",
+            color="0.4")
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
 def byte_unit(largest: float) -> tuple[str, int]:
     return next(((name, size) for name, size in BYTE_UNITS if largest >= size), BYTE_UNITS[-1])
 
@@ -222,7 +230,7 @@ def memory_figure(rows: pd.DataFrame, sweep: Sweep, dtype: str, timer: str, foot
     ):
         mode = first_mode_with(at_largest, column, preference)
         if mode is None:
-            ax.set_title(f"{what}: no data")
+            no_data(ax, what)
             continue
         of_mode = at_largest[at_largest["mode"] == mode]
         impls = ordered_impls(set(of_mode.impl))
@@ -272,7 +280,8 @@ def model_figure(rows: pd.DataFrame, dtype: str, footer: str) -> Figure:
     impls = ordered_impls(set(rows.impl))
     figure, axes = panels(2, f"{dtype} model training step", footer, sharey=False, width=4.6,
                           legend_width=1.2)
-    memory_unit = byte_unit(max(rows.peak_mem_delta_bytes.max(), 1.0))
+    measured_memory = bool(rows.peak_mem_delta_bytes.notna().any())
+    memory_unit = byte_unit(rows.peak_mem_delta_bytes.max() if measured_memory else 1.0)
     width = 0.8 / len(impls)
     for index, impl in enumerate(impls):
         found = [rows[(rows["shape"] == model) & (rows.impl == impl)] for model in models]
@@ -284,10 +293,15 @@ def model_figure(rows: pd.DataFrame, dtype: str, footer: str) -> Figure:
              ("ms", 1), offset, width,
              spread=[(step.p50_ms - step.p20_ms, step.p80_ms - step.p50_ms) if step is not None
                      else (0.0, 0.0) for step in steps])
-        bars(axes[1], [step.peak_mem_delta_bytes if step is not None else math.nan for step in steps],
-             statuses, colors, memory_unit, offset, width)
-    for ax, title, unit in ((axes[0], "step time, p50 (error bars p20-p80)", "ms"),
-                            (axes[1], "peak memory delta", memory_unit[0])):
+        if measured_memory:
+            bars(axes[1], [step.peak_mem_delta_bytes if step is not None else math.nan for step in steps],
+                 statuses, colors, memory_unit, offset, width)
+    labelled = [(axes[0], "step time, p50 (error bars p20-p80)", "ms")]
+    if measured_memory:
+        labelled.append((axes[1], "peak memory delta", memory_unit[0]))
+    else:
+        no_data(axes[1], "peak memory delta")
+    for ax, title, unit in labelled:
         ax.set_xticks(range(len(models)), models)
         ax.grid(axis="x", visible=False)
         ax.set_title(title)

@@ -71,7 +71,7 @@ def sweep_figures(rows: pd.DataFrame, sweep: Sweep, dtype: str, timer: str, foot
     if PRODUCT_IMPL in impls and impls - {PRODUCT_IMPL, ROOFLINE_IMPL}:
         yield ("speedup", f"{dtype} speedup of seeded, {sweep.title}", figures.speedup_figure,
                (rows, sweep, dtype, timer, footer))
-    if rows[["saved_for_backward_bytes", "peak_mem_delta_bytes"]].notna().any(axis=None):
+    if rows[["saved_for_backward_bytes", "peak_mem_delta_bytes"]].notna().to_numpy().any():
         yield ("memory", f"{dtype} memory, {sweep.title}", figures.memory_figure,
                (rows, sweep, dtype, timer, footer))
     if set(figures.TIMER_LINESTYLES) <= set(rows.timer):

@@ -133,6 +133,9 @@ def model_table(rows: pd.DataFrame) -> str:
     for (dtype, model), of_model in rows.groupby(["dtype", "shape"], sort=True):
         for impl in ordered_impls(set(of_model.impl)):
             for row in of_model[of_model.impl == impl].sort_values(["dim", "p"]).itertuples():
+                if row.status != "ok":
+                    table.append("| " + " | ".join([dtype, model, impl] + ["–"] * 4 + [row.status]) + " |")
+                    continue
                 cells = [dtype, model, impl,
                          f"{format_number(row.p50_ms, '.2f')} ({format_number(row.p20_ms, '.2f')}-"
                          f"{format_number(row.p80_ms, '.2f')})",
