@@ -16,6 +16,7 @@ import math
 import os
 import struct
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 import triton
@@ -180,19 +181,30 @@ def _next_pow2(n: int) -> int:
     return 1 << max(0, (int(n) - 1).bit_length())
 
 
+def _inner_block(size_i: int, cap: int) -> int:
+    """The inner tile width: the largest power of two <= cap dividing size_i (no idle lanes), if
+    one of at least 64 exists; else the power of two covering size_i, capped."""
+    block = min(_next_pow2(size_i), cap)
+    while block >= 64:
+        if size_i % block == 0:
+            return block
+        block //= 2
+    return min(_next_pow2(size_i), cap)
+
+
 def _tile(view: View3, itemsize: int) -> tuple[int, int, int, int, int]:
     """(BLOCK_O, BLOCK_S, BLOCK_C, LANES, num_warps) for a view: a cheap rule, no autotuning.
 
-    The inner axis gets up to 1024 elements (whole Philox groups of 8 when aligned), the shared axis
-    fills the tile (the mask row is reused along it), and leftover room goes to the outer axis.
+    The inner axis gets up to 1024 elements (the whole tile when nothing is shared), whole Philox
+    groups of 8 when aligned; the shared axis fills the tile (the mask row is reused along it);
+    leftover room goes to the outer axis.
     """
     size_o, size_s, size_i = view.sizes
     tile_elems = _TILE_BYTES // itemsize
     if _PLANTED_SLOWDOWN:
         tile_elems = 64
     lanes = 8 if size_i >= 8 and (size_o == 1 or size_i % 8 == 0) else 1
-    block_i = min(_next_pow2(size_i), 1024, tile_elems)
-    block_i = max(block_i, lanes)
+    block_i = max(_inner_block(size_i, tile_elems if size_s == 1 else min(1024, tile_elems)), lanes)
     block_s = max(1, min(_next_pow2(size_s), tile_elems // block_i))
     block_o = max(1, min(_next_pow2(size_o), tile_elems // (block_i * block_s)))
     num_warps = 8 if block_o * block_s * block_i * itemsize >= 16384 else 4
@@ -204,26 +216,72 @@ def _scale_bits(p: float) -> int:
     return struct.unpack("<q", struct.pack("<d", dropout_scale(p)))[0]
 
 
-def _launch(x: torch.Tensor, out: torch.Tensor, view: View3, seed, p: float) -> None:
-    """Run the kernel over a planned view. `seed` is an int or an int64 tensor of one element."""
-    (x_so, x_ss, x_si), (o_so, o_ss, o_si) = view.strides
-    size_o, size_s, size_i = view.sizes
-    block_o, block_s, block_c, lanes, num_warps = _tile(view, x.element_size())
+def _as_int32(word: int) -> int:
+    """A 32-bit word as a signed value, so Triton always types the seed arguments as i32."""
+    return word - (1 << 32) if word >= 1 << 31 else word
+
+
+@dataclass(frozen=True)
+class _LaunchPlan:
+    """Everything about a launch that depends on shape, strides, shared dims and dtype only."""
+
+    key: tuple
+    grid: tuple[int, int, int]
+    geometry: tuple[int, ...]  # size_o, size_s, size_i, then x's and out's (o, s, i) strides
+    blocks: tuple[int, int, int, int]  # BLOCK_O, BLOCK_S, BLOCK_C, LANES
+    num_warps: int
+    compute_f64: bool
+
+
+_PLANS: dict[tuple, _LaunchPlan | None] = {}
+# Compiled kernels by (plan key, pointer alignments, seed source): launched directly, skipping the
+# JIT's argument binding. The key holds every property Triton specializes our arguments on: dtypes,
+# integer values (== 1, % 16, width: all in the plan) and 16-byte alignment of the pointers.
+_COMPILED: dict[tuple, object] = {}
+DIRECT_LAUNCH = not _INTERPRETED
+
+
+def _launch_plan(x: torch.Tensor, out: torch.Tensor, shared_dims: Sequence[int]) -> _LaunchPlan | None:
+    key = (x.shape, x.stride(), out.stride(), tuple(shared_dims), x.dtype, x.device.index)
+    if key in _PLANS:
+        return _PLANS[key]
+    view = plan_view(x.shape, shared_dims, (x.stride(), out.stride()))
+    plan = None
+    if view is not None:
+        block_o, block_s, block_c, lanes, num_warps = _tile(view, x.element_size())
+        size_o, size_s, size_i = view.sizes
+        grid = (
+            triton.cdiv(size_o, block_o) * triton.cdiv(size_s, block_s) * triton.cdiv(size_i, block_c * lanes), 1, 1
+        )
+        geometry = (*view.sizes, *view.strides[0], *view.strides[1])
+        plan = _LaunchPlan(key, grid, geometry, (block_o, block_s, block_c, lanes), num_warps,
+                           x.dtype == torch.float64)  # fmt: skip
+    _PLANS[key] = plan
+    return plan
+
+
+def _launch(x: torch.Tensor, out: torch.Tensor, plan: _LaunchPlan, seed, p: float) -> None:
+    """Run the kernel for a plan. `seed` is an int or an int64 tensor of one element on x's device."""
     if isinstance(seed, torch.Tensor):
         seed_ptr, seed_lo, seed_hi, from_ptr = seed, 0, 0, True
     else:
-        (seed_lo, seed_hi), seed_ptr, from_ptr = split_seed(seed), x, False
-    grid = (
-        triton.cdiv(size_o, block_o) * triton.cdiv(size_s, block_s) * triton.cdiv(size_i, block_c * lanes),
-    )
-    _locked_dropout_kernel[grid](
-        x, out, seed_ptr, seed_lo, seed_hi, keep_threshold(p), _scale_bits(p),
-        size_o, size_s, size_i, x_so, x_ss, x_si, o_so, o_ss, o_si,
-        BLOCK_O=block_o, BLOCK_S=block_s, BLOCK_C=block_c, LANES=lanes,
-        SEED_FROM_PTR=from_ptr, COMPUTE_F64=x.dtype == torch.float64, ROUNDS=PHILOX_ROUNDS,
-        BF16_ROUND_BY_HAND=_INTERPRETED,
-        num_warps=num_warps,
+        low, high = split_seed(seed)
+        seed_ptr, seed_lo, seed_hi, from_ptr = x, _as_int32(low), _as_int32(high), False
+    args = (x, out, seed_ptr, seed_lo, seed_hi, keep_threshold(p), _scale_bits(p), *plan.geometry)
+    constexprs = (*plan.blocks, from_ptr, plan.compute_f64, PHILOX_ROUNDS, _INTERPRETED)
+    compiled_key = (plan.key, x.data_ptr() % 16, out.data_ptr() % 16, seed_ptr.data_ptr() % 16, from_ptr)
+    compiled = _COMPILED.get(compiled_key) if DIRECT_LAUNCH else None
+    if compiled is not None:
+        compiled[plan.grid](*args, *constexprs)
+        return
+    block_o, block_s, block_c, lanes = plan.blocks
+    compiled = _locked_dropout_kernel[plan.grid](
+        *args, BLOCK_O=block_o, BLOCK_S=block_s, BLOCK_C=block_c, LANES=lanes, SEED_FROM_PTR=from_ptr,
+        COMPUTE_F64=plan.compute_f64, ROUNDS=PHILOX_ROUNDS, BF16_ROUND_BY_HAND=_INTERPRETED,
+        num_warps=plan.num_warps,
     )  # fmt: skip
+    if DIRECT_LAUNCH and hasattr(compiled, "__getitem__"):
+        _COMPILED[compiled_key] = compiled
 
 
 def dropout_triton(x: torch.Tensor, seed, p: float, shared_dims: Sequence[int]) -> torch.Tensor:
@@ -236,16 +294,15 @@ def dropout_triton(x: torch.Tensor, seed, p: float, shared_dims: Sequence[int]) 
     out = torch.empty_like(x)
     if x.numel() == 0:
         return out
-    view = plan_view(x.shape, shared_dims, (x.stride(), out.stride()))
-    if view is not None:
-        _launch(x, out, view, seed, p)
+    plan = _launch_plan(x, out, shared_dims)
+    if plan is not None:
+        _launch(x, out, plan, seed, p)
         return out
     shared = sorted(shared_dims)
     order = shared + [d for d in range(x.dim()) if d not in shared]
     x_packed = x.permute(order).contiguous()
     out_packed = torch.empty_like(x_packed)
-    view = plan_view(x_packed.shape, range(len(shared)), (x_packed.stride(), out_packed.stride()))
-    _launch(x_packed, out_packed, view, seed, p)
+    _launch(x_packed, out_packed, _launch_plan(x_packed, out_packed, range(len(shared))), seed, p)
     out.permute(order).copy_(out_packed)
     return out
 

@@ -116,25 +116,24 @@ def test_kernel_equals_cpu_path_bit_for_bit(case, dtype):
 
 
 def _strided_inputs():
+    """(name, builder, shared dims): builders make the strided view from a base on any device."""
+    yield "transposed", lambda base: base.transpose(0, 2), (1,)
+    yield "permuted-shared-last", lambda base: base.permute(1, 2, 0), (2,)
+    yield "sliced", lambda base: base[:, ::3, 1:], (1,)
+    yield "sliced-elementwise", lambda base: base[::2, :, ::5], ()
+    yield "expanded", lambda base: base[:, :1, :].expand(6, 10, 12), (1,)
+    yield "transposed-shared-not-adjacent", lambda base: base.transpose(0, 1), (0, 2)
+
+
+@pytest.mark.parametrize("name,make_view,dims", list(_strided_inputs()), ids=[c[0] for c in _strided_inputs()])
+def test_strided_inputs_match_their_contiguous_copy(name, make_view, dims):
     base = torch.randn(6, 10, 12)
-    yield "transposed", base.transpose(0, 2), (1,)
-    yield "permuted-shared-last", base.permute(1, 2, 0), (2,)
-    yield "sliced", base[:, ::3, 1:], (1,)
-    yield "sliced-elementwise", base[::2, :, ::5], ()
-    yield "expanded", torch.randn(6, 1, 12).expand(6, 10, 12), (1,)
-    yield "transposed-shared-not-adjacent", base.transpose(0, 1), (0, 2)
-
-
-@pytest.mark.parametrize("name,x,dims", list(_strided_inputs()), ids=lambda v: v if isinstance(v, str) else "")
-def test_strided_inputs_match_their_contiguous_copy(name, x, dims):
-    expected = dropout_reference(x.contiguous(), 21, 0.5, dims)
-    x_on_device = x.to(KERNEL_DEVICE) if KERNEL_DEVICE == "cpu" else x.cuda()
-    if KERNEL_DEVICE != "cpu":  # keep the strides on the way to the GPU
-        x_on_device = torch.empty_strided(x.shape, x.stride(), device="cuda").copy_(x)
-    for run in (dropout_reference, dropout_triton):
-        y = run(x_on_device if run is dropout_triton else x, 21, 0.5, dims)
+    x_cpu, x_kernel = make_view(base), make_view(base.to(KERNEL_DEVICE))
+    expected = dropout_reference(x_cpu.contiguous(), 21, 0.5, dims)
+    for run, x in ((dropout_reference, x_cpu), (dropout_triton, x_kernel)):
+        y = run(x, 21, 0.5, dims)
         assert torch.equal(y.cpu(), expected), run.__name__
-        assert y.stride() == torch.empty_like(x_on_device).stride()
+        assert y.stride() == torch.empty_like(x).stride()
 
 
 def test_output_layout_follows_empty_like():

@@ -1,0 +1,81 @@
+"""Where the host time of one seeded dropout call goes (device command; writes $OUT/host_profile.txt).
+
+    python3 scripts/host_profile.py
+
+Times each stage of the call path back to back on a (64, 1, 768) float32 CUDA tensor, in
+microseconds per call, then prints a cProfile of the whole public call.
+"""
+
+from __future__ import annotations
+
+import cProfile
+import io
+import os
+import pstats
+import sys
+import time
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import kernels.seeded_dropout as op  # noqa: E402
+from kernels.layout import plan_view  # noqa: E402
+
+CALLS = 3000
+
+
+def us_per_call(fn):
+    for _ in range(100):
+        fn()
+    torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(CALLS):
+        fn()
+    torch.cuda.synchronize()
+    return (time.perf_counter() - start) / CALLS * 1e6
+
+
+def main():
+    x = torch.randn(64, 1, 768, device="cuda")
+    xg = x.clone().requires_grad_(True)
+    out = torch.empty_like(x)
+    view = plan_view(x.shape, (1,), (x.stride(), out.stride()))
+    plan = op._launch_plan(x, out, (1,))
+    lines = []
+    stages = {
+        "torch.empty_like": lambda: torch.empty_like(x),
+        "plan_view": lambda: plan_view(x.shape, (1,), (x.stride(), out.stride())),
+        "tile": lambda: op._tile(view, 4),
+        "draw_seed": lambda: op.draw_seed(x.device),
+        "resolve_seed(int)": lambda: op._resolve_seed(3, x.device),
+        "launch_plan (cached)": lambda: op._launch_plan(x, out, (1,)),
+        "launch (given view)": lambda: op._launch(x, out, plan, 3, 0.5),
+        "dropout_triton": lambda: op.dropout_triton(x, 3, 0.5, (1,)),
+        "public, seed=3": lambda: op.seeded_variational_dropout(x, 0.5, 1, seed=3),
+        "public, seed=None": lambda: op.seeded_variational_dropout(x, 0.5, 1),
+        "public, requires_grad": lambda: op.seeded_variational_dropout(xg, 0.5, 1),
+        "eager mask-based": lambda: x * torch.nn.functional.dropout(x.new_ones(64, 1, 768), 0.5, True),
+    }
+    for name, fn in stages.items():
+        lines.append(f"{name:28s} {us_per_call(fn):8.2f} us")
+    op.DIRECT_LAUNCH = False
+    for name in ("launch (given view)", "public, seed=None", "public, requires_grad"):
+        lines.append(f"{name + ' [JIT launch]':28s} {us_per_call(stages[name]):8.2f} us")
+    op.DIRECT_LAUNCH = True
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for _ in range(CALLS):
+        op.seeded_variational_dropout(x, 0.5, 1)
+    torch.cuda.synchronize()
+    profiler.disable()
+    stream = io.StringIO()
+    pstats.Stats(profiler, stream=stream).sort_stats("tottime").print_stats(25)
+    text = "\n".join(lines) + "\n\n" + stream.getvalue()
+    with open(os.path.join(os.environ.get("OUT", "."), "host_profile.txt"), "w") as f:
+        f.write(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
