@@ -73,8 +73,8 @@ def build_compile(case: DropoutCase, backend="inductor", mode=None, dynamic=Fals
 
 
 def native_bytes(case: DropoutCase, mode: str) -> int:
-    # dropout1d / dropout2d: bernoulli_ writes the noise, div_ reads and writes it, the multiply
-    # reads it: the mask-based model. Element-wise F.dropout is one fused kernel with a bool mask.
+    # dropout1d / dropout2d: their noise tensor (one value per channel) is the mask of the
+    # mask-based model. Element-wise F.dropout is one fused kernel that keeps a bool mask.
     return fused_dropout_bytes(case, mode) if not case.shared_dims else mask_based_bytes(case, mode)
 
 

@@ -143,8 +143,7 @@ def run(cfg: DictConfig) -> list[Path]:
             rows += run_point(point, settings, writers[point.dtype], provenance, progress)
     except KeyboardInterrupt:
         progress.close()
-        print(f"\ninterrupted: the {len(rows)} rows finished are in {', '.join(map(str, paths))}; "
-              "run again to resume")  # fmt: skip
+        print(f"\ninterrupted: every finished row is in {', '.join(map(str, paths))}; run again to resume")
         raise
     progress.close()
     print(summary_text(rows), flush=True)

@@ -1,0 +1,238 @@
+"""The harness end to end on CPU: a tiny sweep into a temp dir, its CSV validated; a planted
+failure becomes an error row while the sweep goes on; a second run skips finished keys; Ctrl-C
+keeps what finished; parts merge into the full sweep; the Hydra entry point works."""
+
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+
+import baselines
+from baselines.registry import streaming_bytes
+from runners import bench
+from runners.bench import default_to_cpu_smoke, output_path, run
+from runners.merge import main as merge_main
+from runners.modes import make_inputs, make_mode_call
+from runners.results_io import MixedGpuError, ResultsFile, read_results, samples_path_for
+from runners.rows import COLUMNS, KEY_COLUMNS, STATUSES, ResultRow
+
+ROOT = Path(__file__).resolve().parents[1]
+# Two tiny points: (B, T, D) sharing T, and element-wise.
+TINY_CASES = [{"dim": [1], "shapes": [[2, 3, 8]]}, {"dim": [], "shapes": [[2, 2, 4]]}]
+REPS = 2
+
+
+def tiny_cfg(tmp_path, *overrides, cases=TINY_CASES):
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose(
+            config_name="bench",
+            overrides=[
+                "experiment=cpu_smoke",
+                f"results_dir={tmp_path}",
+                f"timer.settings.cpu.reps={REPS}",
+                "timer.settings.cpu.warmup=1",
+                *overrides,
+            ],
+        )
+    cfg.shape.cases = cases
+    return cfg
+
+
+@pytest.fixture
+def planted():
+    """Register test-only implementations by name; they are removed afterwards."""
+    added = []
+
+    def plant(name, build, is_dropout=True):
+        baselines.register(name, bytes_moved=streaming_bytes, is_dropout=is_dropout)(build)
+        added.append(name)
+
+    yield plant
+    for name in added:
+        baselines.IMPLEMENTATIONS.pop(name)
+
+
+@pytest.mark.slow
+def test_smoke_sweep_writes_a_valid_csv(tmp_path, capsys):
+    paths = run(tiny_cfg(tmp_path))
+    assert paths == [tmp_path / "cpu-smoke" / "fp32.csv"]
+    frame = read_results(paths[0])
+    assert list(frame.columns) == list(COLUMNS)
+    impls = ["copy", "seeded", "eager", "compile", "native", "per_element_rng"]
+    assert len(frame) == 2 * len(impls) * 3  # points x impls x modes, one timer (cpu)
+    assert not frame.duplicated(list(KEY_COLUMNS)).any()
+    assert set(frame.status) == {"ok"}, frame[frame.status != "ok"][["impl", "error"]]
+    assert set(frame.check) == {"pass"} and set(frame.timer) == {"cpu"} and set(frame.impl) == set(impls)
+    assert frame.run_id.nunique() == 1 and frame.git_sha.str.len().min() > 0 and set(frame.gpu) == {"cpu"}
+    assert frame.torch.iloc[0] == torch.__version__ and frame.python.str.len().min() > 0
+    assert (frame.n_samples == REPS).all()
+    assert ((frame.p20_ms <= frame.p50_ms) & (frame.p50_ms <= frame.p80_ms) & (frame.p20_ms > 0)).all()
+    assert (frame.gbps - frame.bytes_moved / (frame.p50_ms * 1e-3) / 1e9).abs().max() < 1e-6
+    assert frame.peak_mem_delta_bytes.isna().all()  # no CUDA allocator on CPU
+    copy = frame[frame.impl == "copy"].set_index(["shape", "mode"]).p50_ms
+    for row in frame.itertuples():
+        assert math.isclose(row.pct_of_copy, copy[(row.shape, row.mode)] / row.p50_ms * 100)
+    saved = frame.set_index(["impl", "shape", "mode"]).saved_for_backward_bytes
+    assert saved["seeded", "2x3x8", "fwd"] == 0 and saved["copy", "2x3x8", "fwd"] == 0
+    assert saved["eager", "2x3x8", "fwd"] == 2 * 8 * 4  # the (2, 1, 8) fp32 mask
+    samples = read_results(samples_path_for(paths[0]))
+    assert len(samples) == len(frame)
+    assert all(len(s.split()) == REPS and all(float(v) > 0 for v in s.split()) for s in samples.samples_ms)
+    out = capsys.readouterr().out
+    assert "NOT GPU figures" in out and "x_eager_geomean" in out and "per_element_rng" in out
+
+
+@pytest.mark.slow
+def test_planted_failures_become_error_rows_and_the_sweep_goes_on(tmp_path, planted):
+    def build_raising(case):
+        def forward(x):
+            raise RuntimeError("planted failure")
+
+        return forward
+
+    planted("planted_failure", build_raising)
+    planted("planted_unscaled", lambda case: lambda x: x * (torch.rand(case.mask_shape) >= case.p).to(x.dtype))
+    cfg = tiny_cfg(tmp_path, "impl.names=[copy,planted_failure,planted_unscaled,seeded,native]", "mode=[fwd,bwd]")
+    frame = read_results(run(cfg)[0])
+    assert set(frame.status) <= set(STATUSES)
+    by_impl = {impl: rows for impl, rows in frame.groupby("impl")}
+    assert len(frame) == 2 * 5 * 2
+    failed = by_impl["planted_failure"]
+    assert set(failed.status) == {"error"} and failed.error.str.contains("planted failure").all()
+    unscaled = by_impl["planted_unscaled"]
+    assert set(unscaled.status) == {"error"} and unscaled.check.str.startswith("fail").all()
+    assert (unscaled.n_samples == 0).all() and unscaled.p50_ms.isna().all()  # not timed
+    for impl in ("copy", "seeded", "native"):  # before and after the failures
+        assert set(by_impl[impl].status) == {"ok"}
+
+
+@pytest.mark.slow
+def test_second_run_skips_finished_keys_unless_overwrite(tmp_path):
+    cfg = tiny_cfg(tmp_path, "impl.names=[copy,seeded,eager]")
+    path = run(cfg)[0]
+    first = read_results(path)
+    run(cfg)
+    second = read_results(path)
+    assert len(second) == len(first) and set(second.run_id) == set(first.run_id)  # nothing re-measured
+    cfg.overwrite = True
+    run(cfg)
+    third = read_results(path)
+    assert len(third) == len(first) and not set(third.run_id) & set(first.run_id)
+
+
+@pytest.mark.slow
+def test_interrupt_keeps_finished_rows_and_a_rerun_resumes(tmp_path, planted):
+    interrupts_left = [1]
+
+    def build_interrupting_at_second_point(case):
+        if case.shared_dims == () and interrupts_left[0]:
+            interrupts_left[0] -= 1
+            raise KeyboardInterrupt
+        return baselines.get("eager").build(case)
+
+    planted("interrupting", build_interrupting_at_second_point)
+    cfg = tiny_cfg(tmp_path, "impl.names=[copy,seeded,interrupting,eager]", "mode=fwd")
+    with pytest.raises(KeyboardInterrupt):
+        run(cfg)
+    path = output_path(cfg, "cpu-smoke", "fp32")
+    kept = read_results(path)
+    # first point: all four impls; second point: copy and seeded, finished before the interrupt
+    assert sorted(zip(kept["shape"], kept.impl, strict=True)) == sorted(
+        [("2x3x8", i) for i in ("copy", "seeded", "interrupting", "eager")] + [("2x2x4", "copy"), ("2x2x4", "seeded")]
+    )
+    run(cfg)
+    resumed = read_results(path)
+    assert len(resumed) == 8 and set(resumed.status) == {"ok"}
+    first_run = kept.run_id.iloc[0]
+    remeasured = resumed[resumed.run_id != first_run]
+    # the missing rows, and the copy row of their point (pct_of_copy compares rows of one run)
+    assert sorted(zip(remeasured["shape"], remeasured.impl, strict=True)) == [
+        ("2x2x4", "copy"), ("2x2x4", "eager"), ("2x2x4", "interrupting"),
+    ]  # fmt: skip
+
+
+@pytest.mark.slow
+def test_parts_merge_into_the_full_sweep(tmp_path):
+    cases = [{"dim": [1], "shapes": [[2, 1, 8], [2, 3, 8], [3, 2, 8]]}]
+    for index in (0, 1):
+        cfg = tiny_cfg(tmp_path, "impl.names=[copy,seeded]", "mode=fwd", "part_count=2", f"part_index={index}",
+                       cases=cases)  # fmt: skip
+        assert run(cfg) == [tmp_path / "cpu-smoke" / f"fp32.part-{index}-of-2.csv"]
+    part_shapes = [set(read_results(tmp_path / "cpu-smoke" / f"fp32.part-{i}-of-2.csv")["shape"]) for i in (0, 1)]
+    assert part_shapes == [{"2x1x8", "3x2x8"}, {"2x3x8"}]  # round robin over points
+    assert merge_main([str(tmp_path)]) == 0
+    merged = read_results(tmp_path / "cpu-smoke" / "fp32.csv")
+    assert len(merged) == 3 * 2 and set(merged["shape"]) == {"2x1x8", "2x3x8", "3x2x8"}
+
+
+@pytest.mark.slow
+def test_dtype_all_writes_one_file_per_dtype(tmp_path):
+    cfg = tiny_cfg(tmp_path, "dtype=all", "impl.names=[copy,seeded]", "mode=fwd_bwd", cases=TINY_CASES[:1])
+    paths = run(cfg)
+    assert [p.name for p in paths] == ["fp16.csv", "bf16.csv", "fp32.csv", "fp64.csv"]
+    for path in paths:
+        frame = read_results(path)
+        assert set(frame.dtype) == {path.stem} and set(frame.status) == {"ok"}
+
+
+def test_results_of_another_gpu_are_never_mixed_in(tmp_path):
+    cfg = tiny_cfg(tmp_path)
+    ResultsFile(output_path(cfg, "cpu-smoke", "fp32")).write(ResultRow(gpu="NVIDIA H200", impl="seeded"))
+    with pytest.raises(MixedGpuError):
+        run(cfg)
+
+
+def test_model_workload_is_dispatched_to_its_module(tmp_path, monkeypatch):
+    from runners import model_workload
+
+    calls = []
+    monkeypatch.setattr(model_workload, "run_model_sweep", lambda cfg, writer: calls.append((cfg, writer)))
+    cfg = tiny_cfg(tmp_path, "workload=model", "dtype=all")
+    assert bench.workload_name(cfg) == "model"
+    run(cfg)
+    assert [list(c.dtype.names) for c, _ in calls] == [["fp16"], ["bf16"], ["fp32"], ["fp64"]]
+    assert [w.path.name for _, w in calls] == ["fp16.csv", "bf16.csv", "fp32.csv", "fp64.csv"]
+
+
+def test_output_paths(tmp_path):
+    cfg = tiny_cfg(tmp_path)
+    assert output_path(cfg, "nvidia-h200", "bf16") == tmp_path / "nvidia-h200" / "bf16.csv"
+    cfg = tiny_cfg(tmp_path, "output=results/ci/candidate.csv", "part_count=4", "part_index=3")
+    assert output_path(cfg, "nvidia-h200", "bf16") == Path("results/ci/candidate.part-3-of-4.csv")
+
+
+def test_without_a_gpu_the_entry_point_defaults_to_the_cpu_smoke_experiment(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert default_to_cpu_smoke(["bench", "dtype=fp16"]) == ["bench", "dtype=fp16", "experiment=cpu_smoke"]
+    for argv in (["bench", "experiment=ci"], ["bench", "--help"], ["bench", "device=cpu"]):
+        assert default_to_cpu_smoke(argv) == argv
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert default_to_cpu_smoke(["bench", "dtype=fp16"]) == ["bench", "dtype=fp16"]
+
+
+def test_backward_modes_reset_the_gradient_between_calls():
+    inputs = make_inputs((2, 3, 4), torch.float32, torch.device("cpu"))
+    forward = baselines.get("seeded").build(baselines.DropoutCase((2, 3, 4), (1,), 0.5, torch.float32, "cpu"))
+    for mode in ("bwd", "fwd_bwd"):
+        mode_call = make_mode_call(forward, inputs.x, inputs.grad_out, mode)
+        mode_call.reset()
+        mode_call.call()
+        first = inputs.x.grad.clone()
+        mode_call.reset()
+        assert inputs.x.grad is None
+        mode_call.call()
+        if mode == "bwd":  # same graph, same mask: the same gradient, not twice it
+            assert torch.equal(inputs.x.grad, first)
+
+
+def test_help_shows_the_config():
+    done = subprocess.run(
+        [sys.executable, "-m", "runners.bench", "--help"], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    for text in ("Configuration groups", "seq_sweep", "experiment: ci, cpu_smoke", "part_count"):
+        assert text in done.stdout
