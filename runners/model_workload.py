@@ -1,0 +1,323 @@
+"""The `model` workload: timed training steps of small models, one result row per (model, impl).
+
+A step is forward, backward and an AdamW step of a language model (`runners.models`) on a batch
+of a synthetic Markov corpus (`runners.models.corpus`). Each run builds the model from the same
+seed, trains `warmup_steps + timed_steps` steps from the same RNG state and times the last
+`timed_steps`; so every implementation starts from the same weights and sees the same batches.
+
+Row contract (`runners.rows.ResultRow`): workload `model`, mode `step`, timer `event` (CUDA
+events around each step, no L2 flush: a step is far larger than L2) or `cpu` (wall clock),
+shape = the model config's name (`awd_lstm`, `transformer`), dim `(1,)` (every mask is shared
+along dim 1 of (B, T, D)), p = the model's dropout probability, dtype = the parameter dtype.
+Filled: p20/p50/p80_ms and samples per step, `tokens_per_s` (batch * seq_len / p50),
+`peak_mem_delta_bytes` (CUDA: peak allocated during the timed steps above what was allocated
+before them, i.e. with parameters and optimizer state, without gradients; NaN on CPU), and
+`loss` (cross-entropy on a held-out batch, dropout off, after all the steps). `check` is `pass`
+when that loss is finite and below the held-out loss before training, else `fail`.
+
+impl names: `<dropout>[:<variant>...]`.
+- dropout: `seeded` (the product op), `eager` (AWD-LSTM's mask-based LockedDropout), `native`
+  (`F.dropout1d` on the transposed view), and the issue's `compile`, which is `eager` with the
+  loss under `torch.compile`: it is spelled `compile`, never `eager:compile`.
+- variants: `compile` (forward + loss under `torch.compile`, so backward too through
+  AOTAutograd; the optimizer step stays eager), `autocast` (fp32 parameters, bf16 autocast;
+  runs only for dtype fp32, a `skipped` row elsewhere), `ckpt` (every LSTM layer / transformer
+  block under non-reentrant activation checkpointing).
+So each key (workload, impl, mode, timer, dtype, shape, dim, p) names one row.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from omegaconf import OmegaConf
+
+from runners.models import DROPOUT_IMPLS, SHARED_DIM, build_model, markov_corpus
+from runners.plan import DTYPES, dtype_names
+from runners.provenance import collect, utc_now
+from runners.rows import ResultRow, format_dim
+
+VARIANTS = ("compile", "autocast", "ckpt")
+AUTOCAST_DTYPE = torch.bfloat16
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """How every (model, impl) run trains: `workload.*` of conf/workload/model.yaml."""
+
+    warmup_steps: int = 5
+    timed_steps: int = 20
+    train_batches: int = 4
+    lr: float = 2e-3
+    seed: int = 0
+    corpus_seed: int = 1
+    compile_backend: str = "inductor"
+
+    @classmethod
+    def from_config(cls, workload, tiny: bool) -> RunSettings:
+        values = {name: workload[name] for name in cls.__dataclass_fields__ if name in workload}
+        if tiny:
+            values.update(workload.get("tiny_run") or {})
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class ModelImpl:
+    """An impl name taken apart: which dropout layer, and how the step runs."""
+
+    name: str
+    dropout: str
+    compiled: bool
+    autocast: bool
+    checkpointed: bool
+
+
+def parse_impl(name: str) -> ModelImpl:
+    dropout, *variants = name.split(":")
+    if dropout == "compile":  # the issue's `compile` implementation: eager dropout, compiled step
+        dropout, variants = "eager", ["compile", *variants]
+    elif dropout == "eager" and "compile" in variants:
+        raise ValueError(f"impl {name!r}: eager dropout under torch.compile is spelled 'compile'")
+    if dropout not in DROPOUT_IMPLS:
+        raise ValueError(f"impl {name!r}: unknown dropout {dropout!r}; expected one of {DROPOUT_IMPLS}")
+    unknown = set(variants) - set(VARIANTS)
+    if unknown or len(set(variants)) != len(variants):
+        raise ValueError(f"impl {name!r}: variants must be distinct, from {VARIANTS}")
+    return ModelImpl(name, dropout, "compile" in variants, "autocast" in variants, "ckpt" in variants)
+
+
+def next_token_loss(model, tokens):
+    """Mean cross-entropy of predicting tokens[:, 1:] from tokens[:, :-1], computed in fp32."""
+    logits = model(tokens[:, :-1])
+    return F.cross_entropy(logits.flatten(0, 1).float(), tokens[:, 1:].flatten())
+
+
+def time_steps(step, batches, device: torch.device) -> list[float]:
+    """Milliseconds per call of step(batch), one sample per batch."""
+    if device.type == "cuda":
+        starts = [torch.cuda.Event(enable_timing=True) for _ in batches]
+        ends = [torch.cuda.Event(enable_timing=True) for _ in batches]
+        for start, end, batch in zip(starts, ends, batches, strict=True):
+            start.record()
+            step(batch)
+            end.record()
+        torch.cuda.synchronize(device)
+        return [start.elapsed_time(end) for start, end in zip(starts, ends, strict=True)]
+    samples = []
+    for batch in batches:
+        begin = time.perf_counter()
+        step(batch)
+        samples.append((time.perf_counter() - begin) * 1e3)
+    return samples
+
+
+def compiled_graph_count() -> int:
+    """Graphs torch.compile has compiled in this process so far."""
+    from torch._dynamo.utils import counters
+
+    return int(counters["stats"]["unique_graphs"])
+
+
+class ModelTrainer:
+    """One model, one impl: the model, its optimizer, the corpus, and a training step."""
+
+    def __init__(
+        self, model_cfg, impl: ModelImpl, param_dtype: torch.dtype, device: torch.device, settings: RunSettings
+    ):
+        torch.manual_seed(settings.seed)
+        self.model = build_model(model_cfg, impl.dropout).to(device=device, dtype=param_dtype)
+        self.model.checkpoint_layers = impl.checkpointed
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=settings.lr)
+        batch_size, seq_len = model_cfg.batch_size, model_cfg.seq_len
+        corpus = markov_corpus(
+            model_cfg.vocab_size, batch_size * (settings.train_batches + 1), seq_len, seed=settings.corpus_seed
+        ).to(device)
+        self.train_batches = corpus[batch_size:].view(settings.train_batches, batch_size, seq_len + 1)
+        self.held_out_batch = corpus[:batch_size]
+        self.autocast = impl.autocast
+        self.device = device
+        if impl.compiled:
+            torch._dynamo.reset()  # a fresh cache per run: no recompile limit, no fallback to eager
+            self.loss_fn = torch.compile(next_token_loss, backend=settings.compile_backend)
+        else:
+            self.loss_fn = next_token_loss
+
+    def precision(self):
+        return torch.autocast(self.device.type, dtype=AUTOCAST_DTYPE, enabled=self.autocast)
+
+    def step(self, tokens):
+        self.optimizer.zero_grad(set_to_none=True)
+        with self.precision():
+            loss = self.loss_fn(self.model, tokens)
+        loss.backward()
+        self.optimizer.step()
+
+    @torch.no_grad()
+    def held_out_loss(self) -> float:
+        self.model.eval()
+        with self.precision():
+            loss = next_token_loss(self.model, self.held_out_batch)
+        self.model.train()
+        return float(loss)
+
+    def batches(self, first: int, count: int):
+        return [self.train_batches[i % len(self.train_batches)] for i in range(first, first + count)]
+
+
+def timed_training(trainer: ModelTrainer, batches, device: torch.device) -> tuple[list[float], float]:
+    """Step times (ms) over `batches`, and the peak allocation above the start (bytes; NaN on CPU).
+
+    The start has parameters and optimizer state allocated, gradients freed: the peak is what one
+    step adds (activations kept for backward, gradients, temporaries).
+    """
+    trainer.optimizer.zero_grad(set_to_none=True)
+    if device.type != "cuda":
+        return time_steps(trainer.step, batches, device), float("nan")
+    torch.cuda.synchronize(device)
+    allocated_before = torch.cuda.memory_allocated(device)
+    torch.cuda.reset_peak_memory_stats(device)
+    samples = time_steps(trainer.step, batches, device)
+    return samples, float(torch.cuda.max_memory_allocated(device) - allocated_before)
+
+
+def measure(row: ResultRow, model_cfg, impl: ModelImpl, param_dtype, device, settings: RunSettings) -> None:
+    """Train and time one (model, impl), filling the row's measurements."""
+    trainer = ModelTrainer(model_cfg, impl, param_dtype, device, settings)
+    loss_before = trainer.held_out_loss()
+    torch.manual_seed(settings.seed)  # every impl's dropout starts from the same RNG state
+    graphs_at_start = compiled_graph_count()
+    for tokens in trainer.batches(0, settings.warmup_steps):
+        trainer.step(tokens)
+    graphs_after_warmup = compiled_graph_count()
+    if impl.compiled and graphs_after_warmup == graphs_at_start:
+        raise RuntimeError("torch.compile compiled no graph: the step ran eagerly")
+    batches = trainer.batches(settings.warmup_steps, settings.timed_steps)
+    samples, row.peak_mem_delta_bytes = timed_training(trainer, batches, device)
+    if compiled_graph_count() != graphs_after_warmup:
+        raise RuntimeError("torch.compile compiled a graph during the timed steps: raise workload.warmup_steps")
+    row.samples_ms = samples
+    row.n_samples = len(samples)
+    row.p20_ms, row.p50_ms, row.p80_ms = (float(v) for v in np.percentile(samples, [20, 50, 80]))
+    row.tokens_per_s = model_cfg.batch_size * model_cfg.seq_len / (row.p50_ms / 1e3)
+    row.loss = trainer.held_out_loss()
+    trained = np.isfinite(row.loss) and row.loss < loss_before
+    row.check = "pass" if trained else "fail"
+    if not trained:
+        row.error = f"held-out loss did not fall: {loss_before:.4f} -> {row.loss:.4f}"
+
+
+def new_row(model_cfg, impl_name: str, dtype_name: str, device: torch.device) -> ResultRow:
+    """The row of one (model, impl, dtype), its key columns filled."""
+    return ResultRow(
+        workload="model",
+        impl=impl_name,
+        mode="step",
+        timer="event" if device.type == "cuda" else "cpu",
+        dtype=dtype_name,
+        shape=str(model_cfg.name),
+        dim=format_dim((SHARED_DIM,)),
+        p=float(model_cfg.p),
+    )
+
+
+def run_model(model_cfg, impl_name: str, dtype_name: str, device: torch.device, settings: RunSettings) -> ResultRow:
+    """One row: the training step of `model_cfg` with dropout impl `impl_name` in `dtype_name`."""
+    impl = parse_impl(impl_name)
+    row = new_row(model_cfg, impl.name, dtype_name, device)
+    if impl.autocast and dtype_name != "fp32":
+        row.status = "skipped"
+        row.error = f"autocast runs fp32 parameters with bf16 compute; parameters here are {dtype_name}"
+        return row
+    try:
+        measure(row, model_cfg, impl, DTYPES[dtype_name], device, settings)
+    except torch.cuda.OutOfMemoryError as error:
+        row.status, row.error = "oom", str(error).splitlines()[0]
+    except Exception as error:  # a failing impl is a row, not the end of the sweep
+        row.status, row.error = "error", f"{type(error).__name__}: {error}".splitlines()[0][:500]
+    finally:
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+    return row
+
+
+# ---------------------------------------------------------------------------------------------
+# The sweep: the dispatch target of `workload=model` in runners/bench.py
+# ---------------------------------------------------------------------------------------------
+
+
+def use_tiny_sizes(workload, device: torch.device) -> bool:
+    tiny = workload.get("tiny", "auto")
+    if tiny == "auto":
+        return device.type == "cpu"
+    if isinstance(tiny, bool):
+        return tiny
+    raise ValueError(f"workload.tiny must be auto, true or false; got {tiny!r}")
+
+
+def model_configs(workload, tiny: bool) -> list:
+    """The configs of the models `workload.run` names, each with its `tiny` sizes when asked."""
+    configs = []
+    for name in workload.run:
+        if name not in workload.models:
+            raise ValueError(f"workload.run names {name!r}; models are {list(workload.models)}")
+        model_cfg = workload.models[name]
+        if tiny:
+            model_cfg = OmegaConf.merge(model_cfg, model_cfg.get("tiny") or {})
+        configs.append(model_cfg)
+    return configs
+
+
+def summary_text(rows: list[ResultRow]) -> str:
+    if not rows:
+        return "no model rows measured in this run (all keys already present: overwrite=true re-measures)"
+    lines = [f"{'dtype':5} {'model':12} {'impl':16} {'status':7} {'p50 ms':>9} {'tokens/s':>11} "
+             f"{'peak MiB':>9} {'loss':>7}"]  # fmt: skip
+    for row in rows:
+        lines.append(
+            f"{row.dtype:5} {row.shape:12} {row.impl:16} {row.status:7} {row.p50_ms:9.3f} {row.tokens_per_s:11.4g} "
+            f"{row.peak_mem_delta_bytes / 2**20:9.1f} {row.loss:7.4f}"
+        )
+    lines += [f"{row.dtype} {row.shape} {row.impl}: {row.status}: {row.error}" for row in rows if row.error]
+    return "\n".join(lines)
+
+
+def run_model_sweep(cfg, writer) -> list[ResultRow]:
+    """Every (dtype, model, impl) of `cfg` not yet in `writer` (all of them with `overwrite`).
+
+    `cfg` is the composed bench config with `workload=model`; `writer` a
+    `runners.results_io.ResultsFile`. Each row is written the moment it is complete.
+    """
+    from runners.bench import resolve_device
+
+    device = resolve_device(str(cfg.device))
+    workload = cfg.workload
+    tiny = use_tiny_sizes(workload, device)
+    settings = RunSettings.from_config(workload, tiny)
+    impl_names = [parse_impl(str(name)).name for name in workload.impls]  # bad names fail before any run
+    models = model_configs(workload, tiny)
+    provenance = collect(device, cfg.get("git_sha"))
+    overwrite = bool(cfg.get("overwrite", False))
+    rows = []
+    for dtype_name in dtype_names(cfg):
+        for model_cfg in models:
+            for impl_name in impl_names:
+                if not overwrite and writer.has(new_row(model_cfg, impl_name, dtype_name, device).key()):
+                    continue
+                began = time.perf_counter()
+                row = run_model(model_cfg, impl_name, dtype_name, device, settings)
+                for name, value in provenance.items():
+                    setattr(row, name, value)
+                row.timestamp = utc_now()
+                writer.write(row)
+                rows.append(row)
+                print(
+                    f"model {dtype_name} {row.shape} {impl_name}: {row.status}, p50 {row.p50_ms:.3f} ms, "
+                    f"loss {row.loss:.4f} ({time.perf_counter() - began:.1f} s)",
+                    flush=True,
+                )
+    print(summary_text(rows), flush=True)
+    return rows

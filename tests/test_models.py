@@ -1,0 +1,271 @@
+"""The benchmark models (`runners.models`) and the model workload (`runners.model_workload`) on CPU.
+
+Tiny sizes: every test here trains models of a few thousand parameters for a few steps.
+"""
+
+import math
+from pathlib import Path
+from types import SimpleNamespace
+
+import pandas as pd
+import pytest
+import torch
+import torch.nn.functional as F
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+from runners import bench
+from runners.model_workload import RunSettings, model_configs, parse_impl, run_model
+from runners.models import ARCHS, DROPOUT_IMPLS, build_model, make_locked_dropout, markov_corpus
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
+
+TINY_MODELS = {
+    "awd_lstm": SimpleNamespace(
+        name="awd_lstm_tiny", arch="awd_lstm", vocab_size=32, embed_size=16, hidden_size=32,
+        num_layers=3, p=0.3, batch_size=16, seq_len=16,
+    ),
+    "transformer": SimpleNamespace(
+        name="transformer_tiny", arch="transformer", vocab_size=32, d_model=32, n_heads=2, d_ff=64,
+        num_layers=2, p=0.1, batch_size=16, seq_len=16,
+    ),
+}
+CPU = torch.device("cpu")
+
+
+def settings(**overrides) -> RunSettings:
+    return RunSettings(**{**dict(lr=1e-2, warmup_steps=1, timed_steps=2), **overrides})
+
+
+def tiny_batch(model_cfg, seed=1):
+    return markov_corpus(model_cfg.vocab_size, model_cfg.batch_size, model_cfg.seq_len, seed=seed)
+
+
+def loss_of(model, tokens):
+    logits = model(tokens[:, :-1])
+    return F.cross_entropy(logits.flatten(0, 1), tokens[:, 1:].flatten())
+
+
+# ---------------------------------------------------------------------------------------------
+# Dropout layers
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dropout_impl", DROPOUT_IMPLS)
+def test_locked_dropout_shares_its_mask_along_dim_1(dropout_impl):
+    p = 0.5
+    layer = make_locked_dropout(dropout_impl, p)
+    torch.manual_seed(0)
+    y = layer(torch.ones(4, 7, 33))
+    kept = y != 0
+    assert torch.equal(kept, kept[:, :1].expand_as(kept)), "mask differs along dim 1"
+    assert 0 < kept[:, 0].float().mean() < 1, "all elements kept or all dropped"
+    torch.testing.assert_close(y[kept], torch.full_like(y[kept], 1 / (1 - p)))
+
+
+@pytest.mark.parametrize("dropout_impl", DROPOUT_IMPLS)
+def test_locked_dropout_is_identity_in_eval_mode(dropout_impl):
+    layer = make_locked_dropout(dropout_impl, 0.5).eval()
+    x = torch.randn(2, 5, 8)
+    assert torch.equal(layer(x), x)
+
+
+def test_unknown_dropout_impl_is_refused():
+    with pytest.raises(ValueError, match="unknown dropout"):
+        make_locked_dropout("bernoulli", 0.5)
+
+
+# ---------------------------------------------------------------------------------------------
+# Corpus
+# ---------------------------------------------------------------------------------------------
+
+
+def test_markov_corpus_is_reproducible_and_follows_its_chain():
+    tokens = markov_corpus(vocab_size=20, n_sequences=64, seq_len=50, successors_per_token=3, seed=5)
+    assert tokens.shape == (64, 51) and tokens.dtype == torch.long
+    assert torch.equal(tokens, markov_corpus(20, 64, 50, successors_per_token=3, seed=5))
+    assert not torch.equal(tokens, markov_corpus(20, 64, 50, successors_per_token=3, seed=6))
+    for token in range(20):
+        followers = tokens[:, 1:][tokens[:, :-1] == token]
+        assert 0 < followers.unique().numel() <= 3
+
+
+# ---------------------------------------------------------------------------------------------
+# Models: build, train, checkpoint
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("arch", TINY_MODELS)
+def test_same_seed_builds_the_same_weights_whatever_the_dropout(arch):
+    states = []
+    for dropout_impl in DROPOUT_IMPLS:
+        torch.manual_seed(0)
+        states.append(build_model(TINY_MODELS[arch], dropout_impl).state_dict())
+    for state in states[1:]:
+        assert state.keys() == states[0].keys()
+        for name in state:
+            assert torch.equal(state[name], states[0][name]), name
+
+
+@pytest.mark.parametrize("arch", TINY_MODELS)
+def test_untrained_model_predicts_near_uniformly(arch):
+    model_cfg = TINY_MODELS[arch]
+    torch.manual_seed(0)
+    model = build_model(model_cfg, "eager").eval()
+    loss = loss_of(model, tiny_batch(model_cfg)).item()
+    assert abs(loss - math.log(model_cfg.vocab_size)) < 0.2
+
+
+def gradients(model_cfg, dropout_impl, checkpointed: bool, seed: int) -> dict[str, torch.Tensor]:
+    torch.manual_seed(0)
+    model = build_model(model_cfg, dropout_impl).double()
+    model.checkpoint_layers = checkpointed
+    torch.manual_seed(seed)
+    loss_of(model, tiny_batch(model_cfg)).backward()
+    return {name: param.grad for name, param in model.named_parameters()}
+
+
+@pytest.mark.parametrize("dropout_impl", DROPOUT_IMPLS)
+@pytest.mark.parametrize("arch", TINY_MODELS)
+def test_checkpointed_and_plain_runs_give_equal_gradients(arch, dropout_impl):
+    model_cfg = TINY_MODELS[arch]
+    plain = gradients(model_cfg, dropout_impl, checkpointed=False, seed=7)
+    checkpointed = gradients(model_cfg, dropout_impl, checkpointed=True, seed=7)
+    other_seed = gradients(model_cfg, dropout_impl, checkpointed=False, seed=8)
+    for name in plain:
+        torch.testing.assert_close(checkpointed[name], plain[name], rtol=1e-12, atol=1e-12, msg=name)
+    # the masks matter: another seed gives other gradients, so equality above is not vacuous
+    assert any(not torch.allclose(other_seed[name], plain[name]) for name in plain)
+
+
+# ---------------------------------------------------------------------------------------------
+# Workload
+# ---------------------------------------------------------------------------------------------
+
+
+def test_parse_impl():
+    assert parse_impl("seeded") == parse_impl("seeded")
+    seeded = parse_impl("seeded")
+    assert (seeded.dropout, seeded.compiled, seeded.autocast, seeded.checkpointed) == ("seeded", False, False, False)
+    compiled = parse_impl("compile")
+    assert (compiled.dropout, compiled.compiled) == ("eager", True)
+    both = parse_impl("native:ckpt:autocast")
+    assert (both.dropout, both.compiled, both.autocast, both.checkpointed) == ("native", False, True, True)
+    for bad in ("eager:compile", "seeded:ckpt:ckpt", "seeded:fast", "dropout"):
+        with pytest.raises(ValueError):
+            parse_impl(bad)
+
+
+# The issue's four dropout implementations and two variants; `compile` (torch.compile on CPU) is
+# the slow one: 20-30 seconds per model on two cores.
+STEP_IMPLS = [
+    "seeded", "eager", "native", pytest.param("compile", marks=pytest.mark.slow), "seeded:ckpt", "seeded:autocast",
+]
+
+
+@pytest.mark.parametrize("impl", STEP_IMPLS)
+@pytest.mark.parametrize("arch", TINY_MODELS)
+def test_training_step_runs_and_fills_a_row(arch, impl):
+    model_cfg = TINY_MODELS[arch]
+    row = run_model(model_cfg, impl, "fp32", CPU, settings())
+    assert row.status == "ok", row.error
+    assert (row.workload, row.impl, row.mode, row.timer) == ("model", impl, "step", "cpu")
+    assert (row.dtype, row.shape, row.dim, row.p) == ("fp32", model_cfg.name, "(1,)", model_cfg.p)
+    assert row.n_samples == len(row.samples_ms) == 2
+    assert 0 < row.p20_ms <= row.p50_ms <= row.p80_ms
+    expected_tokens_per_s = model_cfg.batch_size * model_cfg.seq_len / (row.p50_ms / 1e3)
+    assert row.tokens_per_s == pytest.approx(expected_tokens_per_s)
+    assert math.isfinite(row.loss)
+    assert math.isnan(row.peak_mem_delta_bytes)  # CPU: no allocator statistics
+
+
+def test_autocast_on_16_bit_parameters_is_a_skipped_row():
+    row = run_model(TINY_MODELS["transformer"], "seeded:autocast", "bf16", CPU, settings())
+    assert row.status == "skipped" and "autocast" in row.error
+    assert row.n_samples == 0
+
+
+def test_a_failing_run_is_an_error_row():
+    broken = SimpleNamespace(**{**vars(TINY_MODELS["transformer"]), "n_heads": 3})  # 32 % 3 != 0
+    row = run_model(broken, "eager", "fp32", CPU, settings())
+    assert row.status == "error" and "n_heads" in row.error
+
+
+@pytest.mark.parametrize("arch", TINY_MODELS)
+def test_dropout_impls_train_alike(arch):
+    """Same seed, same batches: the held-out loss falls, by about as much with every dropout."""
+    model_cfg = TINY_MODELS[arch]
+    run = settings(warmup_steps=10, timed_steps=20)
+    losses = {impl: run_model(model_cfg, impl, "fp32", CPU, run) for impl in DROPOUT_IMPLS}
+    untrained = math.log(model_cfg.vocab_size)
+    for impl, row in losses.items():
+        assert row.status == "ok" and row.check == "pass", (impl, row.error)
+    drop = untrained - losses["eager"].loss
+    assert drop > 0.05
+    for impl, row in losses.items():
+        assert abs(row.loss - losses["eager"].loss) < 0.1 * drop, (impl, row.loss, losses["eager"].loss)
+
+
+# ---------------------------------------------------------------------------------------------
+# Configs and the bench entry point (`workload=model`)
+# ---------------------------------------------------------------------------------------------
+
+
+def compose_bench(*overrides: str):
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        return compose(config_name="bench", overrides=list(overrides))
+
+
+def test_model_workload_config_composes_into_runnable_settings():
+    cfg = compose_bench("workload=model")
+    workload = cfg.workload
+    assert bench.workload_name(cfg) == "model"
+    assert list(workload.run) == ["awd_lstm", "transformer"]
+    impls = [parse_impl(name) for name in workload.impls]
+    assert {impl.dropout for impl in impls} == set(DROPOUT_IMPLS)
+    assert {"seeded", "eager", "compile", "native"} <= {impl.name for impl in impls}
+    assert any(impl.compiled for impl in impls) and any(impl.autocast for impl in impls)
+    assert any(impl.checkpointed for impl in impls)
+    full, tiny = RunSettings.from_config(workload, tiny=False), RunSettings.from_config(workload, tiny=True)
+    assert full.warmup_steps >= 3 and full.timed_steps >= 10
+    assert tiny.compile_backend == "aot_eager" and tiny.timed_steps < full.timed_steps
+
+
+@pytest.mark.parametrize("tiny", [False, True], ids=["full", "tiny"])
+def test_every_model_config_builds(tiny):
+    """Each conf/model/*.yaml names constructor arguments that exist (built on the meta device)."""
+    model_files = sorted((CONF / "model").glob("*.yaml"))
+    assert {path.stem for path in model_files} == set(ARCHS)
+    models = {path.stem: OmegaConf.load(path) for path in model_files}
+    workload = OmegaConf.create({"run": list(models), "models": models})
+    for model_cfg in model_configs(workload, tiny):
+        assert model_cfg.name == model_cfg.arch
+        tokens = model_cfg.batch_size * model_cfg.seq_len
+        assert tokens <= 64 if tiny else tokens >= 8192
+        with torch.device("meta"):
+            for dropout_impl in DROPOUT_IMPLS:
+                build_model(model_cfg, dropout_impl)
+
+
+def test_bench_runs_the_model_workload_and_resumes(tmp_path, capsys):
+    output = tmp_path / "model.csv"
+    overrides = [
+        "experiment=cpu_smoke", "workload=model", "dtype=fp32", f"output={output}",
+        "workload.impls=[seeded,eager:ckpt]", "workload.tiny_run.timed_steps=2",
+    ]  # fmt: skip
+    bench.run(compose_bench(*overrides))
+    rows = pd.read_csv(output)
+    assert len(rows) == 4
+    assert set(rows.workload) == {"model"} and set(rows["mode"]) == {"step"} and set(rows.timer) == {"cpu"}
+    assert set(zip(rows["shape"], rows.impl, strict=True)) == {
+        (model, impl) for model in ("awd_lstm", "transformer") for impl in ("seeded", "eager:ckpt")
+    }
+    assert set(rows.status) == {"ok"} and set(rows["dim"]) == {"(1,)"} and set(rows.dtype) == {"fp32"}
+    assert (rows.tokens_per_s > 0).all() and rows.loss.notna().all()
+    samples = pd.read_csv(output.with_name("model.samples.csv"))
+    assert len(samples) == 4 and all(len(s.split()) == 2 for s in samples.samples_ms)
+
+    capsys.readouterr()
+    bench.run(compose_bench(*overrides))  # every key is in the file: nothing runs again
+    assert "no model rows measured" in capsys.readouterr().out
+    assert pd.read_csv(output).run_id.tolist() == rows.run_id.tolist()
