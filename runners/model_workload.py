@@ -28,6 +28,7 @@ So each key (workload, impl, mode, timer, dtype, shape, dim, p) names one row.
 
 from __future__ import annotations
 
+import gc
 import time
 from dataclasses import dataclass
 
@@ -239,6 +240,7 @@ def run_model(model_cfg, impl_name: str, dtype_name: str, device: torch.device, 
     except Exception as error:  # a failing impl is a row, not the end of the sweep
         row.status, row.error = "error", f"{type(error).__name__}: {error}".splitlines()[0][:500]
     finally:
+        gc.collect()  # the run's model, optimizer state and compiled graphs go before the next run
         if device.type == "cuda":
             torch.cuda.empty_cache()
     return row
