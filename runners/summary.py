@@ -1,4 +1,5 @@
-"""The short table printed at the end of a run: per (dtype, timer, mode, impl), over the points run.
+"""The short table printed at the end of a run: per (dtype, mode, impl), over the points run, for
+the run's first timer (event on a GPU; every row of every timer is in the CSV).
 
 Columns: the largest point's p50 (ms), GB/s and % of copy; the speedup over `eager` (eager's p50
 over the impl's p50, point by point) as a geometric mean over the points and at its worst point.
@@ -22,7 +23,7 @@ def summary_frame(rows: list[ResultRow]) -> pd.DataFrame:
     frame = pd.DataFrame([row.csv_fields() for row in rows])
     if frame.empty:
         return frame
-    ok = frame[frame.status == "ok"]
+    ok = frame[(frame.status == "ok") & (frame.timer == frame.timer.iloc[0])]
     lines = []
     for (dtype, timer, mode), group in ok.groupby(["dtype", "timer", "mode"], sort=False):
         eager = group[group.impl == "eager"].set_index(["shape", "dim", "p"])["p50_ms"]

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# The benchmark sweep on the GPU machine, in one device command: `make bench` for the dtypes asked,
+# rows written straight under $OUT (so a command cut off at its time limit still returns every
+# finished row), then a listing of what was written.
+#
+# usage, from the repo root (Hydra carried as wheels in .whl/, see shared/GPU.md):
+#   OUT=/some/dir bash scripts/gpu_bench.sh [DTYPES] [hydra overrides...]
+#     DTYPES: all (default), one dtype, or a comma list: fp16,bf16
+#   e.g. bash scripts/gpu_bench.sh fp32 shape=seed_sweep      # quick check of every GPU code path
+#        bash scripts/gpu_bench.sh fp16,bf16                  # the default sweep, two dtypes
+# Environment: PY (default python3), GIT_SHA (provenance where the copy has no .git),
+#   LOG (default $OUT/bench.log; with all four dtypes /tmp/bench.log, since 8 data files are
+#   already the most a device command returns: the output tail still shows the summary).
+# Results: $OUT/<gpu-slug>/<dtype>.csv and <dtype>.samples.csv; copy them into results/<gpu-slug>/.
+set -uo pipefail
+
+: "${OUT:?set OUT to the folder that collects the results}"
+PY=${PY:-python3}
+DTYPES=${1:-all}
+shift $(($# > 0 ? 1 : 0))
+export PYTHONUNBUFFERED=1
+
+if [ -d .whl ] && ! "$PY" -c "import hydra" 2>/dev/null; then
+  "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .whl/*.whl || exit 2
+  export PYTHONPATH=/tmp/site:$PWD
+fi
+
+if [ "$DTYPES" = all ]; then
+  count=4
+  dtype_args="dtype=all"
+else
+  count=$(tr ',' '\n' <<<"$DTYPES" | wc -l)
+  dtype_args="dtype=all dtype.names=[$DTYPES]"  # one process: compiled kernels are reused
+fi
+if [ -z "${LOG:-}" ]; then
+  if [ "$count" -ge 4 ]; then LOG=/tmp/bench.log; else LOG=$OUT/bench.log; fi
+fi
+
+args="$dtype_args results_dir=$OUT${GIT_SHA:+ git_sha=$GIT_SHA} $*"
+{
+  echo "=== $(date -u +%FT%TZ) make bench ARGS=\"$args\""
+  nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv 2>&1
+} | tee "$LOG"
+start=$SECONDS
+make bench DTYPE=all PY="$PY" ARGS="$args" 2>&1 | tee -a "$LOG"
+status=${PIPESTATUS[0]}
+echo "=== make bench exit $status after $((SECONDS - start)) s; under $OUT:" | tee -a "$LOG"
+find "$OUT" -type f -name '*.csv' -printf '%P %s bytes\n' | sort | tee -a "$LOG"
+exit "$status"
