@@ -19,7 +19,9 @@ _BLOCK = 1024
 _MAX_GROUPS = 4
 
 
-@triton.jit
+# A fresh seed every call: not specialized, or Triton would compile a new variant whenever a seed is 1
+# or divisible by 16, and that compilation could land inside a timed call.
+@triton.jit(do_not_specialize=["seed"])
 def _per_element_rng_dropout_kernel(
     x_ptr,
     out_ptr,

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import baselines
-from baselines import DropoutCase, NotApplicable
+from baselines import DropoutCase, NotApplicable, per_element_rng
 from baselines.mask_based import CompileFallback
 from baselines.per_element_rng import dim_groups
 from runners.checks import PASS, check
@@ -86,6 +86,17 @@ def test_per_element_rng_masks_depend_on_the_mask_index_only():
     forward_one_step = baselines.get("per_element_rng").build(make_case((3, 1, 16), (1,)))
     torch.manual_seed(5)
     assert torch.equal(forward_one_step(x[:, :1].contiguous()), y[:, :1])
+
+
+def test_per_element_rng_kernel_is_not_specialized_on_its_seed():
+    # Triton specializes an int argument equal to 1 or divisible by 16; a seed drawn per call would
+    # then compile new kernel variants during the sweep, inside timed calls.
+    kernel = per_element_rng._per_element_rng_dropout_kernel
+    if hasattr(kernel, "params"):  # compiled (GPU): JITFunction
+        unspecialized = {param.name for param in kernel.params if param.do_not_specialize}
+    else:  # TRITON_INTERPRET=1: InterpretedFunction keeps the decorator's arguments
+        unspecialized = set(kernel.kwargs.get("do_not_specialize") or ())
+    assert "seed" in unspecialized
 
 
 def test_bytes_models():
