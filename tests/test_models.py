@@ -234,12 +234,11 @@ def test_model_workload_config_composes_into_runnable_settings():
 @pytest.mark.parametrize("tiny", [False, True], ids=["full", "tiny"])
 def test_every_model_config_builds(tiny):
     """Each conf/model/*.yaml names constructor arguments that exist (built on the meta device)."""
-    model_files = sorted((CONF / "model").glob("*.yaml"))
-    assert {path.stem for path in model_files} == set(ARCHS)
-    models = {path.stem: OmegaConf.load(path) for path in model_files}
+    models = {path.stem: OmegaConf.load(path) for path in sorted((CONF / "model").glob("*.yaml"))}
+    assert {model_cfg.arch for model_cfg in models.values()} == set(ARCHS)
     workload = OmegaConf.create({"run": list(models), "models": models})
-    for model_cfg in model_configs(workload, tiny):
-        assert model_cfg.name == model_cfg.arch
+    for file_name, model_cfg in zip(models, model_configs(workload, tiny), strict=True):
+        assert model_cfg.name == file_name  # the rows' shape is the config's name
         tokens = model_cfg.batch_size * model_cfg.seq_len
         assert tokens <= 64 if tiny else tokens >= 8192
         with torch.device("meta"):
