@@ -10,7 +10,10 @@
 #        bash scripts/gpu_bench.sh fp16,bf16                  # the default sweep, two dtypes
 # Environment: PY (default python3), GIT_SHA (provenance where the copy has no .git),
 #   LOG (default $OUT/bench.log; with all four dtypes /tmp/bench.log, since 8 data files are
-#   already the most a device command returns: the output tail still shows the summary).
+#   already the most a device command returns: the output tail still shows the summary),
+#   RESUME=1: first copy results/<gpu-slug>/<dtype>.csv (+ samples) of the dtypes asked under $OUT,
+#   so the sweep skips the keys they hold (after a call cut off at its time limit: copy what came
+#   back into results/<gpu-slug>/, then run the same command with RESUME=1).
 # Results: $OUT/<gpu-slug>/<dtype>.csv and <dtype>.samples.csv; copy them into results/<gpu-slug>/.
 set -uo pipefail
 
@@ -26,12 +29,13 @@ if [ -d .whl ] && ! "$PY" -c "import hydra" 2>/dev/null; then
 fi
 
 if [ "$DTYPES" = all ]; then
-  count=4
+  dtype_list="fp16 bf16 fp32 fp64"
   dtype_args="dtype=all"
 else
-  count=$(tr ',' '\n' <<<"$DTYPES" | wc -l)
+  dtype_list=$(tr ',' ' ' <<<"$DTYPES")
   dtype_args="dtype=all dtype.names=[$DTYPES]"  # one process: compiled kernels are reused
 fi
+count=$(wc -w <<<"$dtype_list")
 if [ -z "${LOG:-}" ]; then
   if [ "$count" -ge 4 ]; then LOG=/tmp/bench.log; else LOG=$OUT/bench.log; fi
 fi
@@ -41,6 +45,16 @@ args="$dtype_args results_dir=$OUT${GIT_SHA:+ git_sha=$GIT_SHA} $*"
   echo "=== $(date -u +%FT%TZ) make bench ARGS=\"$args\""
   nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv 2>&1
 } | tee "$LOG"
+if [ "${RESUME:-0}" = 1 ]; then
+  slug=$("$PY" -c "import torch; from runners.provenance import gpu_slug; print(gpu_slug(torch.cuda.get_device_name()))") ||
+    { echo "RESUME=1: no GPU name, nothing to resume from" | tee -a "$LOG"; slug=none; }
+  for dtype in $dtype_list; do
+    for f in "results/$slug/$dtype.csv" "results/$slug/$dtype.samples.csv"; do
+      if [ -f "$f" ]; then mkdir -p "$OUT/$slug" && cp "$f" "$OUT/$slug/" && echo "resuming from $f" | tee -a "$LOG"; fi
+    done
+  done
+fi
+
 start=$SECONDS
 make bench DTYPE=all PY="$PY" ARGS="$args" 2>&1 | tee -a "$LOG"
 status=${PIPESTATUS[0]}
