@@ -264,8 +264,10 @@ def timer_figure(rows: pd.DataFrame, sweep: Sweep, dtype: str, footer: str) -> F
                 marked |= mark_not_ok(ax, line, impl_color(impl))
         size_axis(ax, small, sweep)
         ax.set_title(mode)
-    axes[0].set_ylim(bottom=0)  # shared: set once every panel is drawn
-    axes[0].set_ylabel("µs per call, p50")
+        # log: GPU-only times sit an order of magnitude below times that include the host
+        ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    axes[0].set_ylabel("µs per call, p50 (log scale)")
     handles = [Line2D([], [], color=impl_color(impl), linewidth=3, label=impl) for impl in impls] + [
         Line2D([], [], color="0.5", linestyle="-", label="solid: event timer (GPU + host overhead)"),
         Line2D([], [], color="0.5", linestyle="--", label="dashed: cuda_graph timer (GPU only)"),
