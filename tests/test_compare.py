@@ -357,3 +357,24 @@ def test_module_runs_from_the_command_line(tmp_path):
     done = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 1, done.stderr
     assert "regressed" in done.stdout
+
+
+
+def test_event_rows_below_the_gate_floor_are_reported_not_gated(tmp_path):
+    """A 1.5x change of a 0.05 ms event row (host launch jitter) is reported as regressed but does
+    not fail the gate; with the floor at 0 the same change fails."""
+    base = pd.read_csv(FIXTURES / "baseline.csv")
+    two = base[base["impl"] == "seeded"].head(2).copy()  # two keys: a 0.05 ms row and a 0.5 ms row
+    two["timer"] = "event"
+    paths = []
+    for name, fast_p50 in (("base", 0.05), ("cand", 0.075)):
+        frame = two.copy()
+        frame["p50_ms"] = [fast_p50, 0.5]
+        frame["p20_ms"], frame["p80_ms"] = frame["p50_ms"] * 0.99, frame["p50_ms"] * 1.01
+        path = tmp_path / f"{name}.csv"
+        frame.to_csv(path, index=False)
+        paths.append(path)
+    args = [f"baseline={paths[0]}", f"candidate={paths[1]}", f"markdown={tmp_path / 'out.md'}"]
+    assert compare.main(args) == 0
+    assert "regressed" in (tmp_path / "out.md").read_text()
+    assert compare.main([*args, "gate_min_ms={event: 0.0}"]) == 1
