@@ -295,7 +295,7 @@ def _launch(x: torch.Tensor, out: torch.Tensor, plan: _LaunchPlan, seed, p: floa
         if _launch_hooks_set():  # a profiler listens: go through the compiled kernel's own runner
             compiled[plan.grid](*args, *constexprs)
         else:
-            stream = torch.cuda.current_stream(x.device).cuda_stream
+            stream = _current_raw_stream(x.device.index)
             compiled.run(*plan.grid, stream, compiled.function, compiled.packed_metadata, None, None, None,
                          *args, *constexprs)  # fmt: skip
         return
@@ -307,6 +307,18 @@ def _launch(x: torch.Tensor, out: torch.Tensor, plan: _LaunchPlan, seed, p: floa
     )  # fmt: skip
     if DIRECT_LAUNCH and all(hasattr(compiled, a) for a in ("run", "function", "packed_metadata")):
         _COMPILED[compiled_key] = compiled
+
+
+# The CUDA device and stream of this thread, as plain integers. torch's C entry points are what Triton's
+# own launcher uses (a fraction of a microsecond); the public API, which builds Stream objects, is
+# the fallback where they are missing.
+_current_cuda_device = getattr(torch._C, "_cuda_getDevice", torch.cuda.current_device)
+if hasattr(torch._C, "_cuda_getCurrentRawStream"):
+    _current_raw_stream = torch._C._cuda_getCurrentRawStream
+else:
+
+    def _current_raw_stream(index: int) -> int:
+        return torch.cuda.current_stream(index).cuda_stream
 
 
 def _launch_hooks_set() -> bool:
@@ -324,7 +336,7 @@ def dropout_triton(x: torch.Tensor, seed, p: float, shared_dims: Sequence[int]) 
     Layouts whose shared dims cannot be collapsed into one axis run on a contiguous copy, permuted
     so that the shared dims come first (same mask: the mask index depends on the kept dims only).
     """
-    if x.is_cuda and x.device.index != torch.cuda.current_device():
+    if x.is_cuda and x.device.index != _current_cuda_device():
         with torch.cuda.device(x.device):
             return dropout_triton(x, seed, p, shared_dims)
     out = torch.empty_like(x)
@@ -391,8 +403,10 @@ class _SeededDropoutFunction(torch.autograd.Function):
     def backward(ctx, grad_out):
         seed = ctx.saved_tensors[0] if ctx.seed is None else ctx.seed
         # d(x * mask * scale)/dx = mask * scale: the forward's own function applied to the gradient.
-        # The op is linear, so its backward is itself: applied through autograd for double backward.
-        return _SeededDropoutFunction.apply(grad_out, seed, ctx.p, ctx.shared_dims), None, None, None
+        # The op is linear, so its backward is itself; through autograd only for double backward.
+        if torch.is_grad_enabled():
+            return _SeededDropoutFunction.apply(grad_out, seed, ctx.p, ctx.shared_dims), None, None, None
+        return _dropout_any_device(grad_out, seed, ctx.p, ctx.shared_dims), None, None, None
 
 
 @torch.library.custom_op("seeded_dropout::locked_dropout", mutates_args=())

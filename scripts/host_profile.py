@@ -40,6 +40,7 @@ def main():
     x = torch.randn(64, 1, 768, device="cuda")
     xg = x.clone().requires_grad_(True)
     out = torch.empty_like(x)
+    grad = torch.randn_like(x)
     view = plan_view(x.shape, (1,), (x.stride(), out.stride()))
     plan = op._launch_plan(x, out, (1,))
     lines = []
@@ -56,6 +57,8 @@ def main():
         "public, seed=None": lambda: op.seeded_variational_dropout(x, 0.5, 1),
         "public, requires_grad": lambda: op.seeded_variational_dropout(xg, 0.5, 1),
         "eager mask-based": lambda: x * torch.nn.functional.dropout(x.new_ones(64, 1, 768), 0.5, True),
+        "public fwd+bwd": lambda: op.seeded_variational_dropout(xg, 0.5, 1).backward(grad),
+        "eager fwd+bwd": lambda: (xg * torch.nn.functional.dropout(x.new_ones(64, 1, 768), 0.5, True)).backward(grad),
     }
     for name, fn in stages.items():
         lines.append(f"{name:28s} {us_per_call(fn):8.2f} us")
