@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
-from reports.sweeps import MODES, PRODUCT_IMPL, ROOFLINE_IMPL, Sweep, is_ok, ordered_impls, speedups
+from reports.sweeps import MODES, PRODUCT_IMPL, ROOFLINE_IMPL, Sweep, format_size, is_ok, ordered_impls, speedups
 
 DPI = 100
 STYLE = {
@@ -75,9 +75,9 @@ def legend(figure: Figure, handles: list, marked_not_ok: bool) -> None:
     if marked_not_ok:
         handles = handles + [Line2D([], [], color="0.3", marker="x", linestyle="none",
                                     label="not ok (status above the x)")]
-    # right of the panels: the layout engine stacks an outside legend above or below the panels
-    # into the title or the footer
-    figure.legend(handles=handles, loc="outside right upper", frameon=False)
+    # right of the panels, centred: above or below them the layout engine stacks it into the footer or
+    # the title, and at the top a long title runs into it
+    figure.legend(handles=handles, loc="outside right center", frameon=False)
 
 
 def mark_not_ok(ax, rows: pd.DataFrame, color: str) -> bool:
@@ -92,20 +92,12 @@ def mark_not_ok(ax, rows: pd.DataFrame, color: str) -> bool:
     return not failed.empty
 
 
-def compact(value: float) -> str:
-    """A size as a short tick label: 768, 16k, 1.57M."""
-    for threshold, divisor, suffix in ((1e9, 1e9, "G"), (1e6, 1e6, "M"), (1e4, 1e3, "k")):
-        if value >= threshold:
-            return f"{value / divisor:.3g}{suffix}"
-    return f"{value:g}"
-
-
 def size_axis(ax, sizes, sweep: Sweep) -> None:
     """Log2 x axis labelled with (at most about 8 of) the swept sizes themselves."""
     sizes = sorted(sizes)
     ax.set_xscale("log", base=2)
     ax.xaxis.set_major_locator(FixedLocator(sizes[:: math.ceil(len(sizes) / 8)]))
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: compact(value)))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: format_size(value)))
     ax.xaxis.set_minor_locator(NullLocator())
     ax.set_xlabel(sweep.x_label)
 
@@ -222,7 +214,7 @@ def memory_figure(rows: pd.DataFrame, sweep: Sweep, dtype: str, timer: str, foot
     """At the largest swept size: bytes saved for backward and peak memory, one bar per impl."""
     largest = int(rows.x.max())
     at_largest = rows[(rows.x == largest) & (rows.timer == timer) & (rows.impl != ROOFLINE_IMPL)]
-    figure, axes = panels(2, f"{dtype} memory at {sweep.symbol} = {largest}: {sweep.title}", footer,
+    figure, axes = panels(2, f"{dtype} memory at {sweep.symbol} = {format_size(largest)}: {sweep.title}", footer,
                           sharey=False, width=4.6, legend_width=0.4)
     for ax, column, what, preference in (
         (axes[0], "saved_for_backward_bytes", "saved for backward", ("fwd", "fwd_bwd", "bwd")),
@@ -251,8 +243,8 @@ def timer_figure(rows: pd.DataFrame, sweep: Sweep, dtype: str, footer: str) -> F
     small = sizes[: max(3, (len(sizes) + 1) // 2)]
     shown = rows[rows.x.isin(small)]
     modes = modes_of(shown)
-    figure, axes = panels(len(modes), f"{dtype} timers, {sweep.symbol} <= {small[-1]}: {sweep.title}", footer,
-                          sharey=True)
+    figure, axes = panels(len(modes), f"{dtype} timers: {sweep.title}, {sweep.symbol} <= {format_size(small[-1])}",
+                          footer, sharey=True)
     impls = ordered_impls(set(shown.impl))
     marked = False
     for ax, mode in zip(axes, modes, strict=True):

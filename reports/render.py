@@ -24,13 +24,16 @@ from reports.results import DTYPES, Provenance, find_gpu_dirs, load_gpu_results,
 from reports.sweeps import HOST_TIMER, PRODUCT_IMPL, ROOFLINE_IMPL, Sweep, find_sweeps, sweep_timer
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-README_FIGURES = ("throughput",)  # the kinds the README shows; summary.md shows all
+# The README shows the first sweep in full (its table and these figure kinds) and only the reading
+# of the others; summary.md shows everything.
+README_FIGURES = ("throughput",)
 
 
 @dataclass(frozen=True)
 class FigureFile:
     kind: str  # throughput, speedup, memory, timers, model
     dtype: str
+    sweep: str  # the sweep's slug; "" for the model figure
     caption: str
     path: Path
 
@@ -100,12 +103,12 @@ def render_gpu(gpu_dir: Path) -> GpuReport:
             for kind, caption, build, args in sweep_figures(rows, sweep, dtype, timer, footer):
                 path = figures_dir / f"{dtype}_{kind}_{sweep.slug}.png"
                 pngs[path] = figures.png_bytes(build, *args)
-                listed.append(FigureFile(kind, dtype, caption, path))
+                listed.append(FigureFile(kind, dtype, sweep.slug, caption, path))
         model = of_dtype[of_dtype.workload == "model"]
         if not model.empty:
             path = figures_dir / f"{dtype}_model.png"
             pngs[path] = figures.png_bytes(figures.model_figure, model, dtype, footer)
-            listed.append(FigureFile("model", dtype, f"{dtype} model training step", path))
+            listed.append(FigureFile("model", dtype, "", f"{dtype} model training step", path))
 
     written = [path for path, data in pngs.items() if write_if_changed(path, data)]
     stale = sorted(set(figures_dir.glob("*.png")) - set(pngs)) if figures_dir.is_dir() else []
@@ -118,7 +121,7 @@ def render_gpu(gpu_dir: Path) -> GpuReport:
         models=tables.model_table(model_rows) if len(model_rows) else None,
     )
     summary_path = gpu_dir / "summary.md"
-    summary = gpu_markdown(report, summary_path.parent, level=1, kinds=None)
+    summary = gpu_markdown(report, summary_path.parent, level=1, readme_view=False)
     if write_if_changed(summary_path, summary.encode("utf-8")):
         written.append(summary_path)
     for path in written:
@@ -133,29 +136,32 @@ def link(path: Path, from_dir: Path) -> str:
     return Path(os.path.relpath(path, from_dir)).as_posix()
 
 
-def gpu_markdown(report: GpuReport, from_dir: Path, level: int, kinds: tuple[str, ...] | None) -> str:
-    """One GPU's results as markdown: provenance, per sweep its reading and table, the rows not ok,
-    the model table, then the figures of `kinds` (None: all), linked relative to `from_dir`."""
+def gpu_markdown(report: GpuReport, from_dir: Path, level: int, readme_view: bool) -> str:
+    """One GPU's results as markdown, figure links relative to `from_dir`: provenance, per sweep its
+    reading and table, the rows not ok, the model table, the figures. The README view keeps the
+    tables and figures (README_FIGURES) of the first sweep only and links to summary.md."""
     heading = "#" * level
+    summary_link = link(report.gpu_dir / "summary.md", from_dir)
     parts = [f"{heading} {report.provenance.gpu} (`{report.gpu_dir.name}`)",
              f"Provenance: {report.provenance.footer()}."]
-    for summary in report.sweeps:
+    for index, summary in enumerate(report.sweeps):
         timers = ", ".join(sorted(summary.timers))
-        parts += [f"{heading}# {summary.sweep.title}",
-                  tables.findings(summary.lines, summary.sweep, timers),
-                  tables.summary_table(summary.lines, summary.sweep),
-                  f"Speedup = baseline p50 time / seeded p50 time (timer {timers}), over the sweep of "
-                  f"{summary.sweep.symbol}; host µs/call: p50 of back-to-back calls on one small tensor."]
-    parts.append(report.not_ok if kinds is None else report.not_ok.split("\n")[0])
+        parts += [f"{heading}# {summary.sweep.title}", tables.findings(summary.lines, summary.sweep, timers)]
+        if index == 0 or not readme_view:
+            parts += [tables.summary_table(summary.lines, summary.sweep),
+                      f"Speedup = baseline p50 time / seeded p50 time (timer {timers}), over the sweep of "
+                      f"{summary.sweep.symbol}; host µs/call: p50 of back-to-back calls on one small tensor."]
+    parts.append(report.not_ok.split("\n")[0] if readme_view else report.not_ok)
     if report.models:
         parts += [f"{heading}# Model training step", report.models]
-    shown = [figure for figure in report.figures if kinds is None or figure.kind in kinds]
+    first_sweep = report.sweeps[0].sweep.slug if report.sweeps else None
+    shown = [figure for figure in report.figures
+             if not readme_view or (figure.kind in README_FIGURES and figure.sweep == first_sweep)]
     if shown:
         parts.append(f"{heading}# Figures")
         parts += [f"![{figure.caption}]({link(figure.path, from_dir)})" for figure in shown]
-    if kinds is not None:
-        parts.append(f"Every figure and table of this GPU: [{link(report.gpu_dir / 'summary.md', from_dir)}]"
-                     f"({link(report.gpu_dir / 'summary.md', from_dir)}).")
+    if readme_view:
+        parts.append(f"Every table and figure of this GPU: [{summary_link}]({summary_link}).")
     return "\n\n".join(part for part in parts if part) + "\n"
 
 
@@ -165,7 +171,7 @@ def readme_section(reports: list[GpuReport], readme_dir: Path) -> str:
     if not reports:
         parts.append("No GPU results yet: `make bench` on a GPU writes `results/<gpu>/<dtype>.csv`, "
                      "then `make report` fills this section.")
-    parts += [gpu_markdown(report, readme_dir, level=3, kinds=README_FIGURES).strip() for report in reports]
+    parts += [gpu_markdown(report, readme_dir, level=3, readme_view=True).strip() for report in reports]
     return "\n\n".join(parts)
 
 

@@ -34,6 +34,14 @@ def parse_dim(text: str, rank: int) -> tuple[int, ...]:
     return tuple(sorted(d % rank for d in dims))
 
 
+def format_size(value: float) -> str:
+    """A size as a short label: 768, 8192, 16.4k, 33.6M."""
+    for threshold, divisor, suffix in ((1e9, 1e9, "G"), (1e6, 1e6, "M"), (1e4, 1e3, "k")):
+        if value >= threshold:
+            return f"{value / divisor:.3g}{suffix}"
+    return f"{value:g}"
+
+
 def ordered_impls(impls) -> list[str]:
     """The product first, then the usual baselines, then any other name alphabetically."""
     known = [impl for impl in IMPL_ORDER if impl in set(impls)]
@@ -62,7 +70,7 @@ class Sweep:
 
     @property
     def title(self) -> str:
-        dims = f"dim {self.dim}" if parse_dim(self.dim, self.rank) else "element-wise (dim ())"
+        dims = f"dim {self.dim}" if parse_dim(self.dim, self.rank) else "element-wise"
         return f"{self.pattern}, {dims}, p {self.p:g}"
 
     @property
@@ -98,7 +106,8 @@ def pattern_of(shapes: list[tuple[int, ...]], symbol_at: dict[int, str]) -> str:
 
 def find_sweeps(micro: pd.DataFrame) -> list[Sweep]:
     """Sweeps of one (dim, p, rank): split on the best single axis; when no single axis leaves
-    two shapes alike (several axes grow together), all of them form one sweep over numel."""
+    two shapes alike (several axes grow together), all of them form one sweep over numel.
+    Shared-dim sweeps come first, element-wise ones last."""
     swept = micro[micro.timer != HOST_TIMER]
     sweeps = []
     for (dim, p), rows in swept.groupby(["dim", "p"], sort=True):
@@ -120,7 +129,8 @@ def find_sweeps(micro: pd.DataFrame) -> list[Sweep]:
             for _, group in sorted(members.items()):
                 pattern = pattern_of(list(group.values()), {axis: symbol})
                 sweeps.append(Sweep(dim, float(p), rank, axis, pattern, frozenset(group)))
-    return sweeps
+    # shared-mask sweeps (what the op is for) before element-wise ones, then by rank
+    return sorted(sweeps, key=lambda sweep: (not parse_dim(sweep.dim, sweep.rank), sweep.rank, sweep.slug))
 
 
 def sweep_timer(rows: pd.DataFrame) -> str | None:

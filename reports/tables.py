@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from reports.sweeps import MODES, PRODUCT_IMPL, Sweep, extreme, ordered_impls, speedups
+from reports.sweeps import MODES, PRODUCT_IMPL, Sweep, extreme, format_size, ordered_impls, speedups
 
 SPEEDUP_BASELINES = ("eager", "compile")
 HOST_IMPLS = ("seeded", "eager")
@@ -54,7 +54,7 @@ def format_number(value: float, fmt: str) -> str:
 
 
 def format_speedup(found, symbol: str) -> str:
-    return f"{found[0]:.2f}x ({symbol}={found[1]})" if found else "–"
+    return f"{found[0]:.2f}x ({symbol}={format_size(found[1])})" if found else "–"
 
 
 def summary_table(lines: list[SummaryLine], sweep: Sweep) -> str:
@@ -65,7 +65,8 @@ def summary_table(lines: list[SummaryLine], sweep: Sweep) -> str:
     header += [f"host µs/call: {impl}" for impl in HOST_IMPLS]
     table = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
     for line in lines:
-        pct = f"{line.pct_of_copy:.1f}% ({symbol}={line.largest})" if math.isfinite(line.pct_of_copy) else "–"
+        pct = (f"{line.pct_of_copy:.1f}% ({symbol}={format_size(line.largest)})"
+               if math.isfinite(line.pct_of_copy) else "–")
         cells = [line.dtype, line.mode, pct]
         for baseline in SPEEDUP_BASELINES:
             worst, best = line.speedup_range[baseline]
@@ -87,7 +88,7 @@ def findings(lines: list[SummaryLine], sweep: Sweep, timer: str) -> str:
     modes = ", ".join(dict.fromkeys(line.mode for line in lines))
     sentences = []
     largest = sorted({line.largest for line in lines})
-    where = f"{sweep.symbol} = {largest[0]}" if len(largest) == 1 else "the largest size of each dtype"
+    where = f"{sweep.symbol} = {format_size(largest[0])}" if len(largest) == 1 else "the largest size of each dtype"
     if pcts:
         sentences.append(f"At {where}, seeded runs at {value_range(pcts, '.0f')}% of copy bandwidth "
                          f"over {dtypes} and {modes} (timer {timer}).")
@@ -99,7 +100,7 @@ def findings(lines: list[SummaryLine], sweep: Sweep, timer: str) -> str:
         if worsts:
             ranges.append(f"{value_range([w[0][0] for w in worsts] + bests, '.2f')}x the speed of {baseline}")
             (value, size), line = min(worsts, key=lambda found: found[0][0])
-            worst_cases.append((value, f"{value:.2f}x vs {baseline} at {sweep.symbol} = {size} "
+            worst_cases.append((value, f"{value:.2f}x vs {baseline} at {sweep.symbol} = {format_size(size)} "
                                        f"({line.dtype} {line.mode})"))
     if ranges:
         worst = min(worst_cases)[1]

@@ -7,7 +7,7 @@ import pytest
 
 from reports import readme
 from reports.results import REQUIRED_COLUMNS, find_gpu_dirs
-from reports.sweeps import extreme, find_sweeps, parse_dim, speedups
+from reports.sweeps import extreme, find_sweeps, format_size, parse_dim, speedups
 from runners.rows import COLUMNS
 
 
@@ -33,7 +33,19 @@ def test_host_rows_do_not_shape_the_sweep():
 
 def test_two_presets_of_one_dim_are_two_sweeps():
     rows = micro(["64x16x768", "64x256x768", "8x16x4096", "8x256x4096"], "(1,)")
-    assert [sweep.pattern for sweep in find_sweeps(rows)] == ["8xTx4096", "64xTx768"]
+    assert [sweep.pattern for sweep in find_sweeps(rows)] == ["64xTx768", "8xTx4096"]
+
+
+def test_shared_dim_sweeps_come_before_elementwise_ones():
+    rows = pd.concat([micro(["64x1x768", "64x16x768"], "()"), micro(["8x64x8x8", "32x64x16x16"], "(2, 3)"),
+                      micro(["64x1x768", "64x16x768"], "(1,)")])
+    assert [sweep.title for sweep in find_sweeps(rows)] == [
+        "64xTx768, dim (1,), p 0.5", "Nx64xNxN, dim (2, 3), p 0.5", "64xNx768, element-wise, p 0.5"]
+
+
+def test_format_size():
+    assert [format_size(v) for v in (1, 768, 8192, 16384, 33554432, 3e9)] == ["1", "768", "8192", "16.4k",
+                                                                              "33.6M", "3G"]
 
 
 def test_elementwise_and_4d_shapes():
