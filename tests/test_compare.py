@@ -378,3 +378,23 @@ def test_event_rows_below_the_gate_floor_are_reported_not_gated(tmp_path):
     assert compare.main(args) == 0
     assert "regressed" in (tmp_path / "out.md").read_text()
     assert compare.main([*args, "gate_min_ms={event: 0.0}"]) == 1
+
+
+@pytest.mark.parametrize("graph_p50, fails", [(0.06, False), (0.29, True)])
+def test_event_rows_gate_only_where_the_baseline_is_gpu_bound(tmp_path, graph_p50, fails):
+    """An event row 5x its cuda_graph time is host time: a 1.5x change is reported, not gated. An
+    event row close to its cuda_graph time is GPU time: the same change fails the gate."""
+    base = pd.read_csv(FIXTURES / "baseline.csv")
+    row = base[base["impl"] == "seeded"].head(1)
+    event, graph = row.copy(), row.copy()
+    event["timer"], graph["timer"] = "event", "cuda_graph"
+    paths = []
+    for name, event_p50 in (("base", 0.3), ("cand", 0.45)):
+        frame = pd.concat([event, graph])
+        frame["p50_ms"] = [event_p50, graph_p50]
+        frame["p20_ms"], frame["p80_ms"] = frame["p50_ms"] * 0.99, frame["p50_ms"] * 1.01
+        path = tmp_path / f"{name}.csv"
+        frame.to_csv(path, index=False)
+        paths.append(path)
+    status = compare.main([f"baseline={paths[0]}", f"candidate={paths[1]}", f"markdown={tmp_path / 'out.md'}"])
+    assert status == (1 if fails else 0)
