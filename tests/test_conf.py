@@ -77,7 +77,7 @@ def test_ci_experiment():
     cfg = compose_bench("experiment=ci")
     assert impl_names(cfg) == ["copy", "seeded", "eager", "compile"]
     assert mode_names(cfg) == ["fwd", "fwd_bwd"]
-    assert list(cfg.timer.names) == ["event"]
+    assert list(cfg.timer.names) == ["event", "cuda_graph"]  # cuda_graph: GPU time, what the gate trusts
     assert cfg.output == "results/ci/candidate.csv" and cfg.overwrite is True
     sizes = sorted(shape[0] * shape[1] * shape[2] for shape, _ in shape_cases(cfg))
     assert sizes[0] <= 64 * 768 and sizes[-1] >= 64 * 4096 * 768  # small to large
