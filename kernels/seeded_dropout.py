@@ -209,9 +209,10 @@ def _inner_block(size_i: int, cap: int) -> int:
 def _tile(view: View3, itemsize: int) -> tuple[int, int, int, int, int]:
     """(BLOCK_O, BLOCK_S, BLOCK_C, LANES, num_warps) for a view: a cheap rule, no autotuning.
 
-    The inner axis gets up to 1024 elements (the whole tile when nothing is shared), whole Philox
-    groups of 8 when aligned; the shared axis fills the tile (the mask row is reused along it);
-    leftover room goes to the outer axis.
+    The inner axis gets up to 1024 elements (the whole tile when nothing is shared); the shared axis
+    fills the tile (the mask row is reused along it); leftover room goes to the outer axis. The
+    grouped-RNG layout (LANES = 8) is used only where it is aligned and a mask row serves fewer than
+    8 rows of the tile; elsewhere the plain 3-D layout (docs/perf-notes.md, change 04).
     """
     size_o, size_s, size_i = view.sizes
     tile_elems = _TILE_BYTES // itemsize
@@ -250,6 +251,7 @@ class _LaunchPlan:
 
 
 _PLANS: dict[tuple, _LaunchPlan | None] = {}
+_CACHE_LIMIT = 4096  # plans (and launchers) kept; past it both caches start over (shapes that vary a lot)
 # Compiled kernels' launchers by (plan key, pointer alignments, seed source): called directly, with
 # the signature Triton's own CompiledKernel runner uses, skipping the JIT's argument binding. The key
 # holds every property Triton specializes our arguments on: dtypes, integer values (== 1, % 16,
@@ -263,6 +265,9 @@ def _launch_plan(x: torch.Tensor, out: torch.Tensor, shared_dims: Sequence[int])
     key = (x.shape, x.stride(), out.stride(), tuple(shared_dims), x.dtype, x.device.index)
     if key in _PLANS:
         return _PLANS[key]
+    if len(_PLANS) >= _CACHE_LIMIT:
+        _PLANS.clear()
+        _COMPILED.clear()
     view = plan_view(x.shape, shared_dims, (x.stride(), out.stride()))
     plan = None
     if view is not None:
