@@ -32,7 +32,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install -q --upgrade pip
 	$(VENV)/bin/python -c "import torch" 2>/dev/null || $(VENV)/bin/python -m pip install -q "torch==2.13.0"
-	$(VENV)/bin/python -m pip install -q ".[dev]"
+	$(VENV)/bin/python -m pip install -q ".[dev,launchers]"
 	touch $@
 
 lint: $(SETUP) ## ruff
@@ -42,7 +42,7 @@ test: $(SETUP) ## ruff, then the test suite (CPU: the Triton kernels run in the 
 	$(PY) -m ruff check .
 	$(PY) -m pytest -q
 
-bench: $(SETUP) ## run the sweep: DTYPE=fp16|bf16|fp32|fp64|all, ARGS="shape=... p=..."; CPU smoke sweep without a GPU
+bench: $(SETUP) ## run the sweep: DTYPE=fp16|bf16|fp32|fp64|all, ARGS="shape=... p=..."; GPUS=N LAUNCHER=local|slurm: N jobs; CPU smoke without a GPU
 	$(PY) -m runners.bench dtype=$(DTYPE) gpus=$(GPUS) $(if $(LAUNCHER),launcher=$(LAUNCHER),) $(ARGS)
 
 bench-ci: $(SETUP) ## the reduced CI sweep (GPU), written to results/ci/candidate.csv
@@ -57,7 +57,7 @@ compare: $(SETUP) ## compare two result CSVs: BASELINE=... CANDIDATE=... (make r
 report: $(SETUP) ## render figures and tables from results/ into the README (RESULTS=results/<gpu>)
 	$(PY) -m reports.render $(RESULTS)
 
-merge: $(SETUP) ## merge part files of a multi-job sweep into results/<gpu>/<dtype>.csv
+merge: $(SETUP) ## merge part files of a multi-job sweep into results/<gpu>/<dtype>.csv (GPUS=N runs do it at the end)
 	$(PY) -m runners.merge $(RESULTS)
 
 clean: ## remove caches and Hydra outputs (never results/)

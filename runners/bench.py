@@ -17,6 +17,7 @@ import hydra
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from runners.launch import multirun_argv, pin_to_own_gpu, requested_launcher
 from runners.plan import as_list, dtype_names, impl_names, mode_names, part_of, sweep_points, timer_names
 from runners.provenance import CPU_SLUG, collect, results_slug
 from runners.results_io import MixedGpuError, ResultsFile
@@ -92,6 +93,7 @@ def run_model_workload(cfg: DictConfig, writers: dict[str, ResultsFile]) -> list
 
 def run(cfg: DictConfig) -> list[Path]:
     """Run the sweep `cfg` describes; returns the results files written (one per dtype)."""
+    pin_to_own_gpu(cfg)  # job i of a local multi-GPU sweep: GPU i alone, before anything touches CUDA
     device = resolve_device(str(cfg.device))
     use_triton_interpreter_without_gpu(device)
     from tqdm.auto import tqdm
@@ -102,8 +104,8 @@ def run(cfg: DictConfig) -> list[Path]:
 
     if device.type == "cpu":
         print(CPU_BANNER, flush=True)
-    if int(cfg.get("gpus", 1)) > 1:
-        print(f"note: gpus={cfg.gpus} needs a multi-GPU launcher; this process measures on one GPU only")
+    if int(cfg.get("gpus", 1)) > 1 and not cfg.get("launcher"):
+        print(f"note: gpus={cfg.gpus} spreads jobs from the command line (runners/launch.py); this run uses one GPU")
     dtypes = dtype_names(cfg)
     provenance = collect(device, cfg.get("git_sha"))
     writers = _writers(cfg, dtypes, results_slug(device), provenance["gpu"])
@@ -167,6 +169,14 @@ def default_to_cpu_smoke(argv: list[str]) -> list[str]:
     return [*argv, "experiment=cpu_smoke"]
 
 
+def command_line(argv: list[str]) -> list[str]:
+    """What Hydra gets: the CPU smoke default (not for SLURM jobs: they run on the cluster's GPU nodes,
+    not here), then the multirun that `gpus=N` / `launcher=` ask for (runners/launch.py)."""
+    if requested_launcher(argv) != "slurm":
+        argv = default_to_cpu_smoke(argv)
+    return multirun_argv(argv)
+
+
 if __name__ == "__main__":
-    sys.argv = default_to_cpu_smoke(sys.argv)
+    sys.argv = command_line(sys.argv)
     main()
