@@ -39,6 +39,12 @@ def main(argv: list[str] | None = None) -> int:
     merged = 0
     for folder in folders:
         for out, parts in find_parts(folder).items():
+            counts = sorted({int(PART_NAME.match(p.name)["count"]) for p in parts})
+            if len(counts) > 1:  # parts of different splits: stale ones could override fresh rows
+                names = ", ".join(p.name for p in parts)
+                print(f"{out}: not merged: part files of {len(counts)} different splits ({names}); "
+                      "delete the stale split's parts, then merge again")  # fmt: skip
+                return 2
             result = merge(out, parts)
             missing = missing_parts(parts)
             note = f" (missing parts {missing}: those jobs wrote nothing yet)" if missing else ""

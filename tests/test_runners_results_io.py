@@ -79,3 +79,13 @@ def test_merge_command_finds_part_files(tmp_path, capsys):
     assert len(read_results(folder / "bf16.csv")) == 2
     assert merge_main([str(tmp_path)]) == 0  # merging again changes nothing
     assert len(read_results(folder / "bf16.csv")) == 2
+
+
+def test_merge_command_refuses_parts_of_two_splits(tmp_path, capsys):
+    # Stale parts of an earlier 3-way split beside a fresh 2-way split: merging would let old rows win.
+    folder = tmp_path / "nvidia-h200"
+    ResultsFile(folder / "fp32.part-0-of-3.csv").write(make_row("seeded", p50=9.0))
+    ResultsFile(folder / "fp32.part-0-of-2.csv").write(make_row("seeded", p50=1.0))
+    assert merge_main([str(tmp_path)]) == 2
+    assert "different splits" in capsys.readouterr().out
+    assert not (folder / "fp32.csv").exists()
