@@ -102,11 +102,11 @@ def test_per_element_rng_kernel_is_not_specialized_on_its_seed():
 def test_bytes_models():
     case = make_case((8, 16, 32), (1,), dtype=torch.float16)
     n, m = 8 * 16 * 32 * 2, 8 * 32 * 2
-    for name in ("seeded", "copy", "per_element_rng"):  # read x + write y per pass
+    for name in ("seeded", "copy", "per_element_rng", "compile"):  # read x + write y per pass (compile: a bound)
         impl = baselines.get(name)
         assert impl.bytes_moved(case, "fwd") == impl.bytes_moved(case, "bwd") == 2 * n
         assert impl.bytes_moved(case, "fwd_bwd") == 4 * n
-    for name in ("eager", "compile", "native"):  # + write the mask and read it; bwd reads it again
+    for name in ("eager", "native"):  # + write the mask and read it; bwd reads it again
         impl = baselines.get(name)
         assert impl.bytes_moved(case, "fwd") == 2 * n + 2 * m
         assert impl.bytes_moved(case, "bwd") == 2 * n + m
