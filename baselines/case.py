@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 import torch
 
+from kernels.seeded_dropout import mask_shape_of
+
 
 @dataclass(frozen=True)
 class DropoutCase:
@@ -21,8 +23,8 @@ class DropoutCase:
 
     @property
     def mask_shape(self) -> tuple[int, ...]:
-        """x's shape with the shared dims set to 1."""
-        return tuple(1 if d in self.shared_dims else size for d, size in enumerate(self.shape))
+        """x's shape with the shared dims set to 1 (the op's own definition)."""
+        return mask_shape_of(self.shape, self.shared_dims)
 
     @property
     def numel(self) -> int:

@@ -191,19 +191,15 @@ _INTERPRETED = os.environ.get("TRITON_INTERPRET") == "1"
 _PLANTED_SLOWDOWN = os.environ.get("SEEDED_DROPOUT_PLANT_SLOWDOWN") == "1"
 
 
-def _next_pow2(n: int) -> int:
-    return 1 << max(0, (int(n) - 1).bit_length())
-
-
 def _inner_block(size_i: int, cap: int) -> int:
     """The inner tile width: the largest power of two <= cap dividing size_i (no idle lanes), if
     one of at least 64 exists; else the power of two covering size_i, capped."""
-    block = min(_next_pow2(size_i), cap)
+    block = min(triton.next_power_of_2(size_i), cap)
     while block >= 64:
         if size_i % block == 0:
             return block
         block //= 2
-    return min(_next_pow2(size_i), cap)
+    return min(triton.next_power_of_2(size_i), cap)
 
 
 def _tile(view: View3, itemsize: int) -> tuple[int, int, int, int, int]:
@@ -219,10 +215,10 @@ def _tile(view: View3, itemsize: int) -> tuple[int, int, int, int, int]:
     if _PLANTED_SLOWDOWN:
         tile_elems = 64
     block_i = _inner_block(size_i, tile_elems if size_s == 1 else min(1024, tile_elems))
-    block_s = max(1, min(_next_pow2(size_s), tile_elems // block_i))
+    block_s = max(1, min(triton.next_power_of_2(size_s), tile_elems // block_i))
     aligned = size_i >= 8 and block_i >= 8 and (size_o == 1 or size_i % 8 == 0)
     lanes = 8 if aligned and block_s < 8 else 1  # grouped RNG only where the mask row is reused < 8 times
-    block_o = max(1, min(_next_pow2(size_o), tile_elems // (block_i * block_s)))
+    block_o = max(1, min(triton.next_power_of_2(size_o), tile_elems // (block_i * block_s)))
     num_warps = 8 if block_o * block_s * block_i * itemsize >= 16384 else 4
     return block_o, block_s, block_i // lanes, lanes, num_warps
 
