@@ -8,6 +8,8 @@ Fixed block size, no autotuning (the harness never tunes a baseline).
 
 from __future__ import annotations
 
+import os
+
 import torch
 import triton
 import triton.language as tl
@@ -119,6 +121,8 @@ class _PerElementRngDropout(torch.autograd.Function):
 
 @register("per_element_rng", bytes_moved=streaming_bytes)
 def build_per_element_rng(case: DropoutCase):
+    if case.device.type == "cpu" and os.environ.get("TRITON_INTERPRET") != "1":
+        raise NotApplicable("a Triton kernel: CPU tensors need the interpreter (TRITON_INTERPRET=1)")
     groups = dim_groups(case.shape, case.shared_dims)
     if len(groups) > _MAX_GROUPS:
         raise NotApplicable(f"more than {_MAX_GROUPS} alternating kept/shared dim groups: {groups}")

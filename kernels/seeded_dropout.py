@@ -21,6 +21,7 @@ import torch
 import triton
 import triton.language as tl
 
+from kernels import fast_path
 from kernels.layout import View3, plan_view
 from kernels.mask_stream import (
     PHILOX_KEY_A,
@@ -43,6 +44,10 @@ _MUL_A = tl.constexpr(PHILOX_MUL_A)
 _MUL_B = tl.constexpr(PHILOX_MUL_B)
 _KEY_A = tl.constexpr(PHILOX_KEY_A)
 _KEY_B = tl.constexpr(PHILOX_KEY_B)
+# splitmix64's constants (draw_seed), for seeds derived on the device under CUDA-graph capture.
+_GOLDEN_GAMMA_U64 = tl.constexpr(0x9E3779B97F4A7C15)
+_SPLITMIX_MUL_A = tl.constexpr(0xBF58476D1CE4E5B9)
+_SPLITMIX_MUL_B = tl.constexpr(0x94D049BB133111EB)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -71,11 +76,21 @@ def _philox4x32(counter, k0, k1, ROUNDS: tl.constexpr):
     return c0, c1, c2, c3
 
 
+@triton.jit
+def _derive_seed(base, offset):
+    """splitmix64(base + golden gamma * (offset // 4 + 1)) in uint64: `draw_seed`'s formula."""
+    z = base + _GOLDEN_GAMMA_U64 * (offset // 4 + 1)
+    z = (z ^ (z >> 30)) * _SPLITMIX_MUL_A
+    z = (z ^ (z >> 27)) * _SPLITMIX_MUL_B
+    return z ^ (z >> 31)
+
+
 @triton.jit(do_not_specialize=["seed_lo", "seed_hi", "threshold", "scale_bits"])
 def _locked_dropout_kernel(
     x_ptr,
     out_ptr,
     seed_ptr,
+    offset_ptr,
     seed_lo,
     seed_hi,
     threshold,
@@ -93,7 +108,7 @@ def _locked_dropout_kernel(
     BLOCK_S: tl.constexpr,
     BLOCK_C: tl.constexpr,
     LANES: tl.constexpr,
-    SEED_FROM_PTR: tl.constexpr,
+    SEED_MODE: tl.constexpr,
     COMPUTE_F64: tl.constexpr,
     ROUNDS: tl.constexpr,
     BF16_ROUND_BY_HAND: tl.constexpr,
@@ -109,6 +124,11 @@ def _locked_dropout_kernel(
     picks its half: 1/BLOCK_S calls per element, cheap once BLOCK_S >= 8, and the plain 3-D layout
     keeps every row's loads coalesced (the 4-D layout measured 47-80% of copy there).
     Either way the mask tile is computed once and broadcast over the BLOCK_S rows.
+
+    The seed: SEED_MODE 0, by value (seed_lo, seed_hi); 1, an int64 at seed_ptr; 2, derived as
+    `draw_seed` derives it from the generator's seed at seed_ptr and Philox offset at offset_ptr
+    plus seed_lo (the offset inside a CUDA graph). x is loaded before any seed load, so the seed's
+    latency overlaps x's instead of adding to it.
     """
     block_i: tl.constexpr = BLOCK_C * LANES
     blocks_i = tl.cdiv(size_i, block_i)
@@ -132,13 +152,24 @@ def _locked_dropout_kernel(
         ds = tl.arange(0, BLOCK_S).to(index_type)[None, :, None]
         di = tl.arange(0, BLOCK_C).to(index_type)[None, None, :]
 
-    if SEED_FROM_PTR:
-        seed = tl.load(seed_ptr)
-        k0 = (seed & 0xFFFFFFFF).to(tl.uint32)
-        k1 = ((seed >> 32) & 0xFFFFFFFF).to(tl.uint32)
-    else:
+    in_bounds = (do < size_o - o0) & (ds < size_s - s0) & (di < size_i - i0)
+    x_tile = x_ptr + (o0 * x_stride_o + s0 * x_stride_s + i0 * x_stride_i)
+    out_tile = out_ptr + (o0 * out_stride_o + s0 * out_stride_s + i0 * out_stride_i)
+    # I/O: read x once, write out once; the mask never touches memory.
+    x = tl.load(x_tile + (do * x_stride_o + ds * x_stride_s + di * x_stride_i), mask=in_bounds)
+
+    if SEED_MODE == 0:
         k0 = seed_lo.to(tl.uint32)
         k1 = seed_hi.to(tl.uint32)
+    else:
+        if SEED_MODE == 1:
+            seed = tl.load(seed_ptr).to(tl.uint64, bitcast=True)
+        else:
+            base = tl.load(seed_ptr).to(tl.uint64, bitcast=True)
+            offset = tl.load(offset_ptr).to(tl.uint64, bitcast=True) + seed_lo.to(tl.uint64)
+            seed = _derive_seed(base, offset)
+        k0 = (seed & 0xFFFFFFFF).to(tl.uint32)
+        k1 = (seed >> 32).to(tl.uint32)
 
     # Mask tile [BLOCK_O, 1, BLOCK_C, LANES]: decision m uses half (m % 8) of Philox call m // 8.
     o = o0 + do.to(tl.int64)
@@ -160,11 +191,6 @@ def _locked_dropout_kernel(
         scale = scale.to(tl.float32)
     multiplier = tl.where(keep, scale, 0.0)
 
-    in_bounds = (do < size_o - o0) & (ds < size_s - s0) & (di < size_i - i0)
-    x_tile = x_ptr + (o0 * x_stride_o + s0 * x_stride_s + i0 * x_stride_i)
-    out_tile = out_ptr + (o0 * out_stride_o + s0 * out_stride_s + i0 * out_stride_i)
-    # I/O: read x once, write out once; the mask never touches memory.
-    x = tl.load(x_tile + (do * x_stride_o + ds * x_stride_s + di * x_stride_i), mask=in_bounds)
     if COMPUTE_F64 or x.dtype == tl.float32:
         y = x * multiplier
     elif BF16_ROUND_BY_HAND and x.dtype == tl.bfloat16:
@@ -185,6 +211,12 @@ def _locked_dropout_kernel(
 
 # Bytes of input one program handles: enough in flight per SM without spilling registers.
 _TILE_BYTES = 16384
+# Small tensors: tiles shrink (down to _MIN_TILE_BYTES) until the grid has this many programs per
+# SM, so a tensor of a few hundred KB is read by many SMs at once instead of a handful (change 07
+# in docs/perf-notes.md). 0 turns the rule off.
+_PROGRAMS_PER_SM = 2
+_MIN_TILE_BYTES = 2048
+_SM_COUNTS: dict[int, int] = {}
 # Under TRITON_INTERPRET=1 (CPU tests) the kernel body runs in numpy; see BF16_ROUND_BY_HAND.
 _INTERPRETED = os.environ.get("TRITON_INTERPRET") == "1"
 # Only for the CI regression-gate check (issue 5): a deliberately poor tile, never set otherwise.
@@ -202,7 +234,26 @@ def _inner_block(size_i: int, cap: int) -> int:
     return min(triton.next_power_of_2(size_i), cap)
 
 
-def _tile(view: View3, itemsize: int) -> tuple[int, int, int, int, int]:
+def _sm_count(device: torch.device) -> int:
+    """Streaming multiprocessors of a CUDA device (cached); 1 elsewhere (the interpreter)."""
+    if device.type != "cuda":
+        return 1
+    index = device.index if device.index is not None else torch.cuda.current_device()
+    if index not in _SM_COUNTS:
+        _SM_COUNTS[index] = torch.cuda.get_device_properties(index).multi_processor_count
+    return _SM_COUNTS[index]
+
+
+def _tile_elements(numel: int, itemsize: int, sm_count: int) -> int:
+    """Elements per program: _TILE_BYTES worth, fewer for tensors too small to fill the GPU."""
+    tile_elems = _TILE_BYTES // itemsize
+    wanted_programs = _PROGRAMS_PER_SM * sm_count
+    if wanted_programs > 1 and numel < tile_elems * wanted_programs:
+        tile_elems = max(_MIN_TILE_BYTES // itemsize, triton.next_power_of_2(triton.cdiv(numel, wanted_programs)))
+    return tile_elems
+
+
+def _tile(view: View3, itemsize: int, sm_count: int = 1) -> tuple[int, int, int, int, int]:
     """(BLOCK_O, BLOCK_S, BLOCK_C, LANES, num_warps) for a view: a cheap rule, no autotuning.
 
     The inner axis gets up to 1024 elements (the whole tile when nothing is shared); the shared axis
@@ -211,7 +262,7 @@ def _tile(view: View3, itemsize: int) -> tuple[int, int, int, int, int]:
     8 rows of the tile; elsewhere the plain 3-D layout (docs/perf-notes.md, change 04).
     """
     size_o, size_s, size_i = view.sizes
-    tile_elems = _TILE_BYTES // itemsize
+    tile_elems = _tile_elements(size_o * size_s * size_i, itemsize, sm_count)
     if _PLANTED_SLOWDOWN:
         tile_elems = 64
     block_i = _inner_block(size_i, tile_elems if size_s == 1 else min(1024, tile_elems))
@@ -254,6 +305,8 @@ _CACHE_LIMIT = 4096  # plans (and launchers) kept; past it both caches start ove
 # width: all fixed by the plan; the seed arguments are always i32, never specialized) and 16-byte
 # alignment of the pointers.
 _COMPILED: dict[tuple, object] = {}
+# Launches handed to the C++ hot path (kernels/fast_path.py), by the same key: True if it took it.
+_REGISTERED: dict[tuple, bool] = {}
 DIRECT_LAUNCH = not _INTERPRETED
 
 
@@ -264,10 +317,12 @@ def _launch_plan(x: torch.Tensor, out: torch.Tensor, shared_dims: Sequence[int])
     if len(_PLANS) >= _CACHE_LIMIT:
         _PLANS.clear()
         _COMPILED.clear()
+        _REGISTERED.clear()
+        fast_path.clear()
     view = plan_view(x.shape, shared_dims, (x.stride(), out.stride()))
     plan = None
     if view is not None:
-        block_o, block_s, block_c, lanes, num_warps = _tile(view, x.element_size())
+        block_o, block_s, block_c, lanes, num_warps = _tile(view, x.element_size(), _sm_count(x.device))
         size_o, size_s, size_i = view.sizes
         grid = (
             triton.cdiv(size_o, block_o) * triton.cdiv(size_s, block_s) * triton.cdiv(size_i, block_c * lanes), 1, 1
@@ -281,33 +336,55 @@ def _launch_plan(x: torch.Tensor, out: torch.Tensor, shared_dims: Sequence[int])
     return plan
 
 
-def _launch(x: torch.Tensor, out: torch.Tensor, plan: _LaunchPlan, seed, p: float) -> None:
-    """Run the kernel for a plan. `seed` is an int or an int64 tensor of one element on x's device."""
+@dataclass(frozen=True)
+class GeneratorState:
+    """A seed that lives on the device: the generator's seed and Philox offset (one-element int64
+    tensors; under capture they alias the generator's own memory, which each replay refreshes) and
+    the offset inside the CUDA graph. The kernel derives the seed as `draw_seed` would (SEED_MODE 2),
+    so each replay draws a fresh mask with no extra kernel."""
+
+    seed: torch.Tensor
+    offset: torch.Tensor
+    offset_in_graph: int
+
+
+def _seed_arguments(seed, x: torch.Tensor):
+    """(seed_ptr, offset_ptr, seed_lo, seed_hi, SEED_MODE); unused pointers point at x."""
+    if isinstance(seed, GeneratorState):
+        return seed.seed, seed.offset, seed.offset_in_graph, 0, 2
     if isinstance(seed, torch.Tensor):
-        seed_ptr, seed_lo, seed_hi, from_ptr = seed, 0, 0, True
-    else:
-        low, high = split_seed(seed)
-        seed_ptr, seed_lo, seed_hi, from_ptr = x, _as_int32(low), _as_int32(high), False
-    args = (x, out, seed_ptr, seed_lo, seed_hi, keep_threshold(p), _scale_bits(p), *plan.geometry)
-    constexprs = (*plan.blocks, from_ptr, plan.compute_f64, PHILOX_ROUNDS, _INTERPRETED, plan.wide_offsets)
-    compiled_key = (plan.key, x.data_ptr() % 16, out.data_ptr() % 16, seed_ptr.data_ptr() % 16, from_ptr)
+        return seed, x, 0, 0, 1
+    low, high = split_seed(seed)
+    return x, x, _as_int32(low), _as_int32(high), 0
+
+
+def _launch(x: torch.Tensor, out: torch.Tensor, plan: _LaunchPlan, seed, p: float) -> None:
+    """Run the kernel for a plan. `seed`: an int, an int64 tensor of one element on x's device, or
+    a GeneratorState."""
+    seed_ptr, offset_ptr, seed_lo, seed_hi, seed_mode = _seed_arguments(seed, x)
+    args = (x, out, seed_ptr, offset_ptr, seed_lo, seed_hi, keep_threshold(p), _scale_bits(p), *plan.geometry)
+    constexprs = (*plan.blocks, seed_mode, plan.compute_f64, PHILOX_ROUNDS, _INTERPRETED, plan.wide_offsets)
+    compiled_key = (plan.key, x.data_ptr() % 16, out.data_ptr() % 16, seed_ptr.data_ptr() % 16,
+                    offset_ptr.data_ptr() % 16, seed_mode)  # fmt: skip
     compiled = _COMPILED.get(compiled_key) if DIRECT_LAUNCH else None
-    if compiled is not None:
-        if _launch_hooks_set():  # a profiler listens: go through the compiled kernel's own runner
-            compiled[plan.grid](*args, *constexprs)
-        else:
-            stream = _current_raw_stream(x.device.index)
-            compiled.run(*plan.grid, stream, compiled.function, compiled.packed_metadata, None, None, None,
-                         *args, *constexprs)  # fmt: skip
-        return
-    block_o, block_s, block_c, lanes = plan.blocks
-    compiled = _locked_dropout_kernel[plan.grid](
-        *args, BLOCK_O=block_o, BLOCK_S=block_s, BLOCK_C=block_c, LANES=lanes, SEED_FROM_PTR=from_ptr,
-        COMPUTE_F64=plan.compute_f64, ROUNDS=PHILOX_ROUNDS, BF16_ROUND_BY_HAND=_INTERPRETED,
-        WIDE_OFFSETS=plan.wide_offsets, num_warps=plan.num_warps,
-    )  # fmt: skip
-    if DIRECT_LAUNCH and all(hasattr(compiled, a) for a in ("run", "function", "packed_metadata")):
-        _COMPILED[compiled_key] = compiled
+    if compiled is None:
+        block_o, block_s, block_c, lanes = plan.blocks
+        compiled = _locked_dropout_kernel[plan.grid](
+            *args, BLOCK_O=block_o, BLOCK_S=block_s, BLOCK_C=block_c, LANES=lanes, SEED_MODE=seed_mode,
+            COMPUTE_F64=plan.compute_f64, ROUNDS=PHILOX_ROUNDS, BF16_ROUND_BY_HAND=_INTERPRETED,
+            WIDE_OFFSETS=plan.wide_offsets, num_warps=plan.num_warps,
+        )  # fmt: skip
+        if DIRECT_LAUNCH and all(hasattr(compiled, a) for a in ("run", "function", "packed_metadata")):
+            _COMPILED[compiled_key] = compiled
+    elif _launch_hooks_set():  # a profiler listens: go through the compiled kernel's own runner
+        compiled[plan.grid](*args, *constexprs)
+    else:
+        stream = _current_raw_stream(x.device.index)
+        compiled.run(*plan.grid, stream, compiled.function, compiled.packed_metadata, None, None, None,
+                     *args, *constexprs)  # fmt: skip
+    if seed_mode == 0 and DIRECT_LAUNCH and compiled_key not in _REGISTERED:
+        # Hand the launch to the C++ hot path: the next call with this layout skips Python.
+        _REGISTERED[compiled_key] = fast_path.register_launch(compiled, plan, x)
 
 
 # The CUDA device and stream of this thread, as plain integers. torch's C entry points are what Triton's
@@ -374,7 +451,7 @@ def dropout_reference(x: torch.Tensor, seed: int, p: float, shared_dims: Sequenc
     return out
 
 
-def _dropout_any_device(x: torch.Tensor, seed, p: float, shared_dims: Sequence[int]) -> torch.Tensor:
+def dropout_any_device(x: torch.Tensor, seed, p: float, shared_dims: Sequence[int]) -> torch.Tensor:
     if p >= 1:
         return torch.zeros_like(x)  # every element dropped: zeros, never inf * 0
     if x.device.type == "cpu":
@@ -398,7 +475,7 @@ class _SeededDropoutFunction(torch.autograd.Function):
             ctx.seed = None
         else:
             ctx.seed = seed
-        return _dropout_any_device(x, seed, p, shared_dims)
+        return dropout_any_device(x, seed, p, shared_dims)
 
     @staticmethod
     def backward(ctx, grad_out):
@@ -407,14 +484,14 @@ class _SeededDropoutFunction(torch.autograd.Function):
         # The op is linear, so its backward is itself; through autograd only for double backward.
         if torch.is_grad_enabled():
             return _SeededDropoutFunction.apply(grad_out, seed, ctx.p, ctx.shared_dims), None, None, None
-        return _dropout_any_device(grad_out, seed, ctx.p, ctx.shared_dims), None, None, None
+        return dropout_any_device(grad_out, seed, ctx.p, ctx.shared_dims), None, None, None
 
 
 @torch.library.custom_op("seeded_dropout::locked_dropout", mutates_args=())
 def _locked_dropout_op(x: torch.Tensor, seed: torch.Tensor, p: float, shared_dims: list[int]) -> torch.Tensor:
     if x.device.type == "cpu" or seed.device != x.device:
         seed = int(seed.reshape(()).item())
-    return _dropout_any_device(x, seed, p, shared_dims)
+    return dropout_any_device(x, seed, p, shared_dims)
 
 
 @_locked_dropout_op.register_fake
@@ -459,14 +536,21 @@ def _to_int64(value: int) -> int:
 def draw_seed(device: torch.device):
     """A fresh seed from torch's generator of `device`: an int, or a device tensor under capture.
 
-    CUDA: while a CUDA graph is being captured, the seed is drawn by `torch.randint` on the device,
-    so each replay draws a new one. Otherwise no kernel is launched: the seed is splitmix64 of the
+    CUDA: while a CUDA graph is being captured, the seed is the generator's graph-safe state
+    (`GeneratorState`: the kernel derives the seed on the device by the formula below, so each
+    replay draws a new mask and a replay after `torch.manual_seed(s)` draws the mask an eager call
+    after `torch.manual_seed(s)` would); without the C++ extension, a `torch.randint` on the device.
+    Otherwise no kernel is launched: the seed is splitmix64 of the
     generator's (initial seed, Philox offset), and the offset is advanced by 4 as any random op
     would; `torch.manual_seed`, `torch.cuda.set_rng_state` and checkpoint recomputation therefore
     reproduce it. CPU: one `torch.randint` from the default generator.
     """
     if device.type == "cuda":
         if torch.cuda.is_current_stream_capturing():
+            index = device.index if device.index is not None else torch.cuda.current_device()
+            state = fast_path.philox_state(index)
+            if state is not None:  # the kernel derives the seed from the generator's state
+                return GeneratorState(*state)
             return torch.randint(-_SEED_BOUND, _SEED_BOUND - 1, (1,), device=device, dtype=torch.int64)
         generator = torch.cuda.default_generators[device.index if device.index is not None else 0]
         offset = generator.get_offset()
@@ -565,7 +649,13 @@ def seeded_variational_dropout(
         elif not isinstance(seed, torch.Tensor):
             seed = torch.tensor([seed], dtype=torch.int64, device=x.device)
         return _locked_dropout_op(x, seed.reshape(1).to(torch.int64), p, list(shared_dims))
+    if x.is_cuda and p < 1 and (seed is None or type(seed) is int):
+        fast = fast_path.module()
+        if fast is not None:  # the C++ hot path: None when it has no launch for x's layout yet
+            y = fast.forward(x, p, shared_dims, None if seed is None else _to_int64(seed))
+            if y is not None:
+                return y
     seed = _resolve_seed(seed, x.device)
     if x.requires_grad and torch.is_grad_enabled():
         return _SeededDropoutFunction.apply(x, seed, p, shared_dims)
-    return _dropout_any_device(x, seed, p, shared_dims)  # nothing to differentiate: skip autograd
+    return dropout_any_device(x, seed, p, shared_dims)  # nothing to differentiate: skip autograd

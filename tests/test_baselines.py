@@ -3,6 +3,7 @@ model its docstring states, and the ways they refuse a case or a broken compile 
 
 import pytest
 import torch
+from conftest import KERNEL_DEVICE
 
 import baselines
 from baselines import DropoutCase, NotApplicable, per_element_rng
@@ -11,14 +12,20 @@ from baselines.per_element_rng import dim_groups
 from runners.checks import PASS, check
 
 CPU = torch.device("cpu")
+# per_element_rng is a Triton kernel: CUDA tensors where there is a GPU, else the interpreter on CPU.
+TRITON_DEVICE = torch.device(KERNEL_DEVICE)
 # (shape, shared dims): (B, T, D) sharing T with odd sizes, (T, B, D) sharing T, element-wise,
 # and (N, C, H, W) sharing H and W.
 CASES = [((3, 17, 24), (1,)), ((9, 2, 8), (0,)), ((2, 5, 8), ()), ((2, 3, 5, 4), (2, 3))]
 OPTIONS = {"compile": {"backend": "aot_eager"}}
 
 
-def make_case(shape, dims, p=0.5, dtype=torch.float32):
-    return DropoutCase(tuple(shape), tuple(dims), p, dtype, CPU)
+def make_case(shape, dims, p=0.5, dtype=torch.float32, device=CPU):
+    return DropoutCase(tuple(shape), tuple(dims), p, dtype, device)
+
+
+def device_for(name):
+    return TRITON_DEVICE if name == "per_element_rng" else CPU
 
 
 def test_registry_holds_the_issues_implementations():
@@ -33,7 +40,7 @@ def test_registry_holds_the_issues_implementations():
 def test_implementation_passes_the_correctness_check(name, shape, dims):
     torch.manual_seed(0)
     impl = baselines.get(name)
-    case = make_case(shape, dims)
+    case = make_case(shape, dims, device=device_for(name))
     assert check(impl.build(case), case, impl.is_dropout) == PASS
 
 
@@ -41,7 +48,7 @@ def test_implementation_passes_the_correctness_check(name, shape, dims):
 @pytest.mark.parametrize("name", ["seeded", "eager", "native", "per_element_rng"])
 def test_implementation_passes_in_every_dtype(name, dtype):
     torch.manual_seed(0)
-    case = make_case((4, 9, 16), (1,), p=0.3, dtype=dtype)
+    case = make_case((4, 9, 16), (1,), p=0.3, dtype=dtype, device=device_for(name))
     assert check(baselines.get(name).build(case), case, True) == PASS
 
 
@@ -79,13 +86,20 @@ def test_per_element_rng_groups_and_its_limit():
 def test_per_element_rng_masks_depend_on_the_mask_index_only():
     # Same mask for x of shape (B, T, D) and its first time step (B, 1, D), under the same seed.
     torch.manual_seed(1)
-    forward = baselines.get("per_element_rng").build(make_case((3, 7, 16), (1,)))
-    x = torch.ones(3, 7, 16)
+    forward = baselines.get("per_element_rng").build(make_case((3, 7, 16), (1,), device=TRITON_DEVICE))
+    x = torch.ones(3, 7, 16, device=TRITON_DEVICE)
     torch.manual_seed(5)
     y = forward(x)
-    forward_one_step = baselines.get("per_element_rng").build(make_case((3, 1, 16), (1,)))
+    forward_one_step = baselines.get("per_element_rng").build(make_case((3, 1, 16), (1,), device=TRITON_DEVICE))
     torch.manual_seed(5)
     assert torch.equal(forward_one_step(x[:, :1].contiguous()), y[:, :1])
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal on a machine without the interpreter")
+def test_per_element_rng_refuses_cpu_tensors_without_the_interpreter(monkeypatch):
+    monkeypatch.delenv("TRITON_INTERPRET")
+    with pytest.raises(NotApplicable, match="TRITON_INTERPRET"):
+        baselines.get("per_element_rng").build(make_case((2, 3, 4), (1,)))
 
 
 def test_per_element_rng_kernel_is_not_specialized_on_its_seed():

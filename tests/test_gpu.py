@@ -4,6 +4,7 @@ without CUDA; the device run executes them (`scripts/gpu_tests.sh`)."""
 import pytest
 import torch
 
+import kernels.seeded_dropout as op_module
 from kernels import seeded_variational_dropout
 from kernels.mask_stream import dropout_scale, keep_threshold, random_halves
 from kernels.seeded_dropout import dropout_reference
@@ -59,3 +60,97 @@ def test_elementwise_past_2_31_elements_uses_64_bit_mask_indices():
     expected = torch.where(halves >= keep_threshold(0.25), dropout_scale(0.25), 0.0).to(torch.float16)
     assert torch.equal(y[-tail:].cpu(), expected)
     del x, y
+
+
+# --- the C++ hot path (kernels/fast_path.py) ---------------------------------------------------------
+
+LAYOUTS = [
+    ("contiguous", lambda x: x, (1,)),
+    ("transposed", lambda x: x.transpose(0, 2), (1,)),
+    ("element-wise", lambda x: x, ()),
+    ("two shared dims", lambda x: x, (0, 1)),
+]
+
+
+def _fast():
+    from kernels import fast_path
+
+    extension = fast_path.module()
+    assert extension is not None, "the C++ hot path did not build on this CUDA machine"
+    return extension
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32, torch.float64])
+@pytest.mark.parametrize(("name", "layout", "dims"), LAYOUTS, ids=[case[0] for case in LAYOUTS])
+def test_hot_path_takes_the_second_call_and_matches_the_cpu_path(dtype, name, layout, dims):
+    x = layout(torch.randn(6, 10, 40, device="cuda", dtype=dtype))
+    first = seeded_variational_dropout(x, 0.3, dim=dims, seed=11)  # Python: plans, compiles, registers
+    assert _fast().forward(x, 0.3, dims, 12) is not None  # the C++ side has the layout now
+    second = seeded_variational_dropout(x, 0.3, dim=dims, seed=11)
+    expected = dropout_reference(x.cpu(), 11, 0.3, dims)
+    assert torch.equal(first.cpu(), expected) and torch.equal(second.cpu(), expected)
+    assert second.stride() == torch.empty_like(x).stride()
+
+
+def test_hot_path_numbers_match_python():
+    from kernels.seeded_dropout import _scale_bits, draw_seed
+
+    for p in (1e-9, 0.1, 0.25, 0.5, 0.7, 1 / 3, 0.99999, 2.5 / 65536):
+        assert _fast().call_scalars(p) == (keep_threshold(p), _scale_bits(p))
+    torch.cuda.manual_seed(5)
+    from_cpp = [_fast().draw_seed(0) for _ in range(3)]
+    torch.cuda.manual_seed(5)
+    assert from_cpp == [draw_seed(torch.device("cuda", 0)) for _ in range(3)]
+
+
+def test_hot_path_autograd_gradients_and_double_backward():
+    x = torch.randn(4, 8, 32, device="cuda", dtype=torch.float64, requires_grad=True)
+    seeded_variational_dropout(x.detach(), 0.4, dim=1, seed=3)  # register the layout
+    y = seeded_variational_dropout(x, 0.4, dim=1, seed=3)
+    assert type(y.grad_fn).__name__ != "_SeededDropoutFunctionBackward"  # the C++ node
+    grad = torch.randn_like(x)
+    (gx,) = torch.autograd.grad(y, x, grad)
+    assert torch.equal(gx.cpu(), dropout_reference(grad.cpu(), 3, 0.4, (1,)))
+    # A gradient laid out differently from x: the C++ backward falls back to Python's launch.
+    grad_t = torch.randn(32, 8, 4, device="cuda", dtype=torch.float64).transpose(0, 2)
+    (gx_t,) = torch.autograd.grad(seeded_variational_dropout(x, 0.4, dim=1, seed=3), x, grad_t)
+    assert torch.equal(gx_t.cpu(), dropout_reference(grad_t.cpu(), 3, 0.4, (1,)))
+    torch.autograd.gradcheck(lambda t: seeded_variational_dropout(t, 0.4, dim=1, seed=3), (x,))
+    torch.autograd.gradgradcheck(lambda t: seeded_variational_dropout(t, 0.4, dim=1, seed=3), (x,))
+
+
+def test_hot_path_draws_from_the_generator_like_python():
+    x = torch.randn(4, 8, 32, device="cuda")
+    seeded_variational_dropout(x, 0.5, dim=1)  # register
+    torch.manual_seed(9)
+    fast = [seeded_variational_dropout(x, 0.5, dim=1) for _ in range(2)]
+    torch.manual_seed(9)
+    seeds = [op_module.draw_seed(x.device) for _ in range(2)]
+    assert not torch.equal(fast[0], fast[1])
+    for y, seed in zip(fast, seeds, strict=True):
+        assert torch.equal(y.cpu(), dropout_reference(x.cpu(), seed, 0.5, (1,)))
+
+
+def test_graph_replay_after_manual_seed_draws_the_eager_mask():
+    # Under capture the kernel derives the seed from the generator's graph-safe state: replays
+    # after manual_seed(s) draw the seeds eager calls after manual_seed(s) draw, fwd and bwd alike.
+    x = torch.randn(8, 16, 64, device="cuda", requires_grad=True)
+    grad = torch.randn_like(x)
+    stream = torch.cuda.Stream()
+    stream.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(stream):
+        for _ in range(2):
+            seeded_variational_dropout(x, 0.5, dim=1).backward(grad)
+    torch.cuda.current_stream().wait_stream(stream)
+    x.grad = None
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph, stream=stream):
+        static_y = seeded_variational_dropout(x, 0.5, dim=1)
+        static_y.backward(grad)
+    torch.manual_seed(21)
+    seeds = [op_module.draw_seed(x.device) for _ in range(3)]
+    torch.manual_seed(21)
+    for seed in seeds:
+        graph.replay()
+        assert torch.equal(static_y.detach().cpu(), dropout_reference(x.detach().cpu(), seed, 0.5, (1,)))
+        assert torch.equal(x.grad.cpu(), dropout_reference(grad.cpu(), seed, 0.5, (1,)))

@@ -134,6 +134,7 @@ def test_without_the_launchers_extra_gpus_says_what_to_install(machine_with_gpus
     ],
 )
 def test_job_i_keeps_gpu_i_alone(monkeypatch, launcher, gpus, visible, expected):
+    monkeypatch.setattr(torch.cuda, "is_initialized", lambda: False)  # a fresh job (other tests may have used CUDA)
     if visible is None:
         unset_visible_devices(monkeypatch)
     else:

@@ -3,6 +3,7 @@ failure becomes an error row while the sweep goes on; a second run skips finishe
 keeps what finished; parts merge into the full sweep; the Hydra entry point works."""
 
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -65,8 +66,14 @@ def test_smoke_sweep_writes_a_valid_csv(tmp_path, capsys):
     impls = ["copy", "seeded", "eager", "compile", "native", "per_element_rng"]
     assert len(frame) == 2 * len(impls) * 3  # points x impls x modes, one timer (cpu)
     assert not frame.duplicated(list(KEY_COLUMNS)).any()
-    assert set(frame.status) == {"ok"}, frame[frame.status != "ok"][["impl", "error"]]
-    assert set(frame.check) == {"pass"} and set(frame.timer) == {"cpu"} and set(frame.impl) == set(impls)
+    if os.environ.get("TRITON_INTERPRET") == "1":
+        assert set(frame.status) == {"ok"}, frame[frame.status != "ok"][["impl", "error"]]
+        assert set(frame.check) == {"pass"}
+    else:  # a CUDA machine: the Triton baseline cannot take CPU tensors there, and says so
+        triton_rows = frame.impl == "per_element_rng"
+        assert set(frame.status[triton_rows]) == {"skipped"} and frame.error[triton_rows].str.contains("TRITON").all()
+        assert set(frame.status[~triton_rows]) == {"ok"} and set(frame.check[~triton_rows]) == {"pass"}
+    assert set(frame.timer) == {"cpu"} and set(frame.impl) == set(impls)
     assert frame.run_id.nunique() == 1 and frame.git_sha.str.len().min() > 0 and set(frame.gpu) == {"cpu"}
     assert frame.torch.iloc[0] == torch.__version__ and frame.python.str.len().min() > 0
     assert (frame.n_samples == REPS).all()

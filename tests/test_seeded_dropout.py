@@ -10,6 +10,7 @@ import math
 import pytest
 import torch
 from conftest import HAS_CUDA, KERNEL_DEVICE
+from triton import cdiv as triton_cdiv
 
 import kernels.seeded_dropout as op_module
 from kernels import SeededVariationalDropout, seeded_variational_dropout
@@ -346,3 +347,13 @@ def test_compile_inductor_on_gpu_matches_eager_with_a_seed():
     assert torch.equal(y, seeded_variational_dropout(x, 0.5, dim=1, seed=17))
     y.sum().backward()
     assert torch.equal(x.grad, dropout_reference(torch.ones(4, 16, 64), 17, 0.5, (1,)).cuda())
+
+
+def test_small_tensors_get_smaller_tiles_and_large_ones_keep_theirs():
+    tile = op_module._tile_elements
+    full = op_module._TILE_BYTES // 2
+    assert tile(64 * 4096 * 768, 2, 132) == full  # fills the GPU many times over
+    assert tile(64 * 1 * 768, 2, 132) == op_module._MIN_TILE_BYTES // 2  # never below the minimum
+    assert tile(64 * 16 * 768, 2, 132) == 4096  # 786432 / 264 programs -> 2979 -> 4096
+    small = tile(64 * 16 * 768, 2, 132)
+    assert triton_cdiv(64 * 16 * 768, small) >= 132  # at least one program per SM
