@@ -17,6 +17,10 @@ import triton.language as tl
 from baselines.case import DropoutCase, NotApplicable
 from baselines.registry import register, streaming_bytes
 
+# Whether Triton runs kernels in its interpreter (CPU tensors): read when the kernel is decorated,
+# as Triton reads it, not later (a process may set the variable after importing Triton).
+_INTERPRETED = os.environ.get("TRITON_INTERPRET") == "1"
+
 _BLOCK = 1024
 _MAX_GROUPS = 4
 
@@ -121,7 +125,7 @@ class _PerElementRngDropout(torch.autograd.Function):
 
 @register("per_element_rng", bytes_moved=streaming_bytes)
 def build_per_element_rng(case: DropoutCase):
-    if case.device.type == "cpu" and os.environ.get("TRITON_INTERPRET") != "1":
+    if case.device.type == "cpu" and not _INTERPRETED:
         raise NotApplicable("a Triton kernel: CPU tensors need the interpreter (TRITON_INTERPRET=1)")
     groups = dim_groups(case.shape, case.shared_dims)
     if len(groups) > _MAX_GROUPS:
