@@ -1,7 +1,9 @@
 """Seeded variational dropout: one mask shared along `dim`, regenerated from the seed in backward.
 
 Top to bottom: the Triton kernel, its launch (tile choice, layout, seed arguments), the CPU path,
-the autograd glue, the `torch.library` op for `torch.compile`, and the public function.
+the autograd glue, the `torch.library` op for `torch.compile`, and the public function. Eager CUDA
+calls whose layout this module has launched once run in C++ (`kernels/fast_path.py`): the launch
+made here is handed over, and the C++ side repeats it with the same kernel and arguments.
 
 The mask is the one `kernels/mask_stream.py` specifies (version 1): Philox4x32-10 keyed by the
 64-bit seed, eight 16-bit decisions per call, element `m` of the compact mask shape kept iff its
@@ -383,7 +385,11 @@ def _launch(x: torch.Tensor, out: torch.Tensor, plan: _LaunchPlan, seed, p: floa
         compiled.run(*plan.grid, stream, compiled.function, compiled.packed_metadata, None, None, None,
                      *args, *constexprs)  # fmt: skip
     if seed_mode == 0 and DIRECT_LAUNCH and compiled_key not in _REGISTERED:
-        # Hand the launch to the C++ hot path: the next call with this layout skips Python.
+        # Hand the launch to the C++ hot path: the next call with this layout skips Python. Both
+        # sides start over together, so no layout is marked handed over that the C++ side forgot.
+        if len(_REGISTERED) >= _CACHE_LIMIT:
+            _REGISTERED.clear()
+            fast_path.clear()
         _REGISTERED[compiled_key] = fast_path.register_launch(compiled, plan, x)
 
 

@@ -105,6 +105,19 @@ def time_host(make_call: MakeCall, warmup: int, reps: int, calls_per_rep: int = 
     return samples
 
 
+def host_us_per_call(fn: Callable[[], object], calls: int = 2000, warmup: int = 100) -> float:
+    """Microseconds per call of `calls` back-to-back calls and one synchronize (the probe scripts'
+    single figure; the harness's `host` timer keeps samples)."""
+    for _ in range(warmup):
+        fn()
+    torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(calls):
+        fn()
+    torch.cuda.synchronize()
+    return (time.perf_counter() - start) / calls * 1e6
+
+
 def time_cpu(make_call: MakeCall, warmup: int, reps: int) -> list[float]:
     mode_call = make_call()
     _warm_up(mode_call, warmup)

@@ -18,7 +18,6 @@ import csv
 import os
 import statistics
 import sys
-import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -38,7 +37,7 @@ def main():
     import kernels
     import kernels.seeded_dropout as op
     from runners.modes import make_mode_call
-    from runners.timers import time_cuda_graph, time_event
+    from runners.timers import host_us_per_call, time_cuda_graph, time_event
 
     for setting in args.set:
         name, value = setting.split("=")
@@ -57,16 +56,6 @@ def main():
 
     rows = []
 
-    def host_us(fn, calls=2000):
-        for _ in range(100):
-            fn()
-        torch.cuda.synchronize()
-        start = time.perf_counter()
-        for _ in range(calls):
-            fn()
-        torch.cuda.synchronize()
-        return (time.perf_counter() - start) / calls * 1e6
-
     x = torch.randn(64, 1, 768, device="cuda")
     xg = x.clone().requires_grad_(True)
     grad = torch.randn_like(x)
@@ -77,7 +66,7 @@ def main():
             "fwd_bwd": lambda fn=fn: fn(xg).backward(grad),
         }
         for mode, call in calls.items():
-            rows.append(("host", impl, mode, "64x1x768", "fp32", host_us(call), "us"))
+            rows.append(("host", impl, mode, "64x1x768", "fp32", host_us_per_call(call), "us"))
             print(rows[-1], flush=True)
 
     for t in (1, 16, 64, 256, 1024, 4096):

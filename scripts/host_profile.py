@@ -14,7 +14,6 @@ import io
 import os
 import pstats
 import sys
-import time
 
 import torch
 
@@ -23,19 +22,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import kernels.seeded_dropout as op  # noqa: E402
 from kernels import fast_path  # noqa: E402
 from kernels.layout import plan_view  # noqa: E402
+from runners.timers import host_us_per_call  # noqa: E402
 
 CALLS = 3000
-
-
-def us_per_call(fn):
-    for _ in range(100):
-        fn()
-    torch.cuda.synchronize()
-    start = time.perf_counter()
-    for _ in range(CALLS):
-        fn()
-    torch.cuda.synchronize()
-    return (time.perf_counter() - start) / CALLS * 1e6
 
 
 def main():
@@ -68,10 +57,10 @@ def main():
         "eager fwd+bwd": lambda: (xg * torch.nn.functional.dropout(x.new_ones(64, 1, 768), 0.5, True)).backward(grad),
     }
     for name, fn in stages.items():
-        lines.append(f"{name:36s} {us_per_call(fn):8.2f} us")
+        lines.append(f"{name:36s} {host_us_per_call(fn, CALLS):8.2f} us")
     fast_path._loaded["module"] = None  # the Python launch, as before the C++ hot path
     for name in ("public, seed=None", "public, requires_grad", "public fwd+bwd"):
-        lines.append(f"{name + ' [Python launch]':36s} {us_per_call(stages[name]):8.2f} us")
+        lines.append(f"{name + ' [Python launch]':36s} {host_us_per_call(stages[name], CALLS):8.2f} us")
     fast_path._loaded["module"] = fast
     profiler = cProfile.Profile()
     profiler.enable()

@@ -14,7 +14,6 @@ import argparse
 import csv
 import os
 import sys
-import time
 
 import torch
 import triton.testing
@@ -23,6 +22,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import kernels.seeded_dropout as op  # noqa: E402
 from kernels import seeded_variational_dropout  # noqa: E402
+from runners.timers import host_us_per_call  # noqa: E402
 
 DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32, "fp64": torch.float64}
 
@@ -35,17 +35,6 @@ def eager_locked(x, p, dims):
 
 def time_ms(fn, grad_to_none=None):
     return triton.testing.do_bench(fn, warmup=25, rep=100, grad_to_none=grad_to_none, return_mode="median")
-
-
-def host_us_per_call(fn, calls=2000):
-    for _ in range(50):
-        fn()
-    torch.cuda.synchronize()
-    start = time.perf_counter()
-    for _ in range(calls):
-        fn()
-    torch.cuda.synchronize()
-    return (time.perf_counter() - start) / calls * 1e6
 
 
 def measure(rows, label, dtype_name, shape, dims, tiles):

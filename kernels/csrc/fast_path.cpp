@@ -118,7 +118,9 @@ struct KeyHash {
   }
 };
 
-constexpr size_t kRecordLimit = 4096;  // past it the table starts over, as Python's plan cache does
+// Python clears the table with its own caches (kernels/seeded_dropout.py, 4096 launches); this limit
+// only guards against a caller that registers without ever clearing.
+constexpr size_t kRecordLimit = 1 << 16;
 constexpr int kMaxParams = 32;
 
 std::mutex records_mutex;
