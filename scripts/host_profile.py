@@ -35,6 +35,7 @@ def main():
     view = plan_view(x.shape, (1,), (x.stride(), out.stride()))
     plan = op._launch_plan(x, out, (1,))
     fast = fast_path.module()  # the C++ hot path; its record for x's layout is made by the first call
+    x_cpu = x.cpu()  # the C++ side returns None at once: pybind11's cost of the call with a tensor
     op.seeded_variational_dropout(x, 0.5, 1, seed=3)
     lines = []
     stages = {
@@ -46,6 +47,9 @@ def main():
         "launch_plan (cached)": lambda: op._launch_plan(x, out, (1,)),
         "launch (given view)": lambda: op._launch(x, out, plan, 3, 0.5),
         "dropout_triton": lambda: op.dropout_triton(x, 3, 0.5, (1,)),
+        "C++: a call with no work (record_count)": lambda: fast.record_count(),
+        "C++: forward of a CPU tensor (declines)": lambda: fast.forward(x_cpu, 0.5, (1,), 3),
+        "C++: draw_seed": lambda: fast.draw_seed(0),
         "C++ forward alone, seed=3": lambda: fast.forward(x, 0.5, (1,), 3),
         "C++ forward alone, seed=None": lambda: fast.forward(x, 0.5, (1,), None),
         "C++ forward alone, grad": lambda: fast.forward(xg, 0.5, (1,), None),
@@ -57,10 +61,10 @@ def main():
         "eager fwd+bwd": lambda: (xg * torch.nn.functional.dropout(x.new_ones(64, 1, 768), 0.5, True)).backward(grad),
     }
     for name, fn in stages.items():
-        lines.append(f"{name:36s} {host_us_per_call(fn, CALLS):8.2f} us")
+        lines.append(f"{name:42s} {host_us_per_call(fn, CALLS):8.2f} us")
     fast_path._loaded["module"] = None  # the Python launch, as before the C++ hot path
     for name in ("public, seed=None", "public, requires_grad", "public fwd+bwd"):
-        lines.append(f"{name + ' [Python launch]':36s} {host_us_per_call(stages[name], CALLS):8.2f} us")
+        lines.append(f"{name + ' [Python launch]':42s} {host_us_per_call(stages[name], CALLS):8.2f} us")
     fast_path._loaded["module"] = fast
     profiler = cProfile.Profile()
     profiler.enable()
