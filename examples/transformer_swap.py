@@ -11,12 +11,10 @@ Run from the repo root (CPU is fine):  python -m examples.transformer_swap [--st
 
 from __future__ import annotations
 
-import argparse
-
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from examples.toy_training import example_arguments, train
 from kernels import SeededVariationalDropout
 
 
@@ -53,33 +51,13 @@ class TransformerLM(nn.Module):
         return self.decoder(self.norm(x))
 
 
-def counting_sequences(vocab_size: int, batch: int, seq_len: int) -> torch.Tensor:
-    """A learnable toy language: each sequence counts up from a random start by a stride of 1-3."""
-    starts = torch.randint(vocab_size, (batch, 1))
-    strides = torch.randint(1, 4, (batch, 1))
-    return (starts + strides * torch.arange(seq_len + 1)) % vocab_size
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=40)
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    args = parser.parse_args()
-
+    args = example_arguments(__doc__)
     torch.manual_seed(0)
     vocab_size, seq_len = 50, 20
     model = TransformerLM(vocab_size, max_len=seq_len).to(args.device)
     print(model.blocks[0].dropout)
-    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
-    for step in range(1, args.steps + 1):
-        tokens = counting_sequences(vocab_size, batch=16, seq_len=seq_len).to(args.device)
-        logits = model(tokens[:, :-1])
-        loss = F.cross_entropy(logits.flatten(0, 1), tokens[:, 1:].flatten())
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        if step == 1 or step % 10 == 0 or step == args.steps:
-            print(f"step {step:3d}  loss {loss.item():.3f}")
+    train(model, vocab_size, seq_len=seq_len, steps=args.steps, device=args.device, lr=3e-3)
 
 
 if __name__ == "__main__":
