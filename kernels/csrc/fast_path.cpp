@@ -21,6 +21,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <memory>
 #include <mutex>
 #include <unordered_map>
 #include <vector>
@@ -123,8 +124,11 @@ struct KeyHash {
 constexpr size_t kRecordLimit = 1 << 16;
 constexpr int kMaxParams = 32;
 
+// Records never change once stored: a lookup shares one, it does not copy it.
+using RecordPtr = std::shared_ptr<const Record>;
+
 std::mutex records_mutex;
-std::unordered_map<Key, Record, KeyHash> records;
+std::unordered_map<Key, RecordPtr, KeyHash> records;
 PyObject* fallback = nullptr;  // Python's launch for layouts without a record (owned reference)
 
 Key layout_key(const at::Tensor& x, const std::vector<int64_t>& dims) {
@@ -143,12 +147,10 @@ Key layout_key(const at::Tensor& x, const std::vector<int64_t>& dims) {
   return key;
 }
 
-bool find_record(const Key& key, Record* found) {
+RecordPtr find_record(const Key& key) {
   std::lock_guard<std::mutex> lock(records_mutex);
   auto it = records.find(key);
-  if (it == records.end()) return false;
-  *found = it->second;
-  return true;
+  return it == records.end() ? nullptr : it->second;
 }
 
 CUstream current_stream(const c10::Device& device) {
@@ -242,16 +244,21 @@ at::Tensor python_launch(const at::Tensor& x, int64_t seed, double p, const std:
   return result.cast<at::Tensor>();
 }
 
+// The op on x through a record (x's layout, checked by the caller); Python's launch in the rare case
+// the fresh output is not 16-byte aligned, as the record assumes.
+at::Tensor run_record(const Record& record, const at::Tensor& x, int64_t seed, double p,
+                      const std::vector<int64_t>& dims) {
+  c10::DeviceGuard guard(x.device());
+  at::Tensor out = at::empty_like(x);
+  if (reinterpret_cast<uintptr_t>(out.data_ptr()) % 16 != 0) return python_launch(x, seed, p, dims);
+  launch(record, x, out, seed, p, current_stream(x.device()));
+  return out;
+}
+
 // The op on any tensor with a known seed: through a record if x's layout has one, else Python's launch.
 at::Tensor run(const at::Tensor& x, int64_t seed, double p, const std::vector<int64_t>& dims) {
-  Record record;
-  if (x.is_cuda() && x.numel() > 0 && find_record(layout_key(x, dims), &record)) {
-    c10::DeviceGuard guard(x.device());
-    at::Tensor out = at::empty_like(x);
-    if (reinterpret_cast<uintptr_t>(out.data_ptr()) % 16 == 0) {
-      launch(record, x, out, seed, p, current_stream(x.device()));
-      return out;
-    }
+  if (x.is_cuda() && x.numel() > 0) {
+    if (const RecordPtr record = find_record(layout_key(x, dims))) return run_record(*record, x, seed, p, dims);
   }
   return python_launch(x, seed, p, dims);
 }
@@ -259,12 +266,13 @@ at::Tensor run(const at::Tensor& x, int64_t seed, double p, const std::vector<in
 // ---- autograd: nothing saved but the seed, p and the dims ------------------------------------
 
 struct LockedDropout : public torch::autograd::Function<LockedDropout> {
+  // `record`: x's, when the caller has already looked it up (else null: looked up here).
   static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& x, int64_t seed, double p,
-                            const std::vector<int64_t>& dims) {
+                            const std::vector<int64_t>& dims, const RecordPtr& record) {
     ctx->saved_data["seed"] = seed;
     ctx->saved_data["p"] = p;
     ctx->saved_data["dims"] = dims;
-    return run(x, seed, p, dims);
+    return record ? run_record(*record, x, seed, p, dims) : run(x, seed, p, dims);
   }
 
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
@@ -274,9 +282,10 @@ struct LockedDropout : public torch::autograd::Function<LockedDropout> {
     const std::vector<int64_t> dims = ctx->saved_data["dims"].toIntVector();
     // The op is linear: its backward is itself on the gradient. Through autograd only when a graph
     // of the backward is being recorded (double backward).
-    at::Tensor grad_x = torch::autograd::GradMode::is_enabled() ? LockedDropout::apply(grads[0], seed, p, dims)
-                                                               : run(grads[0], seed, p, dims);
-    return {grad_x, at::Tensor(), at::Tensor(), at::Tensor()};
+    at::Tensor grad_x = torch::autograd::GradMode::is_enabled()
+                            ? LockedDropout::apply(grads[0], seed, p, dims, RecordPtr())
+                            : run(grads[0], seed, p, dims);
+    return {grad_x, at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
   }
 };
 
@@ -285,16 +294,15 @@ struct LockedDropout : public torch::autograd::Function<LockedDropout> {
 // The whole call when x's layout has a record and the stream is not capturing; else None.
 pybind11::object forward(const at::Tensor& x, double p, const std::vector<int64_t>& dims, std::optional<int64_t> seed) {
   if (!x.is_cuda() || x.numel() == 0) return pybind11::none();
-  Record record;
-  if (!find_record(layout_key(x, dims), &record)) return pybind11::none();
+  const RecordPtr record = find_record(layout_key(x, dims));
+  if (!record) return pybind11::none();
   c10::DeviceGuard guard(x.device());
-  const CUstream stream = current_stream(x.device());
-  if (capturing(stream)) return pybind11::none();
+  if (capturing(current_stream(x.device()))) return pybind11::none();
   const int64_t chosen = seed.has_value() ? *seed : draw_seed(x.device());
   if (x.requires_grad() && torch::autograd::GradMode::is_enabled()) {
-    return pybind11::cast(LockedDropout::apply(x, chosen, p, dims));
+    return pybind11::cast(LockedDropout::apply(x, chosen, p, dims, record));
   }
-  return pybind11::cast(run(x, chosen, p, dims));
+  return pybind11::cast(run_record(*record, x, chosen, p, dims));
 }
 
 // Store a launch for x's layout. Refused (False) when the kernel's parameters, as the driver reports
@@ -327,7 +335,7 @@ bool register_launch(const at::Tensor& x, const std::vector<int64_t>& dims, int6
   }
   std::lock_guard<std::mutex> lock(records_mutex);
   if (records.size() >= kRecordLimit) records.clear();
-  records[layout_key(x, dims)] = std::move(record);
+  records[layout_key(x, dims)] = std::make_shared<const Record>(std::move(record));
   return true;
 }
 
@@ -364,7 +372,9 @@ std::tuple<at::Tensor, at::Tensor, int64_t> philox_state(int64_t device_index) {
 // The op with a given seed through the C++ autograd node, on any device (CPU tensors take Python's
 // launch): what `forward` runs once it has a seed, callable on its own so tests reach the node on CPU.
 at::Tensor apply_with_seed(const at::Tensor& x, int64_t seed, double p, const std::vector<int64_t>& dims) {
-  if (x.requires_grad() && torch::autograd::GradMode::is_enabled()) return LockedDropout::apply(x, seed, p, dims);
+  if (x.requires_grad() && torch::autograd::GradMode::is_enabled()) {
+    return LockedDropout::apply(x, seed, p, dims, RecordPtr());
+  }
   return run(x, seed, p, dims);
 }
 
