@@ -218,6 +218,9 @@ _TILE_BYTES = 16384
 # in docs/perf-notes.md). 0 turns the rule off.
 _PROGRAMS_PER_SM = 2
 _MIN_TILE_BYTES = 2048
+# Below this many programs per SM (at _TILE_BYTES) a grid is latency-bound: see _tile. 0 turns it off.
+_SMALL_GRID_PROGRAMS_PER_SM = 16
+_SMALL_GRID_TILE = 1024  # elements of a grouped-RNG tile there: 8 per thread, 4 warps
 _SM_COUNTS: dict[int, int] = {}
 # Under TRITON_INTERPRET=1 (CPU tests) the kernel body runs in numpy; see BF16_ROUND_BY_HAND.
 _INTERPRETED = os.environ.get("TRITON_INTERPRET") == "1"
@@ -255,6 +258,17 @@ def _tile_elements(numel: int, itemsize: int, sm_count: int) -> int:
     return tile_elems
 
 
+def _blocks(view: View3, tile_elems: int) -> tuple[int, int, int, int]:
+    """(BLOCK_O, BLOCK_S, block_i, LANES) of a tile of about `tile_elems` elements."""
+    size_o, size_s, size_i = view.sizes
+    block_i = _inner_block(size_i, tile_elems if size_s == 1 else min(1024, tile_elems))
+    block_s = max(1, min(triton.next_power_of_2(size_s), tile_elems // block_i))
+    aligned = size_i >= 8 and block_i >= 8 and (size_o == 1 or size_i % 8 == 0)
+    lanes = 8 if aligned and block_s < 8 else 1  # grouped RNG only where the mask row is reused < 8 times
+    block_o = max(1, min(triton.next_power_of_2(size_o), tile_elems // (block_i * block_s)))
+    return block_o, block_s, block_i, lanes
+
+
 def _tile(view: View3, itemsize: int, sm_count: int = 1) -> tuple[int, int, int, int, int]:
     """(BLOCK_O, BLOCK_S, BLOCK_C, LANES, num_warps) for a view: a cheap rule, no autotuning.
 
@@ -262,17 +276,28 @@ def _tile(view: View3, itemsize: int, sm_count: int = 1) -> tuple[int, int, int,
     fills the tile (the mask row is reused along it); leftover room goes to the outer axis. The
     grouped-RNG layout (LANES = 8) is used only where it is aligned and a mask row serves fewer than
     8 rows of the tile; elsewhere the plain 3-D layout (docs/perf-notes.md, change 04).
+
+    Grids of fewer than _SMALL_GRID_PROGRAMS_PER_SM programs per SM (tensors up to a few MB) are
+    latency-bound, not bandwidth-bound (change 08): grouped-RNG tiles shrink to _SMALL_GRID_TILE
+    elements, one Philox call per thread; plain tiles keep their size with fewer warps, so fewer
+    threads compute the same mask row again.
     """
     size_o, size_s, size_i = view.sizes
-    tile_elems = _tile_elements(size_o * size_s * size_i, itemsize, sm_count)
+    numel = size_o * size_s * size_i
+    tile_elems = _tile_elements(numel, itemsize, sm_count)
     if _PLANTED_SLOWDOWN:
         tile_elems = 64
-    block_i = _inner_block(size_i, tile_elems if size_s == 1 else min(1024, tile_elems))
-    block_s = max(1, min(triton.next_power_of_2(size_s), tile_elems // block_i))
-    aligned = size_i >= 8 and block_i >= 8 and (size_o == 1 or size_i % 8 == 0)
-    lanes = 8 if aligned and block_s < 8 else 1  # grouped RNG only where the mask row is reused < 8 times
-    block_o = max(1, min(triton.next_power_of_2(size_o), tile_elems // (block_i * block_s)))
-    num_warps = 8 if block_o * block_s * block_i * itemsize >= 16384 else 4
+    block_o, block_s, block_i, lanes = _blocks(view, tile_elems)
+    small_grid = numel < _TILE_BYTES // itemsize * _SMALL_GRID_PROGRAMS_PER_SM * sm_count and not _PLANTED_SLOWDOWN
+    if small_grid and lanes == 8 and tile_elems > _SMALL_GRID_TILE:
+        block_o, block_s, block_i, lanes = _blocks(view, _SMALL_GRID_TILE)
+    tile = block_o * block_s * block_i
+    if not small_grid:
+        num_warps = 8 if tile * itemsize >= 16384 else 4
+    elif lanes == 8:
+        num_warps = max(1, min(8, tile // (32 * 8)))  # eight elements (one Philox call) per thread
+    else:
+        num_warps = max(2, min(8, tile // (32 * 64)))  # at most 64 elements per thread
     return block_o, block_s, block_i // lanes, lanes, num_warps
 
 

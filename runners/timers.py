@@ -4,8 +4,13 @@ Warm-up calls run first and are never timed (first calls compile, autotune and f
 
 - `event`: CUDA events around each call; before each call a buffer twice the L2 size is zeroed,
   so every call starts with a cold L2. When the GPU starves, host overhead shows in the time.
-- `cuda_graph`: the call captured once in a CUDA graph, then each replay timed with events (L2
-  flushed before each): GPU time alone, no Python, no launch overhead.
+- `cuda_graph`: the call captured once in a CUDA graph, then replayed (L2 flushed before each);
+  each replay timed by events recorded inside the graph, around the call's own work: GPU time
+  alone, no Python, no launch overhead. Events outside the graph would also time torch's replay
+  prologue, which, for any graph that draws from a CUDA generator, launches two small kernels from
+  the host (the generator's seed and offset refreshed) once per replay however many random ops the
+  graph holds: a per-graph cost, not the op's. Where events cannot be captured (an older torch),
+  the events outside the graph are used instead.
 - `host`: wall time per call of `calls_per_rep` back-to-back calls and one synchronize, divided by
   the number of calls: what the caller waits for, which for tiny tensors is host overhead.
 - `cpu`: on a machine without a GPU, `time.perf_counter` around each call (CPU smoke sweep).
@@ -70,23 +75,43 @@ def time_cuda_graph(make_call: MakeCall, warmup: int, reps: int, flush_l2: bool 
         mode_call.reset()
     torch.cuda.current_stream().wait_stream(stream)
     graph = torch.cuda.CUDAGraph()
+    inside = _graph_events()
     with torch.cuda.graph(graph, stream=stream):
+        if inside is not None:
+            inside[0].record()
         mode_call.call()
+        if inside is not None:
+            inside[1].record()
     flush = _l2_flush_buffer() if flush_l2 else None
     starts = [torch.cuda.Event(enable_timing=True) for _ in range(reps)]
     ends = [torch.cuda.Event(enable_timing=True) for _ in range(reps)]
     graph.replay()  # first replay uploads the graph
     torch.cuda.synchronize()
+    samples = []
     for start, end in zip(starts, ends, strict=True):
         if flush is not None:
             flush.zero_()
         start.record()
         graph.replay()
         end.record()
+        if inside is not None:  # the same two events every replay: read them before the next
+            end.synchronize()
+            samples.append(inside[0].elapsed_time(inside[1]))
     torch.cuda.synchronize()
     mode_call.reset()
     del graph
-    return [start.elapsed_time(end) for start, end in zip(starts, ends, strict=True)]
+    if inside is None:
+        samples = [start.elapsed_time(end) for start, end in zip(starts, ends, strict=True)]
+    return samples
+
+
+def _graph_events() -> tuple[torch.cuda.Event, torch.cuda.Event] | None:
+    """Two timing events that a capture records as nodes of the graph (external events), or None
+    where this torch cannot make them."""
+    try:
+        return torch.cuda.Event(enable_timing=True, external=True), torch.cuda.Event(enable_timing=True, external=True)
+    except TypeError:
+        return None
 
 
 def time_host(make_call: MakeCall, warmup: int, reps: int, calls_per_rep: int = 50) -> list[float]:
@@ -116,6 +141,33 @@ def host_us_per_call(fn: Callable[[], object], calls: int = 2000, warmup: int = 
         fn()
     torch.cuda.synchronize()
     return (time.perf_counter() - start) / calls * 1e6
+
+
+def kernel_us_per_call(call: Callable[[], object], calls: int = 20, flush_l2: bool = True) -> float:
+    """Device time of the kernels one call launches, from the profiler (CUPTI), microseconds: no
+    launch gaps, no host time. The L2 is flushed before each call and the flush's own time,
+    profiled alone, subtracted (the probe scripts' figure for kernel speed; not a harness timer)."""
+    flush = _l2_flush_buffer() if flush_l2 else None
+
+    def device_us(body) -> float:
+        with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA]) as prof:
+            for _ in range(calls):
+                body()
+            torch.cuda.synchronize()
+        cuda = torch.autograd.DeviceType.CUDA
+        return sum(e.time_range.elapsed_us() for e in prof.events() if e.device_type == cuda) / calls
+
+    for _ in range(3):
+        call()
+    torch.cuda.synchronize()
+    if flush is None:
+        return device_us(call)
+
+    def flushed_call():
+        flush.zero_()
+        call()
+
+    return device_us(flushed_call) - device_us(flush.zero_)
 
 
 def time_cpu(make_call: MakeCall, warmup: int, reps: int) -> list[float]:

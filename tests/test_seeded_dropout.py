@@ -14,6 +14,7 @@ from triton import cdiv as triton_cdiv
 
 import kernels.seeded_dropout as op_module
 from kernels import SeededVariationalDropout, seeded_variational_dropout
+from kernels.layout import plan_view
 from kernels.mask_stream import keep_threshold
 from kernels.seeded_dropout import dropout_reference, dropout_triton, mask_shape_of
 
@@ -357,3 +358,19 @@ def test_small_tensors_get_smaller_tiles_and_large_ones_keep_theirs():
     assert tile(64 * 16 * 768, 2, 132) == 4096  # 786432 / 264 programs -> 2979 -> 4096
     small = tile(64 * 16 * 768, 2, 132)
     assert triton_cdiv(64 * 16 * 768, small) >= 132  # at least one program per SM
+
+
+def test_latency_bound_grids_get_one_philox_call_per_thread_and_fewer_warps():
+    def tile_of(t, itemsize, dims):
+        shape, strides = (64, t, 768), (t * 768, 768, 1)
+        return op_module._tile(plan_view(shape, dims, (strides, strides)), itemsize, 132)
+
+    # element-wise, 3 MB of float32 (a grid of 192 programs at full tiles): 1024-element grouped tiles
+    block_o, block_s, block_c, lanes, warps = tile_of(16, 4, ())
+    assert lanes == 8 and block_o * block_s * block_c * lanes == op_module._SMALL_GRID_TILE
+    assert warps == block_o * block_s * block_c // 32  # one Philox call (8 elements) per thread
+    # shared dim, same size: the plain tile keeps its size, with 2 warps instead of 8
+    assert tile_of(16, 4, (1,)) == (1, 16, 256, 1, 2)
+    # 200 MB: the streaming tiles, unchanged
+    assert tile_of(4096, 4, (1,)) == (1, 16, 256, 1, 8)
+    assert tile_of(4096, 4, ()) == (1, 1, 512, 8, 8)
