@@ -2,6 +2,7 @@
 
     python3 scripts/kernel_ab.py --label after [--kernels-from DIR]
 
+`--set NAME=INT` changes a constant of kernels/seeded_dropout.py first; `--t` picks the sizes.
 `--kernels-from DIR` imports the `kernels` package from DIR (e.g. `git archive <old> kernels`
 unpacked there) instead of this checkout. For (64, T, 768), T = 1 ... 4096, in four dtypes, shared
 dim 1 and element-wise, appends `label,shape,dtype,dim,impl,kernel_us` rows to $OUT/kernel_ab.csv:
@@ -24,6 +25,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--label", required=True)
     parser.add_argument("--kernels-from", default=None)
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=INT",
+                        help="set an integer constant of kernels/seeded_dropout.py first")
+    parser.add_argument("--t", type=int, nargs="+", default=[1, 4, 16, 64, 256, 1024, 4096], help="the T values")
     args = parser.parse_args()
     sys.path.insert(0, ROOT)
     if args.kernels_from:
@@ -31,9 +35,14 @@ def main():
     import torch
 
     import kernels
+    import kernels.seeded_dropout as op
     from runners.timers import kernel_us_per_call
 
-    print(args.label, "kernels from", os.path.dirname(kernels.__file__), flush=True)
+    for setting in args.set:
+        name, value = setting.split("=")
+        setattr(op, name, int(value))
+
+    print(args.label, "kernels from", os.path.dirname(kernels.__file__), args.set, flush=True)
     path = os.path.join(os.environ.get("OUT", "."), "kernel_ab.csv")
     new = not os.path.exists(path)
     with open(path, "a", newline="") as f:
@@ -41,7 +50,7 @@ def main():
         if new:
             writer.writerow(["label", "shape", "dtype", "dim", "impl", "kernel_us"])
         dtypes = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
-        for t, dtype, dims in itertools.product((1, 4, 16, 64, 256, 1024, 4096), dtypes, ((1,), ())):
+        for t, dtype, dims in itertools.product(args.t, dtypes, ((1,), ())):
             x = torch.randn(64, t, 768, device="cuda", dtype=dtype)
             calls = {
                 "seeded": lambda x=x, dims=dims: kernels.seeded_variational_dropout(x, 0.5, dim=dims),
