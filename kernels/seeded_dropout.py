@@ -219,7 +219,7 @@ _TILE_BYTES = 16384
 _PROGRAMS_PER_SM = 2
 _MIN_TILE_BYTES = 2048
 # Below this many programs per SM (at _TILE_BYTES) a grid is latency-bound: see _tile. 0 turns it off.
-_SMALL_GRID_PROGRAMS_PER_SM = 8
+_SMALL_GRID_PROGRAMS_PER_SM = 16
 _SMALL_GRID_TILE = 1024  # elements of a grouped-RNG tile there: 8 per thread, 4 warps
 _SM_COUNTS: dict[int, int] = {}
 # Under TRITON_INTERPRET=1 (CPU tests) the kernel body runs in numpy; see BF16_ROUND_BY_HAND.
