@@ -2,9 +2,8 @@
 
     python3 scripts/ab_probe.py --label after [--kernels-from DIR]
 
-`--set NAME=INT` changes a constant of kernels/seeded_dropout.py before any call.
-`--kernels-from DIR` imports the `kernels` package from DIR (e.g. an export of the previous commit)
-instead of this checkout; the timers are the harness's own (runners/timers.py). Appends rows
+Arguments as in scripts/ab_setup.py (--label, --kernels-from DIR, --set NAME=INT); the timers are
+the harness's own (runners/timers.py). Appends rows
 `label,measure,impl,mode,shape,dtype,value,unit` to $OUT/ab.csv:
 
 - host: microseconds per call, 2000 back-to-back calls then one synchronize, (64, 1, 768) fp32;
@@ -13,36 +12,21 @@ instead of this checkout; the timers are the harness's own (runners/timers.py). 
 
 from __future__ import annotations
 
-import argparse
 import csv
 import os
 import statistics
-import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from ab_setup import ab_parser, import_kernels
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--label", required=True)
-    parser.add_argument("--kernels-from", default=None)
-    parser.add_argument("--set", action="append", default=[], metavar="NAME=INT",
-                        help="set an integer constant of kernels/seeded_dropout.py first (e.g. _PROGRAMS_PER_SM=0)")
-    args = parser.parse_args()
-    sys.path.insert(0, ROOT)
-    if args.kernels_from:
-        sys.path.insert(0, os.path.abspath(args.kernels_from))
+    args = ab_parser(__doc__.splitlines()[0]).parse_args()
+    kernels = import_kernels(args)
     import torch
 
-    import kernels
-    import kernels.seeded_dropout as op
     from runners.modes import make_mode_call
     from runners.timers import host_us_per_call, time_cuda_graph, time_event
 
-    for setting in args.set:
-        name, value = setting.split("=")
-        setattr(op, name, int(value))
-    print(args.label, "kernels from", os.path.dirname(kernels.__file__), args.set, flush=True)
     drop = kernels.seeded_variational_dropout
 
     def eager(x):

@@ -2,9 +2,8 @@
 
     python3 scripts/kernel_ab.py --label after [--kernels-from DIR]
 
-`--set NAME=INT` changes a constant of kernels/seeded_dropout.py first; `--t` picks the sizes.
-`--kernels-from DIR` imports the `kernels` package from DIR (e.g. `git archive <old> kernels`
-unpacked there) instead of this checkout. For (64, T, 768), T = 1 ... 4096, in four dtypes, shared
+Arguments as in scripts/ab_setup.py (--label, --kernels-from DIR, --set NAME=INT); `--t` picks
+the sizes. For (64, T, 768), T = 1 ... 4096, in four dtypes, shared
 dim 1 and element-wise, appends `label,shape,dtype,dim,impl,kernel_us` rows to $OUT/kernel_ab.csv:
 the profiler's device time of one forward call (runners.timers.kernel_us_per_call: L2 flushed
 before each call, no launch gaps), for `seeded` and for `copy` (x.clone(), the roofline).
@@ -12,37 +11,22 @@ before each call, no launch gaps), for `seeded` and for `copy` (x.clone(), the r
 
 from __future__ import annotations
 
-import argparse
 import csv
 import itertools
 import os
-import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from ab_setup import ab_parser, import_kernels
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--label", required=True)
-    parser.add_argument("--kernels-from", default=None)
-    parser.add_argument("--set", action="append", default=[], metavar="NAME=INT",
-                        help="set an integer constant of kernels/seeded_dropout.py first")
+    parser = ab_parser(__doc__.splitlines()[0])
     parser.add_argument("--t", type=int, nargs="+", default=[1, 4, 16, 64, 256, 1024, 4096], help="the T values")
     args = parser.parse_args()
-    sys.path.insert(0, ROOT)
-    if args.kernels_from:
-        sys.path.insert(0, os.path.abspath(args.kernels_from))
+    kernels = import_kernels(args)
     import torch
 
-    import kernels
-    import kernels.seeded_dropout as op
     from runners.timers import kernel_us_per_call
 
-    for setting in args.set:
-        name, value = setting.split("=")
-        setattr(op, name, int(value))
-
-    print(args.label, "kernels from", os.path.dirname(kernels.__file__), args.set, flush=True)
     path = os.path.join(os.environ.get("OUT", "."), "kernel_ab.csv")
     new = not os.path.exists(path)
     with open(path, "a", newline="") as f:
