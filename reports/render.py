@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from reports import figures, readme, tables
+from reports import figures, readme, tables, targets
 from reports.results import DTYPES, Provenance, find_gpu_dirs, load_gpu_results, provenance
 from reports.sweeps import HOST_TIMER, PRODUCT_IMPL, ROOFLINE_IMPL, Sweep, find_sweeps, sweep_timer
 
@@ -53,6 +53,7 @@ class GpuReport:
     figures: list[FigureFile]
     not_ok: str
     models: str | None
+    targets: str  # the performance targets' table; "" without micro-benchmark rows
 
 
 def write_if_changed(path: Path, data: bytes) -> bool:
@@ -119,6 +120,7 @@ def render_gpu(gpu_dir: Path) -> GpuReport:
         gpu_dir=gpu_dir, provenance=provenance(frame), sweeps=list(summaries.values()), figures=listed,
         not_ok=tables.not_ok_summary(frame),
         models=tables.model_table(model_rows) if len(model_rows) else None,
+        targets=targets.targets_table(frame),
     )
     summary_path = gpu_dir / "summary.md"
     summary = gpu_markdown(report, summary_path.parent, level=1, readme_view=False)
@@ -152,6 +154,12 @@ def gpu_markdown(report: GpuReport, from_dir: Path, level: int, readme_view: boo
                       f"Speedup = baseline p50 time / seeded p50 time (timer {timers}), over the sweep of "
                       f"{summary.sweep.symbol}; host µs/call: p50 of back-to-back calls on one small tensor."]
     parts.append(report.not_ok.split("\n")[0] if readme_view else report.not_ok)
+    if report.targets:
+        parts += [f"{heading}# Performance targets",
+                  "Sweep points meeting each target of the performance issue, per dtype, with the figure that "
+                  "decides it (`python -m reports.targets`): `event` includes host overhead, `cuda_graph` is GPU "
+                  "time alone. docs/perf-notes.md says why each miss is missed.",
+                  report.targets]
     if report.models:
         parts += [f"{heading}# Model training step", report.models]
     first_sweep = report.sweeps[0].sweep.slug if report.sweeps else None

@@ -9,7 +9,7 @@ import matplotlib.image
 import pandas as pd
 import pytest
 
-from reports import readme, render
+from reports import readme, render, targets
 from reports.results import MissingColumnsError
 
 FIXTURE = Path(__file__).parent / "fixtures" / "report" / "fixture-h200"
@@ -129,6 +129,15 @@ def test_readme_region_is_replaced_and_the_rest_kept(rendered):
                                                    "fp32_throughput_64xTx768_d1_p0.5.png"}
     for link in links:
         assert (root / link).is_file(), link
+
+
+def test_summary_and_readme_carry_the_performance_targets(rendered):
+    root, readme_path, _, _ = rendered
+    summary = (root / "results" / FIXTURE.name / "summary.md").read_text()
+    table = targets.targets_table(fixture_rows())
+    assert table.startswith("| target | fp16 | fp32 |")
+    assert "## Performance targets" in summary and table in summary
+    assert "#### Performance targets" in readme_path.read_text() and table in readme_path.read_text()
 
 
 def test_readme_without_results_says_so(tmp_path):
