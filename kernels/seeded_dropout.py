@@ -337,15 +337,21 @@ _REGISTERED: dict[tuple, bool] = {}
 DIRECT_LAUNCH = not _INTERPRETED
 
 
+def clear_launch_caches() -> None:
+    """Forget every plan, compiled launcher and C++ launch record: the next call of each layout plans
+    it again (with the tile rule's constants as they are then)."""
+    _PLANS.clear()
+    _COMPILED.clear()
+    _REGISTERED.clear()
+    fast_path.clear()
+
+
 def _launch_plan(x: torch.Tensor, out: torch.Tensor, shared_dims: Sequence[int]) -> _LaunchPlan | None:
     key = (x.shape, x.stride(), out.stride(), tuple(shared_dims), x.dtype, x.device.index)
     if key in _PLANS:
         return _PLANS[key]
     if len(_PLANS) >= _CACHE_LIMIT:
-        _PLANS.clear()
-        _COMPILED.clear()
-        _REGISTERED.clear()
-        fast_path.clear()
+        clear_launch_caches()
     view = plan_view(x.shape, shared_dims, (x.stride(), out.stride()))
     plan = None
     if view is not None:

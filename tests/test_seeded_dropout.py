@@ -117,6 +117,25 @@ def test_kernel_equals_cpu_path_bit_for_bit(case, dtype):
         assert torch.equal(actual.view(torch.uint8), expected.view(torch.uint8)), (seed, p)
 
 
+@pytest.mark.parametrize("dtype", [torch.float16, torch.float64])
+@pytest.mark.parametrize("case", [((4, 33, 40), ()), ((4, 9, 16), (1,)), ((2, 3, 5, 7), (2, 3))], ids=_ids)
+def test_mask_does_not_depend_on_the_tile_rule(case, dtype, monkeypatch):
+    # These tensors are small, so the latency-bound tile rule picks their tiles; with it off they get
+    # the streaming tiles of large tensors. Both must launch the same function of (seed, p, shape).
+    shape, dims = case
+    x = torch.randn(shape, dtype=dtype).to(KERNEL_DEVICE)
+    tiles = {}
+    for rule in (op_module._SMALL_GRID_PROGRAMS_PER_SM, 0):
+        monkeypatch.setattr(op_module, "_SMALL_GRID_PROGRAMS_PER_SM", rule)
+        op_module.clear_launch_caches()
+        tiles[rule] = op_module._launch_plan(x, torch.empty_like(x), dims)
+        actual = dropout_triton(x, 11, 0.3, dims).cpu()
+        expected = dropout_reference(x.cpu(), 11, 0.3, dims)
+        assert torch.equal(actual.view(torch.uint8), expected.view(torch.uint8)), rule
+    op_module.clear_launch_caches()
+    assert len({(plan.blocks, plan.num_warps) for plan in tiles.values()}) == 2  # two different tiles
+
+
 def _strided_inputs():
     """(name, builder, shared dims): builders make the strided view from a base on any device."""
     yield "transposed", lambda base: base.transpose(0, 2), (1,)
