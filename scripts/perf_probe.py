@@ -49,8 +49,7 @@ def measure(rows, label, dtype_name, shape, dims, tiles):
     results["eager_fb"] = time_ms(lambda: eager_locked(xg, 0.5, dims).backward(grad), [xg]) / 2
     for tile in tiles:
         op._TILE_BYTES = tile
-        op._PLANS.clear()
-        op._COMPILED.clear()
+        op.clear_launch_caches()
         results[f"seeded_t{tile}"] = time_ms(lambda: seeded_variational_dropout(x, 0.5, dims))
         results[f"seeded_t{tile}_fb"] = (
             time_ms(lambda: seeded_variational_dropout(xg, 0.5, dims).backward(grad), [xg]) / 2
@@ -75,8 +74,7 @@ def main():
     for dtype_name in ("fp16", "bf16", "fp32"):
         measure(rows, "elementwise", dtype_name, (64, 4096, 768), (), tiles)
     op._TILE_BYTES = default_tile
-    op._PLANS.clear()
-    op._COMPILED.clear()
+    op.clear_launch_caches()
     tiny = torch.randn(64, 1, 768, device="cuda")
     tiny_grad = tiny.clone().requires_grad_(True)
     host = {

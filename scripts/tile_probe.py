@@ -32,19 +32,11 @@ import baselines  # noqa: E402,F401  (registers the implementations)
 import kernels.seeded_dropout as op  # noqa: E402
 from baselines.case import DropoutCase  # noqa: E402
 from baselines.registry import IMPLEMENTATIONS  # noqa: E402
-from kernels import fast_path  # noqa: E402
 from runners.modes import make_mode_call  # noqa: E402
 from runners.timers import kernel_us_per_call, time_cuda_graph  # noqa: E402
 
 DEFAULT_TILE = op._tile
 DEFAULT_ROUNDS = op.PHILOX_ROUNDS
-
-
-def reset_caches():
-    op._PLANS.clear()
-    op._COMPILED.clear()
-    op._REGISTERED.clear()
-    fast_path.clear()
 
 
 def kernel_us(fn) -> float:
@@ -91,7 +83,7 @@ def main():
             writer.writerow(rows[-1])
             out_file.flush()
             print(rows[-1], flush=True)
-        reset_caches()
+        op.clear_launch_caches()
         op._tile = DEFAULT_TILE
         default = op._launch_plan(x, torch.empty_like(x), dims)
         default_cfg = (*default.blocks, default.num_warps) if default else None
@@ -104,7 +96,7 @@ def main():
             for elems, warps, lanes in itertools.product(tile_elems, (1, 2, 4, 8), (1, 8)):
                 configs.append((f"elems={elems} warps={warps} lanes={lanes}", (elems, warps, lanes), DEFAULT_ROUNDS))
         for label, cfg, rounds in configs:
-            reset_caches()
+            op.clear_launch_caches()
             op.PHILOX_ROUNDS = rounds
             if label.startswith("default warps="):
 
@@ -138,7 +130,7 @@ def main():
             print(rows[-1], flush=True)
         op.PHILOX_ROUNDS = DEFAULT_ROUNDS
         op._tile = DEFAULT_TILE
-        reset_caches()
+        op.clear_launch_caches()
     out_file.close()
 
 
