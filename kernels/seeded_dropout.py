@@ -224,8 +224,6 @@ _SMALL_GRID_TILE = 1024  # elements of a grouped-RNG tile there: 8 per thread, 4
 _SM_COUNTS: dict[int, int] = {}
 # Under TRITON_INTERPRET=1 (CPU tests) the kernel body runs in numpy; see BF16_ROUND_BY_HAND.
 _INTERPRETED = os.environ.get("TRITON_INTERPRET") == "1"
-# Only for the CI regression-gate check (issue 5): a deliberately poor tile, never set otherwise.
-_PLANTED_SLOWDOWN = os.environ.get("SEEDED_DROPOUT_PLANT_SLOWDOWN") == "1"
 
 
 def _inner_block(size_i: int, cap: int) -> int:
@@ -285,10 +283,8 @@ def _tile(view: View3, itemsize: int, sm_count: int = 1) -> tuple[int, int, int,
     size_o, size_s, size_i = view.sizes
     numel = size_o * size_s * size_i
     tile_elems = _tile_elements(numel, itemsize, sm_count)
-    if _PLANTED_SLOWDOWN:
-        tile_elems = 64
     block_o, block_s, block_i, lanes = _blocks(view, tile_elems)
-    small_grid = numel < _TILE_BYTES // itemsize * _SMALL_GRID_PROGRAMS_PER_SM * sm_count and not _PLANTED_SLOWDOWN
+    small_grid = numel < _TILE_BYTES // itemsize * _SMALL_GRID_PROGRAMS_PER_SM * sm_count
     if small_grid and lanes == 8 and tile_elems > _SMALL_GRID_TILE:
         block_o, block_s, block_i, lanes = _blocks(view, _SMALL_GRID_TILE)
     tile = block_o * block_s * block_i
