@@ -93,7 +93,7 @@ def event_timer(call, reps, headstart_cycles=0):
     starts = [torch.cuda.Event(enable_timing=True) for _ in range(reps)]
     ends = [torch.cuda.Event(enable_timing=True) for _ in range(reps)]
     issue, starved = [], 0
-    for start, end in zip(starts, ends):
+    for start, end in zip(starts, ends, strict=True):
         flush()
         if headstart_cycles:
             torch.cuda._sleep(headstart_cycles)
@@ -104,7 +104,7 @@ def event_timer(call, reps, headstart_cycles=0):
         starved += bool(start.query())
         end.record()
     torch.cuda.synchronize()
-    return [s.elapsed_time(e) * 1e3 for s, e in zip(starts, ends)], float(np.median(issue)), starved / reps
+    return [s.elapsed_time(e) * 1e3 for s, e in zip(starts, ends, strict=True)], float(np.median(issue)), starved / reps
 
 
 def graph_inside(call, reps):
@@ -194,7 +194,8 @@ def main():
         p20, p50, p80 = np.percentile(samples, [20, 50, 80])
         rows.append((args.label, dtype, t, impl, timer, round(p50, 3), round(p20, 3), round(p80, 3), extra))
 
-    print(args.label, "clocks before warm-up (sm, mem, temp, power):", smi("clocks.sm,clocks.mem,temperature.gpu,power.draw"))
+    clocks = "clocks.sm,clocks.mem,temperature.gpu,power.draw"
+    print(args.label, "clocks before warm-up (sm, mem, temp, power):", smi(clocks))
     a = torch.randn(8192, 8192, device="cuda", dtype=torch.bfloat16)
     t_end = time.perf_counter() + args.warm_s
     while time.perf_counter() < t_end:
@@ -209,7 +210,7 @@ def main():
             x = torch.randn(64, t, 768, device="cuda", dtype=dtype)
             y = torch.empty_like(x)
             for impl, fn in IMPLS.items():
-                call = lambda fn=fn: fn(x, y)  # noqa: E731
+                call = lambda fn=fn, x=x, y=y: fn(x, y)  # noqa: E731
                 reps = 30
                 s, issue, starved = event_timer(call, reps)
                 add(dtype_name, t, impl, "event_flush", s, f"issue_us={issue:.1f};starved={starved:.2f}")
