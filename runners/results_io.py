@@ -1,7 +1,8 @@
 """Results on disk: one CSV per (GPU, dtype) and its raw-samples file, upserted by key.
 
 `ResultsFile(path)` holds the rows of `path` (columns: `runners.rows.COLUMNS`) and of the samples
-file beside it (`<stem>.samples.csv`: the key columns + `samples_ms`, space-separated). Every
+file beside it (`<stem>.samples.csv`: the key columns, `samples_ms` and `sample_rounds`, each
+space-separated). Every
 `write` replaces the row with the same key (or appends a new one) and rewrites both files through a
 temporary file and a rename, so a crash or Ctrl-C leaves the last complete state on disk. Rows of
 another GPU are refused: results of different GPUs never share a file.
@@ -21,9 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from runners.rows import COLUMNS, KEY_COLUMNS, ResultRow
-
-SAMPLES_COLUMNS = (*KEY_COLUMNS, "samples_ms")
+from runners.rows import COLUMNS, KEY_COLUMNS, SAMPLES_COLUMNS, ResultRow
 
 
 class MixedGpuError(RuntimeError):
@@ -55,6 +54,13 @@ def format_samples(samples_ms: Iterable[float]) -> str:
     return " ".join(f"{s:.7g}" for s in samples_ms)
 
 
+def sample_fields(row: ResultRow) -> dict[str, str]:
+    """The samples file's fields of a row: samples (ms) and the round of each, space-separated;
+    a row measured without rounds has every sample in round 0."""
+    rounds = row.sample_rounds or [0] * len(row.samples_ms)
+    return {"samples_ms": format_samples(row.samples_ms), "sample_rounds": " ".join(str(r) for r in rounds)}
+
+
 def _read_csv(path: Path) -> list[dict[str, str]]:
     if not path.exists():
         return []
@@ -81,7 +87,10 @@ class ResultsFile:
         self.path = Path(path)
         self.samples_path = samples_path_for(self.path)
         self._rows = {key_of(r): r for r in _read_csv(self.path)}
-        self._samples = {key_of(r): r["samples_ms"] for r in _read_csv(self.samples_path)}
+        self._samples = {
+            key_of(r): {name: r.get(name) or "" for name in ("samples_ms", "sample_rounds")}
+            for r in _read_csv(self.samples_path)
+        }
 
     def __len__(self) -> int:
         return len(self._rows)
@@ -97,13 +106,13 @@ class ResultsFile:
 
     def write(self, row: ResultRow) -> None:
         """Upsert one row and its samples, then rewrite both files atomically."""
-        self.write_fields(row_fields(row), format_samples(row.samples_ms))
+        self.write_fields(row_fields(row), sample_fields(row))
 
-    def write_fields(self, fields: dict[str, str], samples: str | None) -> None:
+    def write_fields(self, fields: dict[str, str], samples: dict[str, str] | None) -> None:
         self._upsert(fields, samples)
         self._save()
 
-    def _upsert(self, fields: dict[str, str], samples: str | None) -> None:
+    def _upsert(self, fields: dict[str, str], samples: dict[str, str] | None) -> None:
         gpus = self.gpus() - {fields.get("gpu", "")}
         if gpus:
             raise MixedGpuError(
@@ -117,7 +126,7 @@ class ResultsFile:
 
     def _save(self) -> None:
         samples_rows = (
-            {**dict(zip(KEY_COLUMNS, key, strict=True)), "samples_ms": s} for key, s in self._samples.items()
+            {**dict(zip(KEY_COLUMNS, key, strict=True)), **s} for key, s in self._samples.items()
         )
         _write_csv_atomically(self.samples_path, SAMPLES_COLUMNS, samples_rows)
         _write_csv_atomically(self.path, COLUMNS, self._rows.values())

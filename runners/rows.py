@@ -2,8 +2,12 @@
 
 The field order of `ResultRow` is the column order of `results/<gpu>/<dtype>.csv`. A row is one
 measurement of one (workload, impl, mode, timer, dtype, shape, dim, p): `KEY_COLUMNS`. Raw timing
-samples do not live in the CSV; they go to `<dtype>.samples.csv` beside it, one line per key with
-the samples in milliseconds joined by spaces.
+samples do not live in the CSV; they go to `<dtype>.samples.csv` beside it (`SAMPLES_COLUMNS`), one
+line per key: the samples in milliseconds joined by spaces, and the round each was taken in.
+
+A micro-benchmark row is measured in `rounds` rounds (docs/harness.md): `p50_ms` is the median of
+the round medians, `ci_lo_ms`/`ci_hi_ms` the lowest and highest round median (an interval for that
+median, see `runners.rounds`), `p20_ms`/`p80_ms` percentiles of all samples pooled.
 
 Text encodings used in key columns:
 - `shape`: sizes joined by "x", e.g. "64x256x768".
@@ -64,8 +68,20 @@ class ResultRow:
     p50_ms: float = float("nan")
     p80_ms: float = float("nan")
     n_samples: int = 0
+    # rounds: each a pass over the point's implementations in a freshly shuffled order
+    rounds: int = 0
+    ci_lo_ms: float = float("nan")  # the lowest round median
+    ci_hi_ms: float = float("nan")  # the highest round median
+    shuffle_seed: int = 0  # the run's seed of the round order
     gbps: float = float("nan")
     pct_of_copy: float = float("nan")
+    # host or GPU: what sets the pace of back-to-back calls
+    host_us: float = float("nan")  # event timer: median host time to issue one call, microseconds
+    bound: str = ""  # event: "host" when host_us exceeds the GPU time p50, else "gpu"; cuda_graph "gpu"; host "host"
+    starved: float = float("nan")  # event timer: fraction of samples in which the GPU waited for the host
+    # the GPU's state after the point was measured
+    sm_clock_mhz: float = float("nan")
+    gpu_temp_c: float = float("nan")
     # memory, bytes
     peak_mem_delta_bytes: float = float("nan")
     saved_for_backward_bytes: float = float("nan")
@@ -76,16 +92,20 @@ class ResultRow:
     check: str = ""
     status: str = "ok"
     error: str = ""
-    # raw samples: written to the samples file, not the CSV
+    # raw samples and the round of each: written to the samples file, not the CSV
     samples_ms: list[float] = field(default_factory=list, repr=False)
+    sample_rounds: list[int] = field(default_factory=list, repr=False)
 
     def key(self) -> tuple:
         return tuple(getattr(self, name) for name in KEY_COLUMNS)
 
     def csv_fields(self) -> dict:
         fields = dataclasses.asdict(self)
-        fields.pop("samples_ms")
+        for name in SAMPLE_FIELDS:
+            fields.pop(name)
         return fields
 
 
-COLUMNS = tuple(f.name for f in dataclasses.fields(ResultRow) if f.name != "samples_ms")
+SAMPLE_FIELDS = ("samples_ms", "sample_rounds")
+COLUMNS = tuple(f.name for f in dataclasses.fields(ResultRow) if f.name not in SAMPLE_FIELDS)
+SAMPLES_COLUMNS = (*KEY_COLUMNS, *SAMPLE_FIELDS)

@@ -192,11 +192,15 @@ def key_fields(shape: str, gpu: str) -> dict[str, str]:
     return {**key, "gpu": gpu, "status": "ok"}
 
 
+def write_part(path: Path, fields: dict[str, str], samples: str) -> None:
+    ResultsFile(path).write_fields(fields, {"samples_ms": samples, "sample_rounds": "0"})
+
+
 def test_the_callback_merges_only_this_split_and_each_gpu_into_its_own_file(tmp_path):
-    ResultsFile(tmp_path / "gpu-a" / "fp32.part-0-of-2.csv").write_fields(key_fields("1x1x1", "A"), "1")
-    ResultsFile(tmp_path / "gpu-a" / "fp32.part-1-of-2.csv").write_fields(key_fields("2x1x1", "A"), "2")
-    ResultsFile(tmp_path / "gpu-a" / "fp32.part-0-of-3.csv").write_fields(key_fields("3x1x1", "A"), "3")
-    ResultsFile(tmp_path / "gpu-b" / "fp32.part-1-of-2.csv").write_fields(key_fields("4x1x1", "B"), "4")
+    write_part(tmp_path / "gpu-a" / "fp32.part-0-of-2.csv", key_fields("1x1x1", "A"), "1")
+    write_part(tmp_path / "gpu-a" / "fp32.part-1-of-2.csv", key_fields("2x1x1", "A"), "2")
+    write_part(tmp_path / "gpu-a" / "fp32.part-0-of-3.csv", key_fields("3x1x1", "A"), "3")
+    write_part(tmp_path / "gpu-b" / "fp32.part-1-of-2.csv", key_fields("4x1x1", "B"), "4")
     lines = merge_split_parts(tmp_path, part_count=2)
     assert len(lines) == 2 and "missing parts [0]" in lines[0] + lines[1]
     assert {r["shape"] for r in ResultsFile(tmp_path / "gpu-a" / "fp32.csv").rows()} == {"1x1x1", "2x1x1"}
