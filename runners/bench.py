@@ -99,6 +99,7 @@ def run(cfg: DictConfig) -> list[Path]:
     from tqdm.auto import tqdm
 
     import baselines
+    from runners import gpu_state
     from runners.summary import summary_text
     from runners.sweep import SweepSettings, count_rows, run_point
 
@@ -127,22 +128,30 @@ def run(cfg: DictConfig) -> list[Path]:
         host_max_numel=int(cfg.timer.host_max_numel),
         overwrite=bool(cfg.overwrite),
         workload=workload,
+        rounds=int(cfg.timer.rounds),
+        shuffle_seed=int(cfg.timer.shuffle_seed),
     )
     for name in settings.impls:
         baselines.get(name)  # an unknown name fails here, before anything runs
-    points = part_of(sweep_points(cfg, dtypes), int(cfg.part_index), int(cfg.part_count))
+    all_points = sweep_points(cfg, dtypes)
+    points = part_of(all_points, int(cfg.part_index), int(cfg.part_count))
     total = count_rows(points, settings)
     print(
         f"{len(points)} points x {settings.impls} x {settings.modes} x {settings.timers}: "
-        f"{total} rows (p={as_list(cfg.p)}) -> {', '.join(map(str, paths))}",
+        f"{total} rows of {settings.rounds} rounds (p={as_list(cfg.p)}) -> {', '.join(map(str, paths))}",
         flush=True,
     )
+    gpu_state.warm_up(device, float(cfg.timer.gpu_warmup_s))
     rows = []
     interactive = sys.stderr.isatty()
-    progress = tqdm(total=total, unit="row", dynamic_ncols=True, mininterval=0.5 if interactive else 15)
+    progress = tqdm(
+        total=total * settings.rounds, unit="timing", dynamic_ncols=True, mininterval=0.5 if interactive else 15
+    )
     try:
         for point in points:
-            rows += run_point(point, settings, writers[point.dtype], provenance, progress)
+            # the point's place in the whole sweep seeds its rounds' order, whichever part runs it
+            point_index = all_points.index(point)
+            rows += run_point(point, settings, writers[point.dtype], provenance, progress, point_index)
     except KeyboardInterrupt:
         progress.close()
         print(f"\ninterrupted: every finished row is in {', '.join(map(str, paths))}; run again to resume")

@@ -1,10 +1,13 @@
 """The micro-benchmark sweep: at every point, every implementation, mode and timer, one row each.
 
-Per point and implementation, in this order: build (compiling, for `compile`), check correctness
-(`runners/checks.py`; a failure is recorded and nothing is timed), count the bytes autograd saves,
-then per (mode, timer) time the call and measure its peak memory. Every row is written to disk the
-moment it is complete. An exception or OOM becomes an `error`/`oom` row and the sweep goes on; an
-implementation that cannot run a case becomes a `skipped` row.
+At each point, first every implementation is prepared: built (compiling, for `compile`), checked
+for correctness (`runners/checks.py`; a failure is recorded and nothing is timed) and its saved
+bytes counted. Then the point is measured in `rounds` rounds (`runners/rounds.py`): in each round
+the prepared implementations run in a freshly shuffled order, each timing every (mode, timer) it
+still needs. Peak memory is measured once per (implementation, mode). The rows of a point are
+written when its last round ends, then the GPU's clock and temperature are read into them. An
+exception or OOM becomes an `error`/`oom` row and the sweep goes on; an implementation that cannot
+run a case becomes a `skipped` row.
 
 Resuming: keys already in the file are skipped unless `overwrite`. The copy roofline of a point is
 re-timed whenever anything else at that point is, so `pct_of_copy` always compares rows of one run.
@@ -13,19 +16,21 @@ re-timed whenever anything else at that point is, so `pct_of_copy` always compar
 from __future__ import annotations
 
 import gc
-from collections.abc import Callable, Iterator
+import math
+import statistics
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import numpy as np
 import torch
 
 import baselines
 from baselines import DropoutCase, NotApplicable
-from runners import checks, memory, timers
+from runners import checks, gpu_state, memory, timers
 from runners.modes import make_inputs, mode_call_factory
 from runners.plan import DTYPES, Point, timers_at
 from runners.provenance import utc_now
 from runners.results_io import ResultsFile
+from runners.rounds import RoundSummary, median_or_nan, round_order
 from runners.rows import ResultRow
 
 OOM_ERRORS = tuple({getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError), torch.cuda.OutOfMemoryError})
@@ -43,6 +48,8 @@ class SweepSettings:
     host_max_numel: int = 65536
     overwrite: bool = False
     workload: str = "micro"
+    rounds: int = 5
+    shuffle_seed: int = 0
 
 
 class RecompiledWhileTiming(RuntimeError):
@@ -91,109 +98,167 @@ def count_rows(points: list[Point], settings: SweepSettings) -> int:
     )
 
 
-def _percentiles(samples: list[float]) -> tuple[float, float, float]:
-    p20, p50, p80 = np.percentile(np.asarray(samples, dtype=np.float64), [20, 50, 80])
-    return float(p20), float(p50), float(p80)
+def bound_of(timer: str, p50_ms: float, host_us: float) -> str:
+    """What sets the pace of back-to-back calls: the host when it needs longer to issue a call than
+    the GPU needs to run it (event rows); cuda_graph rows are GPU time, host rows host time."""
+    if timer == "event":
+        if not (math.isfinite(host_us) and math.isfinite(p50_ms)):
+            return ""
+        return "host" if host_us > p50_ms * 1e3 else "gpu"
+    return {"cuda_graph": "gpu", "host": "host"}.get(timer, "")
 
 
-def measure_implementation(
-    name: str,
-    case: DropoutCase,
-    point: Point,
-    inputs,
-    todo: list[tuple[str, str]],
-    settings: SweepSettings,
-    announce: Callable[[str, str, str], None],
-) -> Iterator[ResultRow]:
-    """Rows of one implementation at one point, each yielded as soon as it is complete."""
+@dataclass
+class Prepared:
+    """An implementation built and checked at one point, ready to be timed."""
+
+    forward: Callable
+    check: str
+    saved_bytes: float
+    note: str
+
+
+@dataclass
+class Measurement:
+    """What the rounds gathered for one (impl, mode, timer)."""
+
+    timings: list[timers.Timing] = field(default_factory=list)
+    failure: tuple[str, str] | None = None  # (status, error text): no more rounds for it
+
+
+def prepare(name: str, case: DropoutCase, inputs, settings: SweepSettings) -> Prepared | tuple[str, str, str]:
+    """Build, check and count saved bytes; or (status, check, error) of the rows it cannot time."""
     impl = baselines.get(name)
-
-    def row(mode: str, timer: str, **fields) -> ResultRow:
-        return ResultRow(
-            workload=settings.workload, impl=name, mode=mode, timer=timer, **point.key_fields(),
-            numel=case.numel, bytes_moved=impl.bytes_moved(case, mode), **fields,
-        )  # fmt: skip
-
-    announce(name, "build+check", "")
     try:
         forward = impl.build(case, **settings.impl_options.get(name, {}))
         check = checks.check(forward, case, impl.is_dropout)
     except NotApplicable as error:
-        yield from (row(m, t, status="skipped", error=str(error)) for m, t in todo)
-        return
+        return "skipped", "", str(error)
     except Exception as error:
-        status, text = failure_status(error), describe_error(error)
         release_memory(case.device)
-        yield from (row(m, t, status=status, error=text) for m, t in todo)
-        return
+        return failure_status(error), "", describe_error(error)
     if check != checks.PASS:
-        yield from (row(m, t, status="error", check=check, error="correctness check failed") for m, t in todo)
-        return
-
+        return "error", check, "correctness check failed"
     saved_bytes, note = float("nan"), ""
     try:
         saved_bytes = float(memory.saved_for_backward_bytes(forward, inputs.x))
     except Exception as error:
         note = f"saved_for_backward not measured: {describe_error(error)}"
+    return Prepared(forward, check, saved_bytes, note)
 
-    peak_by_mode: dict[str, float] = {}
-    for mode, timer in todo:
-        announce(name, mode, timer)
-        try:
-            make_call = mode_call_factory(forward, inputs, mode)
-            graphs_before = compiled_graph_count()
-            samples = timers.measure(timer, make_call, settings.timer_settings.get(timer, {}))
-            if compiled_graph_count() != graphs_before:
-                raise RecompiledWhileTiming("torch.compile compiled a graph while being timed")
-            if mode not in peak_by_mode:
-                peak_by_mode[mode] = memory.peak_memory_delta(make_call(), case.device)
-        except Exception as error:
-            status, text = failure_status(error), describe_error(error)
-            release_memory(case.device)
-            yield row(mode, timer, check=check, status=status, error=text)
-            continue
-        p20, p50, p80 = _percentiles(samples)
-        yield row(
-            mode, timer, p20_ms=p20, p50_ms=p50, p80_ms=p80, n_samples=len(samples), samples_ms=samples,
-            peak_mem_delta_bytes=peak_by_mode[mode], saved_for_backward_bytes=saved_bytes,
-            check=check, status="ok", error=note,
-        )  # fmt: skip
+
+def time_once(prepared: Prepared, inputs, mode: str, timer: str, settings: SweepSettings) -> timers.Timing:
+    make_call = mode_call_factory(prepared.forward, inputs, mode)
+    graphs_before = compiled_graph_count()
+    timing = timers.measure(timer, make_call, settings.timer_settings.get(timer, {}))
+    if compiled_graph_count() != graphs_before:
+        raise RecompiledWhileTiming("torch.compile compiled a graph while being timed")
+    return timing
+
+
+def measured_fields(measurement: Measurement, timer: str) -> dict:
+    """The timing columns of a row from its rounds."""
+    summary = RoundSummary.from_rounds([timing.samples_ms for timing in measurement.timings])
+    host_us = median_or_nan([timing.host_us for timing in measurement.timings])
+    starved = [timing.starved for timing in measurement.timings if math.isfinite(timing.starved)]
+    return dict(
+        p20_ms=summary.p20_ms, p50_ms=summary.p50_ms, p80_ms=summary.p80_ms, n_samples=summary.n_samples,
+        rounds=summary.rounds, ci_lo_ms=summary.ci_lo_ms, ci_hi_ms=summary.ci_hi_ms,
+        samples_ms=summary.samples_ms, sample_rounds=summary.sample_rounds,
+        host_us=host_us, starved=statistics.fmean(starved) if starved else math.nan,
+        bound=bound_of(timer, summary.p50_ms, host_us),
+    )  # fmt: skip
 
 
 def run_point(
-    point: Point, settings: SweepSettings, writer: ResultsFile, provenance: dict, progress
+    point: Point, settings: SweepSettings, writer: ResultsFile, provenance: dict, progress, point_index: int = 0
 ) -> list[ResultRow]:
-    """Measure what is left to measure at one point; returns the rows written."""
+    """Measure what is left to measure at one point in `settings.rounds` rounds; returns the rows
+    written. `point_index` (the point's place in the sweep) seeds the rounds' order."""
     work = work_at(point, settings, writer)
     planned = len(settings.modes) * len(timers_at(point, settings.timers, settings.host_max_numel))
-    progress.update(sum(planned - len(work[impl]) for impl in settings.impls))  # already in the file
+    progress.update(settings.rounds * sum(planned - len(work[impl]) for impl in settings.impls))  # in the file
     if not any(work.values()):
         return []
     case = DropoutCase(point.shape, point.dims, point.p, DTYPES[point.dtype], settings.device)
     inputs = make_inputs(point.shape, case.dtype, case.device)
-    copy_p50: dict[tuple[str, str], float] = {}
-    written = []
+    label = f"{point.dtype} {point.key_fields()['shape']}"
 
-    def announce(impl, mode, timer):
-        text = f"{point.dtype} {point.key_fields()['shape']} {impl} {mode} {timer}".strip()
-        progress.set_description(text, refresh=False)
+    def row(impl: str, mode: str, timer: str, **fields) -> ResultRow:
+        return ResultRow(
+            workload=settings.workload, impl=impl, mode=mode, timer=timer, **point.key_fields(), numel=case.numel,
+            bytes_moved=baselines.get(impl).bytes_moved(case, mode), shuffle_seed=settings.shuffle_seed, **fields,
+        )  # fmt: skip
 
+    rows: dict[tuple[str, str, str], ResultRow] = {}
+    prepared: dict[str, Prepared] = {}
     for impl in settings.impls:
-        for row in measure_implementation(impl, case, point, inputs, work[impl], settings, announce):
-            for name, value in provenance.items():
-                setattr(row, name, value)
-            row.timestamp = utc_now()
-            if row.status == "ok":
-                row.gbps = row.bytes_moved / (row.p50_ms * 1e-3) / 1e9
-                if impl == "copy":
-                    copy_p50[(row.mode, row.timer)] = row.p50_ms
-                # pct_of_copy is time-based: copy's p50 over this row's p50, same shape/mode/timer.
-                copy_ms = copy_p50.get((row.mode, row.timer))
-                if copy_ms is not None:
-                    row.pct_of_copy = copy_ms / row.p50_ms * 100
-            writer.write(row)
-            written.append(row)
-            progress.update(1)
-    del inputs
+        if not work[impl]:
+            continue
+        progress.set_description(f"{label} {impl} build+check", refresh=False)
+        outcome = prepare(impl, case, inputs, settings)
+        if isinstance(outcome, Prepared):
+            prepared[impl] = outcome
+            continue
+        status, check, error = outcome
+        for mode, timer in work[impl]:
+            rows[impl, mode, timer] = row(impl, mode, timer, status=status, check=check, error=error)
+            progress.update(settings.rounds)
+
+    measurements = {(impl, mode, timer): Measurement() for impl in prepared for mode, timer in work[impl]}
+    peak_by_mode: dict[tuple[str, str], float] = {}
+    for round_index in range(settings.rounds):
+        for impl in round_order(list(prepared), settings.shuffle_seed, point_index, round_index):
+            for mode, timer in work[impl]:
+                measurement = measurements[impl, mode, timer]
+                progress.set_description(f"{label} {impl} {mode} {timer} round {round_index + 1}", refresh=False)
+                progress.update(1)
+                if measurement.failure is not None:
+                    continue
+                try:
+                    measurement.timings.append(time_once(prepared[impl], inputs, mode, timer, settings))
+                    if (impl, mode) not in peak_by_mode:
+                        make_call = mode_call_factory(prepared[impl].forward, inputs, mode)
+                        peak_by_mode[impl, mode] = memory.peak_memory_delta(make_call(), case.device)
+                except Exception as error:
+                    measurement.failure = (failure_status(error), describe_error(error))
+                    release_memory(case.device)
+
+    sm_clock, temperature = gpu_state.clock_and_temperature(case.device)
+    for (impl, mode, timer), measurement in measurements.items():
+        ready = prepared[impl]
+        if measurement.failure is not None:
+            status, error = measurement.failure
+            rows[impl, mode, timer] = row(impl, mode, timer, check=ready.check, status=status, error=error)
+            continue
+        rows[impl, mode, timer] = row(
+            impl, mode, timer, **measured_fields(measurement, timer), peak_mem_delta_bytes=peak_by_mode[impl, mode],
+            saved_for_backward_bytes=ready.saved_bytes, check=ready.check, status="ok", error=ready.note,
+            sm_clock_mhz=sm_clock, gpu_temp_c=temperature,
+        )  # fmt: skip
+    written = write_point_rows(rows, settings, writer, provenance)
+    del inputs, prepared
     release_memory(settings.device)
+    return written
+
+
+def write_point_rows(
+    rows: dict[tuple[str, str, str], ResultRow], settings: SweepSettings, writer: ResultsFile, provenance: dict
+) -> list[ResultRow]:
+    """Fill provenance, throughput and % of copy (copy of this point, same mode and timer), then
+    write each row; in the order of the config's implementations, modes and timers."""
+    copy_p50 = {(r.mode, r.timer): r.p50_ms for r in rows.values() if r.impl == "copy" and r.status == "ok"}
+    order = {name: index for index, name in enumerate(settings.impls)}
+    written = []
+    for (_, mode, timer), result in sorted(rows.items(), key=lambda item: order[item[0][0]]):
+        for name, value in provenance.items():
+            setattr(result, name, value)
+        result.timestamp = utc_now()
+        if result.status == "ok":
+            result.gbps = result.bytes_moved / (result.p50_ms * 1e-3) / 1e9
+            copy_ms = copy_p50.get((mode, timer))
+            if copy_ms is not None:  # time-based: copy's p50 over this row's p50
+                result.pct_of_copy = copy_ms / result.p50_ms * 100
+        writer.write(result)
+        written.append(result)
     return written

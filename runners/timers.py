@@ -1,9 +1,17 @@
-"""Timers: each takes a factory of a `ModeCall` and returns per-call times in milliseconds.
+"""Timers: each takes a factory of a `ModeCall` and returns a `Timing`: per-call times in
+milliseconds, and what the timer learned about the host.
 
 Warm-up calls run first and are never timed (first calls compile, autotune and fill caches).
 
-- `event`: CUDA events around each call; before each call a buffer twice the L2 size is zeroed,
-  so every call starts with a cold L2. When the GPU starves, host overhead shows in the time.
+- `event`: GPU time of one eagerly issued call. Before each call a buffer twice the L2 size is
+  zeroed (cold L2), then the GPU sleeps long enough for the host to issue the whole call before
+  the GPU reaches the start event (the head start: `headstart_factor` x the host's issue time in
+  warm-up, at least `headstart_min_us`), so the events time the GPU's work, never the host's.
+  The host's time to issue each call is measured too (`host_us`), and a sample in which the GPU
+  reached the start event before the host had issued the call is counted as starved (the head
+  start was short; it doubles for the next samples). Without a head start, a call whose host
+  work outlasts the flush is timed by the host, and those times moved up to 3.1x between two
+  processes on the H200 (results/nvidia-h200/probes/16-timer-probe-*.csv); with it, within 4%.
 - `cuda_graph`: the call captured once in a CUDA graph, then replayed (L2 flushed before each);
   each replay timed by events recorded inside the graph, around the call's own work: GPU time
   alone, no Python, no launch overhead. Events outside the graph would also time torch's replay
@@ -12,14 +20,18 @@ Warm-up calls run first and are never timed (first calls compile, autotune and f
   graph holds: a per-graph cost, not the op's. Where events cannot be captured (an older torch),
   the events outside the graph are used instead.
 - `host`: wall time per call of `calls_per_rep` back-to-back calls and one synchronize, divided by
-  the number of calls: what the caller waits for, which for tiny tensors is host overhead.
+  the number of calls: what the caller waits for, which for tiny tensors is host overhead. It
+  includes the mode's reset (`x.grad = None`) and autograd's recording, as in training.
 - `cpu`: on a machine without a GPU, `time.perf_counter` around each call (CPU smoke sweep).
 """
 
 from __future__ import annotations
 
+import math
+import statistics
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 
@@ -28,6 +40,20 @@ from runners.modes import ModeCall
 MakeCall = Callable[[], ModeCall]
 
 _flush_buffers: dict[int, torch.Tensor] = {}
+_sleep_cycles_per_us: dict[int, float] = {}
+# The event timer's head start never exceeds this: a call whose host work takes longer is timed
+# with whatever head start this gives, and its starved samples say so.
+MAX_HEADSTART_US = 20_000.0
+
+
+@dataclass
+class Timing:
+    """What one timer measured: per-call samples (ms), and for the event timer the host's median
+    time to issue one call (us) and the fraction of samples in which the GPU waited for the host."""
+
+    samples_ms: list[float]
+    host_us: float = math.nan
+    starved: float = math.nan
 
 
 def _l2_flush_buffer() -> torch.Tensor:
@@ -39,32 +65,75 @@ def _l2_flush_buffer() -> torch.Tensor:
     return _flush_buffers[index]
 
 
-def _warm_up(mode_call: ModeCall, warmup: int) -> None:
+def _warm_up(mode_call: ModeCall, warmup: int) -> list[float]:
+    """Run `warmup` untimed calls; returns the host's time to issue each, in microseconds."""
+    issue_us = []
     for _ in range(warmup):
         mode_call.reset()
+        begin = time.perf_counter()
         mode_call.call()
+        issue_us.append((time.perf_counter() - begin) * 1e6)
+    return issue_us
 
 
-def time_event(make_call: MakeCall, warmup: int, reps: int, flush_l2: bool = True) -> list[float]:
+def sleep_cycles_per_us() -> float:
+    """Cycles of `torch.cuda._sleep` per microsecond on the current GPU, measured once per device
+    (after the sweep's warm-up has brought the clocks to their working level)."""
+    index = torch.cuda.current_device()
+    if index not in _sleep_cycles_per_us:
+        cycles = 1_000_000
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        torch.cuda._sleep(1000)
+        start.record()
+        torch.cuda._sleep(cycles)
+        end.record()
+        torch.cuda.synchronize()
+        _sleep_cycles_per_us[index] = cycles / (start.elapsed_time(end) * 1e3)
+    return _sleep_cycles_per_us[index]
+
+
+def _gpu_sleep(microseconds: float) -> None:
+    torch.cuda._sleep(int(microseconds * sleep_cycles_per_us()))
+
+
+def time_event(
+    make_call: MakeCall,
+    warmup: int,
+    reps: int,
+    flush_l2: bool = True,
+    headstart_min_us: float = 50.0,
+    headstart_factor: float = 3.0,
+) -> Timing:
     mode_call = make_call()
-    _warm_up(mode_call, warmup)
+    warm_issue_us = _warm_up(mode_call, warmup)
+    # the head start covers the host's issue time seen in warm-up (the first call excluded: it compiles)
+    typical_issue_us = statistics.median(warm_issue_us[1:] or warm_issue_us or [0.0])
+    headstart_us = min(MAX_HEADSTART_US, max(headstart_min_us, headstart_factor * typical_issue_us))
     flush = _l2_flush_buffer() if flush_l2 else None
     starts = [torch.cuda.Event(enable_timing=True) for _ in range(reps)]
     ends = [torch.cuda.Event(enable_timing=True) for _ in range(reps)]
+    issue_us, starved = [], 0
     torch.cuda.synchronize()
     for start, end in zip(starts, ends, strict=True):
         mode_call.reset()
         if flush is not None:
             flush.zero_()
+        _gpu_sleep(headstart_us)
         start.record()
+        begin = time.perf_counter()
         mode_call.call()
+        issue_us.append((time.perf_counter() - begin) * 1e6)
+        if start.query():  # the GPU is already past the start event: it waited for the host
+            starved += 1
+            headstart_us = min(MAX_HEADSTART_US, 2 * headstart_us)
         end.record()
     torch.cuda.synchronize()
     mode_call.reset()
-    return [start.elapsed_time(end) for start, end in zip(starts, ends, strict=True)]
+    samples = [start.elapsed_time(end) for start, end in zip(starts, ends, strict=True)]
+    return Timing(samples, host_us=statistics.median(issue_us), starved=starved / reps)
 
 
-def time_cuda_graph(make_call: MakeCall, warmup: int, reps: int, flush_l2: bool = True) -> list[float]:
+def time_cuda_graph(make_call: MakeCall, warmup: int, reps: int, flush_l2: bool = True) -> Timing:
     # Warm-up and capture on a side stream (as CUDA graphs require); bwd's forward runs there too,
     # so its backward, which runs on the forward's stream, is captured.
     stream = torch.cuda.Stream()
@@ -102,7 +171,7 @@ def time_cuda_graph(make_call: MakeCall, warmup: int, reps: int, flush_l2: bool 
     del graph
     if inside is None:
         samples = [start.elapsed_time(end) for start, end in zip(starts, ends, strict=True)]
-    return samples
+    return Timing(samples)
 
 
 def _graph_events() -> tuple[torch.cuda.Event, torch.cuda.Event] | None:
@@ -114,7 +183,7 @@ def _graph_events() -> tuple[torch.cuda.Event, torch.cuda.Event] | None:
         return None
 
 
-def time_host(make_call: MakeCall, warmup: int, reps: int, calls_per_rep: int = 50) -> list[float]:
+def time_host(make_call: MakeCall, warmup: int, reps: int, calls_per_rep: int = 50) -> Timing:
     mode_call = make_call()
     _warm_up(mode_call, warmup)
     torch.cuda.synchronize()
@@ -127,7 +196,7 @@ def time_host(make_call: MakeCall, warmup: int, reps: int, calls_per_rep: int = 
         torch.cuda.synchronize()
         samples.append((time.perf_counter() - start) * 1e3 / calls_per_rep)
     mode_call.reset()
-    return samples
+    return Timing(samples)
 
 
 def host_us_per_call(fn: Callable[[], object], calls: int = 2000, warmup: int = 100) -> float:
@@ -170,7 +239,7 @@ def kernel_us_per_call(call: Callable[[], object], calls: int = 20, flush_l2: bo
     return device_us(flushed_call) - device_us(flush.zero_)
 
 
-def time_cpu(make_call: MakeCall, warmup: int, reps: int) -> list[float]:
+def time_cpu(make_call: MakeCall, warmup: int, reps: int) -> Timing:
     mode_call = make_call()
     _warm_up(mode_call, warmup)
     samples = []
@@ -180,12 +249,12 @@ def time_cpu(make_call: MakeCall, warmup: int, reps: int) -> list[float]:
         mode_call.call()
         samples.append((time.perf_counter() - start) * 1e3)
     mode_call.reset()
-    return samples
+    return Timing(samples)
 
 
 TIMERS = {"event": time_event, "cuda_graph": time_cuda_graph, "host": time_host, "cpu": time_cpu}
 
 
-def measure(timer: str, make_call: MakeCall, settings: dict) -> list[float]:
+def measure(timer: str, make_call: MakeCall, settings: dict) -> Timing:
     """Run timer `timer` with its settings from the config (warmup, reps, ...)."""
     return TIMERS[timer](make_call, **settings)

@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # Two tiny points: (B, T, D) sharing T, and element-wise.
 TINY_CASES = [{"dim": [1], "shapes": [[2, 3, 8]]}, {"dim": [], "shapes": [[2, 2, 4]]}]
 REPS = 2
+ROUNDS = 2  # conf/timer/cpu.yaml
 
 
 def tiny_cfg(tmp_path, *overrides, cases=TINY_CASES):
@@ -78,8 +79,10 @@ def test_smoke_sweep_writes_a_valid_csv(tmp_path, capsys):
     assert frame.torch.iloc[0] == torch.__version__ and frame.python.str.len().min() > 0
     assert (frame.n_samples[frame.status == "skipped"] == 0).all()
     frame = frame[frame.status == "ok"]  # timed rows
-    assert (frame.n_samples == REPS).all()
+    assert (frame.n_samples == REPS * ROUNDS).all() and (frame.rounds == ROUNDS).all()
     assert ((frame.p20_ms <= frame.p50_ms) & (frame.p50_ms <= frame.p80_ms) & (frame.p20_ms > 0)).all()
+    assert ((frame.ci_lo_ms <= frame.p50_ms) & (frame.p50_ms <= frame.ci_hi_ms)).all()
+    assert (frame.shuffle_seed == 0).all() and frame.host_us.isna().all() and set(frame.bound) == {""}
     assert (frame.gbps - frame.bytes_moved / (frame.p50_ms * 1e-3) / 1e9).abs().max() < 1e-6
     assert frame.peak_mem_delta_bytes.isna().all()  # no CUDA allocator on CPU
     copy = frame[frame.impl == "copy"].set_index(["shape", "mode"]).p50_ms
@@ -91,7 +94,9 @@ def test_smoke_sweep_writes_a_valid_csv(tmp_path, capsys):
     samples = read_results(samples_path_for(paths[0]))
     samples = samples[samples.samples_ms != ""]  # a skipped row has no samples
     assert len(samples) == len(frame)
-    assert all(len(s.split()) == REPS and all(float(v) > 0 for v in s.split()) for s in samples.samples_ms)
+    assert all(len(s.split()) == REPS * ROUNDS and all(float(v) > 0 for v in s.split()) for s in samples.samples_ms)
+    expected_rounds = " ".join(str(r) for r in range(ROUNDS) for _ in range(REPS))
+    assert set(samples.sample_rounds) == {expected_rounds}
     out = capsys.readouterr().out
     assert "NOT GPU figures" in out and "x_eager_geomean" in out and "per_element_rng" in out
 
@@ -118,6 +123,36 @@ def test_planted_failures_become_error_rows_and_the_sweep_goes_on(tmp_path, plan
     assert (unscaled.n_samples == 0).all() and unscaled.p50_ms.isna().all()  # not timed
     for impl in ("copy", "seeded", "native"):  # before and after the failures
         assert set(by_impl[impl].status) == {"ok"}
+
+
+@pytest.mark.slow
+def test_each_round_runs_every_implementation_in_a_fresh_shuffled_order(tmp_path, planted):
+    calls = []
+
+    def recording(name):
+        def build(case):
+            def forward(x):
+                calls.append(name)
+                return x * 1
+
+            return forward
+
+        return build
+
+    names = ["a", "b", "c", "d"]
+    for name in names:
+        planted(name, recording(name), is_dropout=False)
+    cfg = tiny_cfg(tmp_path, "impl.names=[a,b,c,d]", "mode=fwd", "timer.rounds=6", "timer.shuffle_seed=5",
+                   cases=[{"dim": [1], "shapes": [[2, 3, 8]]}])  # fmt: skip
+    frame = read_results(run(cfg)[0])
+    assert set(frame.rounds) == {6} and set(frame.shuffle_seed) == {5}
+    per_timing = 1 + REPS  # one warm-up call and the timed ones (tiny_cfg)
+    timed = calls[-6 * len(names) * per_timing :]  # after building and checking: the rounds
+    assert all(len(set(timed[i : i + per_timing])) == 1 for i in range(0, len(timed), per_timing))
+    order = timed[::per_timing]
+    rounds = [order[i : i + len(names)] for i in range(0, len(order), len(names))]
+    assert all(sorted(order) == names for order in rounds)
+    assert len({tuple(order) for order in rounds}) > 2  # not one fixed order
 
 
 @pytest.mark.slow
@@ -150,18 +185,18 @@ def test_interrupt_keeps_finished_rows_and_a_rerun_resumes(tmp_path, planted):
         run(cfg)
     path = output_path(cfg, "cpu-smoke", "fp32")
     kept = read_results(path)
-    # first point: all four impls; second point: copy and seeded, finished before the interrupt
+    # the first point, finished; none of the second, interrupted while its implementations were built
+    # (a point's rows are finished together, when its last round ends)
     assert sorted(zip(kept["shape"], kept.impl, strict=True)) == sorted(
-        [("2x3x8", i) for i in ("copy", "seeded", "interrupting", "eager")] + [("2x2x4", "copy"), ("2x2x4", "seeded")]
+        [("2x3x8", i) for i in ("copy", "seeded", "interrupting", "eager")]
     )
     run(cfg)
     resumed = read_results(path)
     assert len(resumed) == 8 and set(resumed.status) == {"ok"}
     first_run = kept.run_id.iloc[0]
     remeasured = resumed[resumed.run_id != first_run]
-    # the missing rows, and the copy row of their point (pct_of_copy compares rows of one run)
     assert sorted(zip(remeasured["shape"], remeasured.impl, strict=True)) == [
-        ("2x2x4", "copy"), ("2x2x4", "eager"), ("2x2x4", "interrupting"),
+        ("2x2x4", "copy"), ("2x2x4", "eager"), ("2x2x4", "interrupting"), ("2x2x4", "seeded"),
     ]  # fmt: skip
 
 
