@@ -1,0 +1,319 @@
+"""The verdict of an A/B job (`python -m runners.ab`): did the candidate slow a gated key down?
+
+    python -m reports.ab dir=results/ab/latest [threshold=0.05] [confidence=0.95] [markdown=PATH]
+
+The unit of evidence is a pair: one process of each side, run back to back on the same GPU in an
+order drawn at random. For every key (workload, impl, mode, timer, dtype, shape, dim, p) and pair
+k, r_k = candidate p50 / ref p50. Drift that both processes of a pair share (clocks, temperature,
+the machine's load) cancels in r_k; what is left varies from pair to pair, and that variation is
+the noise the verdict is judged against. Over the K pairs: the estimate is the geometric mean of
+r_k, the interval the Student-t interval of the mean of log r_k (K - 1 degrees of freedom, level
+`confidence`), exponentiated. With t = `threshold`:
+
+  regressed  the interval lies above 1 and the estimate above 1 + t (a slowdown past the
+             threshold that the pairs agree on), or the whole interval lies above 1 + t
+  improved   the same, faster: the interval below 1 and the estimate below 1 / (1 + t)
+  noisy      neither, and the interval is wider than the threshold: the pairs disagree too much
+             to tell a change of t from noise; the report names the key and the smallest change
+             it could have told (the interval's half-width)
+  unchanged  otherwise
+  broken     ok in every ref process, but missing, not ok, or with a time that is not a positive
+             finite number in a candidate process
+
+Only keys of `gate_impls` (default: seeded) and `gate_timers` count for the gate: it FAILS (exit 1)
+when one of them regressed or is broken, naming each; a key that is not ok in the ref processes is
+listed, not judged. Exit 2 when the job cannot be judged: no ab.json, fewer than 2 complete pairs,
+or no gated key judged at all. The verdict is printed, written to `<dir>/ab.md` (or `markdown=`)
+and appended to $GITHUB_STEP_SUMMARY when set (gated and changed keys in full, the rest counted).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import yaml
+from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+from scipy.stats import t as student_t
+
+from reports.markdown import escape, publish, table
+from runners.rows import KEY_COLUMNS
+
+EXIT_PASS, EXIT_FAIL, EXIT_UNUSABLE = 0, 1, 2
+VERDICTS = ("broken", "regressed", "noisy", "improved", "unchanged")
+
+
+@dataclass
+class ABJudgeConfig:
+    """The command line of `python -m reports.ab` (key=value)."""
+
+    dir: str = "results/ab/latest"  # the A/B job's folder (ab.json beside runs/)
+    threshold: float = 0.05  # t: the smallest slowdown that counts, as a fraction
+    confidence: float = 0.95  # level of the paired interval
+    gate_impls: list[str] = field(default_factory=lambda: ["seeded"])
+    gate_timers: list[str] = field(default_factory=lambda: ["event", "cuda_graph"])
+    markdown: str | None = None  # default: <dir>/ab.md
+
+
+class Unjudgeable(Exception):
+    """The job cannot be judged at all (exit 2); the message says why."""
+
+
+@dataclass
+class KeyVerdict:
+    key: tuple
+    verdict: str
+    gated: bool
+    estimate: float = math.nan  # geometric mean of candidate/ref over the pairs
+    low: float = math.nan
+    high: float = math.nan
+    pairs: int = 0
+    ref_p50: float = math.nan  # medians over the ref and candidate processes, ms
+    cand_p50: float = math.nan
+    reason: str = ""
+
+    @property
+    def detectable(self) -> float:
+        """The smallest change the pairs could tell from noise: the interval's half-width, as a fraction."""
+        if not (math.isfinite(self.low) and math.isfinite(self.high)) or self.low <= 0:
+            return math.nan
+        return math.sqrt(self.high / self.low) - 1
+
+    @property
+    def fails_gate(self) -> bool:
+        return self.gated and self.verdict in ("regressed", "broken")
+
+
+@dataclass
+class ABJob:
+    """What `runners.ab` left: the manifest and, per pair, each side's rows by key."""
+
+    folder: Path
+    manifest: dict
+    pairs: list[tuple[dict, dict]]  # (ref rows, candidate rows); rows: key -> {status, p50_ms, error}
+    incomplete: list[str]  # pairs with a side missing
+
+
+def read_rows(path: Path) -> dict[tuple, dict]:
+    if not path.is_file():
+        return {}
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    missing = [c for c in (*KEY_COLUMNS, "status", "p50_ms") if c not in frame.columns]
+    if missing:
+        raise Unjudgeable(f"{path} lacks column(s) {', '.join(missing)}")
+    rows = {}
+    for record in frame.to_dict("records"):
+        key = tuple(repr(float(record[c])) if c == "p" else record[c] for c in KEY_COLUMNS)
+        try:
+            p50 = float(record["p50_ms"])
+        except ValueError:
+            p50 = math.nan
+        rows[key] = {"status": record["status"], "p50_ms": p50, "error": record.get("error", "")}
+    return rows
+
+
+def load_job(folder: Path) -> ABJob:
+    manifest_path = folder / "ab.json"
+    if not manifest_path.is_file():
+        raise Unjudgeable(f"no {manifest_path}: run python -m runners.ab first")
+    manifest = json.loads(manifest_path.read_text())
+    by_pair: dict[int, dict[str, dict]] = {}
+    for run in manifest["runs"]:
+        if run["pair"] == "warmup":
+            continue
+        by_pair.setdefault(int(run["pair"]), {})[run["side"]] = read_rows(folder / run["csv"])
+    pairs, incomplete = [], []
+    for index in range(len(manifest["orders"])):
+        sides = by_pair.get(index, {})
+        if {"ref", "candidate"} <= set(sides):
+            pairs.append((sides["ref"], sides["candidate"]))
+        else:
+            incomplete.append(f"pair {index}: ran {sorted(sides) or 'nothing'}")
+    return ABJob(folder, manifest, pairs, incomplete)
+
+
+def usable(row: dict | None) -> bool:
+    return row is not None and row["status"] == "ok" and math.isfinite(row["p50_ms"]) and row["p50_ms"] > 0
+
+
+def paired_interval(ratios: list[float], confidence: float) -> tuple[float, float, float]:
+    """(geometric mean, low, high) of candidate/ref ratios: Student-t interval of the mean log ratio."""
+    logs = [math.log(r) for r in ratios]
+    mean = statistics.fmean(logs)
+    half = student_t.ppf((1 + confidence) / 2, len(logs) - 1) * statistics.stdev(logs) / math.sqrt(len(logs))
+    return math.exp(mean), math.exp(mean - half), math.exp(mean + half)
+
+
+def classify(estimate: float, low: float, high: float, threshold: float) -> str:
+    up, down = 1 + threshold, 1 / (1 + threshold)
+    if low > up or (low > 1 and estimate > up):
+        return "regressed"
+    if high < down or (high < 1 and estimate < down):
+        return "improved"
+    if math.sqrt(high / low) - 1 > threshold:
+        return "noisy"
+    return "unchanged"
+
+
+def judge_key(key: tuple, job: ABJob, cfg: ABJudgeConfig, gated: bool) -> KeyVerdict | None:
+    """The verdict of one key, or None when a ref process has it not ok (listed apart)."""
+    refs = [ref.get(key) for ref, _ in job.pairs]
+    if not all(usable(row) for row in refs):
+        return None
+    cands = [cand.get(key) for _, cand in job.pairs]
+    ref_p50 = statistics.median(row["p50_ms"] for row in refs)
+    bad = [row for row in cands if not usable(row)]
+    if bad:
+        row = bad[0]
+        reason = "missing" if row is None else f"{row['status']}: p50 {row['p50_ms']} {row['error'][:120]}".strip()
+        return KeyVerdict(key, "broken", gated, ref_p50=ref_p50, pairs=len(cands),
+                          reason=f"{len(bad)} of {len(cands)} candidate processes: {reason}")  # fmt: skip
+    ratios = [cand["p50_ms"] / ref["p50_ms"] for ref, cand in zip(refs, cands, strict=True)]
+    estimate, low, high = paired_interval(ratios, cfg.confidence)
+    return KeyVerdict(key, classify(estimate, low, high, cfg.threshold), gated, estimate, low, high, len(ratios),
+                      ref_p50, statistics.median(row["p50_ms"] for row in cands))  # fmt: skip
+
+
+@dataclass
+class Verdict:
+    judged: list[KeyVerdict]
+    not_ok_in_ref: list[tuple]
+    job: ABJob
+
+    @property
+    def failures(self) -> list[KeyVerdict]:
+        return [v for v in self.judged if v.fails_gate]
+
+    def exit_status(self) -> int:
+        if not any(v.gated and v.verdict != "noisy" for v in self.judged):
+            return EXIT_UNUSABLE
+        return EXIT_FAIL if self.failures else EXIT_PASS
+
+
+def judge(job: ABJob, cfg: ABJudgeConfig) -> Verdict:
+    if len(job.pairs) < 2:
+        raise Unjudgeable(f"{len(job.pairs)} complete pair(s); a paired verdict needs 2 ({'; '.join(job.incomplete)})")
+    impl_at, timer_at = KEY_COLUMNS.index("impl"), KEY_COLUMNS.index("timer")
+    keys = list(dict.fromkeys(key for ref, _ in job.pairs for key in ref))
+    judged, not_ok = [], []
+    for key in keys:
+        gated = key[impl_at] in cfg.gate_impls and key[timer_at] in cfg.gate_timers
+        verdict = judge_key(key, job, cfg, gated)
+        if verdict is None:
+            not_ok.append(key)
+        else:
+            judged.append(verdict)
+    return Verdict(judged, not_ok, job)
+
+
+def key_text(key: tuple) -> str:
+    fields = dict(zip(KEY_COLUMNS, key, strict=True))
+    return " ".join(fields[name] for name in ("impl", "mode", "timer", "dtype", "shape")) + f" dim {fields['dim']}"
+
+
+def verdict_row(v: KeyVerdict) -> list[str]:
+    def number(value: float, fmt: str) -> str:
+        return format(value, fmt) if math.isfinite(value) else "–"
+
+    interval = f"{number(v.low, '.3f')}-{number(v.high, '.3f')}" if math.isfinite(v.low) else "–"
+    return [key_text(v.key), v.verdict, "yes" if v.gated else "no", number(v.ref_p50 * 1e3, ".2f"),
+            number(v.cand_p50 * 1e3, ".2f"), number(v.estimate, ".3f"), interval,
+            number(v.detectable * 100, ".1f") + ("%" if math.isfinite(v.detectable) else ""), v.reason]  # fmt: skip
+
+
+def render(verdict: Verdict, cfg: ABJudgeConfig) -> str:
+    job, manifest = verdict.job, verdict.job.manifest
+    status = verdict.exit_status()
+    gated = ", ".join(f"{impl} ({'/'.join(cfg.gate_timers)})" for impl in cfg.gate_impls)
+    if status == EXIT_UNUSABLE:
+        headline = f"**CANNOT JUDGE**: no gated key ({gated}) could be judged."
+    elif status == EXIT_FAIL:
+        names = "; ".join(f"{key_text(v.key)} ({v.verdict})" for v in verdict.failures)
+        headline = f"**FAIL**: {len(verdict.failures)} gated key(s) regressed or broken: {escape(names)}."
+    else:
+        headline = f"**PASS**: no gated key ({gated}) regressed."
+    sides = manifest["sides"]
+    runs = manifest["runs"]
+    failed = ", ".join(f"{r['pair']} {r['side']} exit {r['exit']}" for r in runs if r["exit"] != 0)
+    lines = [
+        "## A/B performance comparison", "", headline, "",
+        f"- ref: `{escape(sides['ref']['label'])}`; candidate: `{escape(sides['candidate']['label'])}`",
+        f"- {len(job.pairs)} pairs (orders {manifest['orders']}, seed {manifest['config']['seed']}), sweep "
+        f"`{escape(manifest['config']['sweep'])}`; processes: {len(runs)}, "
+        f"{sum(r['seconds'] for r in runs):.0f} s" + (f"; failed: {escape(failed)}" if failed else ""),
+        f"- rule: per pair r = candidate p50 / ref p50; estimate = geometric mean, {cfg.confidence:.0%} paired "
+        f"t-interval; regressed when the interval is above 1 and the estimate above {1 + cfg.threshold:.2f} (or "
+        f"the interval above it); noisy when the interval's half-width exceeds {cfg.threshold:.0%}",
+    ]  # fmt: skip
+    lines += [f"- {escape(note)}" for note in job.incomplete]
+    counts = {name: sum(v.verdict == name for v in verdict.judged) for name in VERDICTS}
+    lines += ["", "Keys: " + ", ".join(f"{n} {name}" for name, n in counts.items() if n)
+              + (f", {len(verdict.not_ok_in_ref)} not ok in ref (not judged)" if verdict.not_ok_in_ref else "")]
+    header = ["key", "verdict", "gated", "ref µs", "cand µs", "cand/ref", "interval", "detectable", "note"]
+    shown = [v for v in verdict.judged if v.gated or v.verdict != "unchanged"]
+    shown.sort(key=lambda v: (VERDICTS.index(v.verdict), not v.gated, key_text(v.key)))
+    if shown:
+        lines += ["", table(header, [verdict_row(v) for v in shown])]
+    hidden = len(verdict.judged) - len(shown)
+    if hidden:
+        lines += ["", f"{hidden} ungated key(s) unchanged, not listed."]
+    if verdict.not_ok_in_ref:
+        not_ok = "; ".join(map(key_text, verdict.not_ok_in_ref))
+        lines += ["", "Not ok in a ref process (not judged): " + escape(not_ok)]
+    return "\n".join(lines) + "\n"
+
+
+def load_config(argv: list[str]) -> ABJudgeConfig:
+    for arg in argv:
+        if "=" not in arg or arg.startswith("-"):
+            raise Unjudgeable(f"arguments are key=value (see --help), got {arg!r}")
+    try:
+        cfg = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(ABJudgeConfig), OmegaConf.from_dotlist(argv)))
+    except (OmegaConfBaseException, yaml.YAMLError) as error:
+        raise Unjudgeable(f"bad argument: {str(error).splitlines()[0]}") from error
+    if not 0 <= cfg.threshold < 1 or not 0 < cfg.confidence < 1:
+        raise Unjudgeable(f"threshold must lie in [0, 1), confidence in (0, 1); got {cfg.threshold}, {cfg.confidence}")
+    return cfg
+
+
+def markdown_path(cfg: ABJudgeConfig, job: ABJob) -> Path:
+    """Where the verdict goes; never onto one of the job's inputs."""
+    path = Path(cfg.markdown) if cfg.markdown else job.folder / "ab.md"
+    inputs = {(job.folder / "ab.json").resolve()} | {(job.folder / r["csv"]).resolve() for r in job.manifest["runs"]}
+    inputs |= {path.with_name(path.stem + ".samples.csv").resolve() for path in inputs}
+    if path.resolve() in inputs:
+        raise Unjudgeable(f"markdown={path} would overwrite an input of the job")
+    return path
+
+
+def run(cfg: ABJudgeConfig) -> int:
+    job = load_job(Path(cfg.dir))
+    path = markdown_path(cfg, job)
+    verdict = judge(job, cfg)
+    markdown = render(verdict, cfg)
+    print(markdown, end="")
+    publish(markdown, path)
+    return verdict.exit_status()
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if any(arg in ("-h", "--help", "help") for arg in argv):
+        print(__doc__)
+        print("settings (key=value):\n" + OmegaConf.to_yaml(OmegaConf.structured(ABJudgeConfig)))
+        return EXIT_PASS
+    try:
+        return run(load_config(argv))
+    except Unjudgeable as error:
+        print(f"ab: cannot judge: {error}", file=sys.stderr)
+        return EXIT_UNUSABLE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,234 @@
+"""A/B in one job: the same sweep run alternately with two versions of the code, in separate
+processes on the same GPU, for a paired comparison (`python -m reports.ab` judges it).
+
+    python -m runners.ab ref=<git ref> [candidate=<dir>] [pairs=4] [seed=0] [out=results/ab/<name>]
+    make bench-ab REF=origin/main            # this, then the verdict
+
+Side A (`ref`) is a git ref of this repository, exported with `git archive` into `<out>/trees/`
+(no worktree is registered, nothing is checked out here), or a prepared copy of the repo
+(`ref_dir=`: e.g. on a machine without the repository's history). Side B (`candidate`) is a
+folder holding a copy of the repo, by default this working tree with its uncommitted changes.
+
+Each process runs `python -m runners.bench` inside its side's tree (that side's harness and
+kernels, `PYTHONPATH` = that tree) with the `sweep` overrides (default `experiment=ci`; several,
+space-separated: `sweep="experiment=ci timer.rounds=3"`), writing
+`<out>/runs/<pair>-<side>.csv`. First one untimed process per side (`warmup_runs`: compiles,
+builds the C++ extension, warms the GPU; its rows are discarded), then `pairs` pairs; within each
+pair the order of the two sides is drawn from `seed`. Each side's C++ extension is built once into
+`<torch extensions dir>/ab/<hash of its sources>` (two trees with the same sources share a build,
+also across jobs; different sources never rebuild each other's). `<out>/ab.json` lists every process (pair, side,
+order, exit status, seconds) and is rewritten after each, so a job cut short keeps what finished.
+
+Exit status: 0 when every process ran (a process that failed is recorded, and its missing rows
+fail the verdict), 2 when the sides cannot be prepared.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import random
+import shlex
+import shutil
+import subprocess
+import sys
+import tarfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import yaml
+from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+ROOT = Path(__file__).resolve().parent.parent
+SIDES = ("ref", "candidate")
+
+
+@dataclass
+class ABConfig:
+    """The command line of `python -m runners.ab` (key=value, as in Hydra)."""
+
+    ref: str | None = None  # side A: a git ref of this repository, exported with git archive
+    ref_dir: str | None = None  # or side A as a folder holding a copy of the repo
+    candidate: str = "."  # side B: a folder holding a copy of the repo (default: this working tree)
+    pairs: int = 4  # paired processes: the verdict's sample size
+    seed: int = 0  # draws the order of the two sides within each pair
+    out: str = "results/ab/latest"  # the job's folder: ab.json, runs/, trees/
+    warmup_runs: bool = True  # one untimed process per side before the pairs
+    sweep: str = "experiment=ci"  # the Hydra overrides of every process, space-separated (shell quoting)
+    timeout_s: float = 600.0  # one process's limit
+
+
+class ABError(Exception):
+    """The A/B job cannot start; the message says why."""
+
+
+@dataclass
+class Side:
+    name: str  # "ref" or "candidate"
+    tree: Path
+    label: str  # recorded as each row's git_sha
+
+
+def git(*args: str, cwd: Path = ROOT) -> str:
+    done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=120)
+    if done.returncode != 0:
+        raise ABError(f"git {' '.join(args)}: {done.stderr.strip() or done.stdout.strip()}")
+    return done.stdout.strip()
+
+
+def export_ref(ref: str, trees: Path) -> Side:
+    """`git archive` of `ref` into trees/ref-<sha> (results/ left out: the sweep writes elsewhere)."""
+    sha = git("rev-parse", "--verify", f"{ref}^{{commit}}")
+    tree = trees / f"ref-{sha[:12]}"
+    if not (tree / "runners").is_dir():
+        archive = subprocess.run(
+            ["git", "archive", "--format=tar", sha, "--", ".", ":(exclude)results"],
+            cwd=ROOT, capture_output=True, timeout=300, check=False,
+        )  # fmt: skip
+        if archive.returncode != 0:
+            raise ABError(f"git archive {sha}: {archive.stderr.decode(errors='replace').strip()}")
+        shutil.rmtree(tree, ignore_errors=True)
+        tree.mkdir(parents=True)
+        with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
+            tar.extractall(tree, filter="data")
+    return Side("ref", tree, sha)
+
+
+def tree_label(tree: Path) -> str:
+    """The commit of a tree that is a git checkout (with -dirty for uncommitted changes), else its name."""
+    try:
+        sha = git("rev-parse", "HEAD", cwd=tree)
+        top = Path(git("rev-parse", "--show-toplevel", cwd=tree)).resolve()
+    except (ABError, OSError, subprocess.SubprocessError):
+        return tree.name
+    if top != tree.resolve():  # the tree sits inside another repository: its commit is not this tree's
+        return tree.name
+    dirty = git("status", "--porcelain", "--untracked-files=no", cwd=tree)
+    return sha + ("-dirty" if dirty else "")
+
+
+def check_tree(tree: Path, what: str) -> Path:
+    tree = tree.resolve()
+    if not (tree / "runners" / "bench.py").is_file():
+        raise ABError(f"{what} {tree} is not a copy of this repository (no runners/bench.py)")
+    return tree
+
+
+def sides(cfg: ABConfig, out: Path) -> tuple[Side, Side]:
+    if (cfg.ref is None) == (cfg.ref_dir is None):
+        raise ABError("give side A as ref=<git ref> or ref_dir=<folder>, one of them")
+    if cfg.ref is not None:
+        ref = export_ref(cfg.ref, out / "trees")
+    else:
+        tree = check_tree(Path(cfg.ref_dir), "ref_dir")
+        ref = Side("ref", tree, tree_label(tree))
+    candidate_tree = check_tree(Path(cfg.candidate), "candidate")
+    return ref, Side("candidate", candidate_tree, tree_label(candidate_tree))
+
+
+def extension_dir(tree: Path) -> Path:
+    """Where this tree's C++ extension is built: one folder per content of its C++ sources, under
+    $TORCH_EXTENSIONS_DIR or ~/.cache/torch_extensions, kept between jobs."""
+    digest = hashlib.sha256()
+    for source in sorted((tree / "kernels").rglob("*.cpp")) + sorted((tree / "kernels").rglob("*.h")):
+        digest.update(source.relative_to(tree).as_posix().encode())
+        digest.update(source.read_bytes())
+    base = Path(os.environ.get("TORCH_EXTENSIONS_DIR") or Path.home() / ".cache" / "torch_extensions")
+    return base / "ab" / digest.hexdigest()[:16]
+
+
+def run_sweep(side: Side, csv_path: Path, cfg: ABConfig) -> tuple[int, float]:
+    """One process of `side`'s harness writing `csv_path`; (exit status, seconds)."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(side.tree), *filter(None, [os.environ.get("PYTHONPATH")])])
+    env["TORCH_EXTENSIONS_DIR"] = str(extension_dir(side.tree))
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    command = [sys.executable, "-m", "runners.bench", *shlex.split(cfg.sweep), f"output={csv_path}", "overwrite=true",
+               f"git_sha={side.label}"]  # fmt: skip
+    log_path = csv_path.with_suffix(".log")
+    began = time.perf_counter()
+    with log_path.open("w") as log:
+        try:
+            done = subprocess.run(command, cwd=side.tree, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                  timeout=cfg.timeout_s, check=False)  # fmt: skip
+            status = done.returncode
+        except subprocess.TimeoutExpired:
+            status = 124
+    return status, time.perf_counter() - began
+
+
+def pair_orders(pairs: int, seed: int) -> list[tuple[str, str]]:
+    """The order of the two sides in each pair, drawn from `seed`."""
+    rng = random.Random(seed)
+    return [tuple(rng.sample(SIDES, 2)) for _ in range(pairs)]
+
+
+def write_manifest(out: Path, manifest: dict) -> None:
+    partial = out / "ab.json.partial"
+    partial.write_text(json.dumps(manifest, indent=1) + "\n")
+    partial.replace(out / "ab.json")
+
+
+def run(cfg: ABConfig) -> int:
+    if cfg.pairs < 2:
+        raise ABError(f"pairs={cfg.pairs}: a paired verdict needs at least 2 pairs")
+    out = Path(cfg.out).resolve()
+    ref, candidate = sides(cfg, out)
+    by_name = {"ref": ref, "candidate": candidate}
+    runs_dir = out / "runs"
+    shutil.rmtree(runs_dir, ignore_errors=True)
+    runs_dir.mkdir(parents=True)
+    orders = pair_orders(cfg.pairs, cfg.seed)
+    manifest = {
+        "config": asdict(cfg),
+        "sides": {name: {"label": side.label, "tree": str(side.tree)} for name, side in by_name.items()},
+        "orders": orders,
+        "runs": [],
+    }
+    plan = [("warmup", name) for name in SIDES] if cfg.warmup_runs else []
+    plan += [(index, name) for index, order in enumerate(orders) for name in order]
+    print(f"A/B: ref {ref.label} vs candidate {candidate.label}, {cfg.pairs} pairs, orders {orders} -> {out}",
+          flush=True)  # fmt: skip
+    for pair, name in plan:
+        csv_path = runs_dir / f"{pair}-{name}.csv"
+        status, seconds = run_sweep(by_name[name], csv_path, cfg)
+        manifest["runs"].append({"pair": pair, "side": name, "csv": str(csv_path.relative_to(out)),
+                                 "exit": status, "seconds": round(seconds, 1)})  # fmt: skip
+        write_manifest(out, manifest)
+        print(f"  {pair} {name}: exit {status} after {seconds:.0f} s ({csv_path.with_suffix('.log').name})",
+              flush=True)  # fmt: skip
+    print(f"judge it: python -m reports.ab dir={out}")
+    return 0
+
+
+def load_config(argv: list[str]) -> ABConfig:
+    schema = OmegaConf.structured(ABConfig)
+    for arg in argv:
+        if "=" not in arg or arg.startswith("-"):
+            raise ABError(f"arguments are key=value (see --help), got {arg!r}")
+    try:
+        merged = OmegaConf.merge(schema, OmegaConf.from_dotlist(argv))
+    except (OmegaConfBaseException, yaml.YAMLError) as error:
+        raise ABError(f"bad argument: {str(error).splitlines()[0]}") from error
+    return OmegaConf.to_object(merged)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if any(arg in ("-h", "--help", "help") for arg in argv):
+        print(__doc__)
+        print("settings (key=value):\n" + OmegaConf.to_yaml(OmegaConf.structured(ABConfig)))
+        return 0
+    try:
+        return run(load_config(argv))
+    except ABError as error:
+        print(f"ab: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,251 @@
+"""The A/B job: the paired verdict on hand-made jobs (every gate-integrity case), the command lines,
+the planted slowdown, and the plumbing end to end on the CPU smoke sweep (HEAD against this tree)."""
+
+import csv
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from reports import ab as judge
+from reports.markdown import STEP_SUMMARY_LIMIT, capped
+from runners import ab as runner
+from runners.rows import KEY_COLUMNS
+
+ROOT = Path(__file__).resolve().parents[1]
+SHAPES = ("64x1x768", "64x256x768", "64x8192x768")
+
+
+def key(impl: str, shape: str, timer: str = "event", mode: str = "fwd") -> dict:
+    return dict(workload="micro", impl=impl, mode=mode, timer=timer, dtype="fp32", shape=shape, dim="(1,)", p="0.5")
+
+
+def write_run(path: Path, rows: list[dict]) -> None:
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=[*KEY_COLUMNS, "status", "p50_ms", "error"])
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def make_job(folder: Path, ref_p50, cand_p50, pairs: int = 4, cand_override=None) -> Path:
+    """A job of `pairs` pairs: every key of (seeded, copy) x SHAPES x (event, cuda_graph); p50 of
+    side s, pair k, key: the callables' value. `cand_override(rows, pair)` may edit candidate rows."""
+    runs_dir = folder / "runs"
+    runs_dir.mkdir(parents=True)
+    keys = [key(impl, shape, timer) for impl in ("seeded", "copy") for shape in SHAPES for timer in ("event", "cuda_graph")]
+    runs = []
+    for pair in range(pairs):
+        for side, p50 in (("ref", ref_p50), ("candidate", cand_p50)):
+            rows = [{**k, "status": "ok", "p50_ms": repr(p50(k, pair)), "error": ""} for k in keys]
+            if side == "candidate" and cand_override:
+                rows = cand_override(rows, pair)
+            path = runs_dir / f"{pair}-{side}.csv"
+            write_run(path, rows)
+            runs.append({"pair": pair, "side": side, "csv": f"runs/{path.name}", "exit": 0, "seconds": 1.0})
+    manifest = {
+        "config": {"seed": 0, "sweep": "experiment=ci"},
+        "sides": {"ref": {"label": "aaaa", "tree": "x"}, "candidate": {"label": "bbbb", "tree": "y"}},
+        "orders": [["ref", "candidate"]] * pairs,
+        "runs": runs,
+    }
+    (folder / "ab.json").write_text(json.dumps(manifest))
+    return folder
+
+
+def noise(k: dict, pair: int, spread: float = 0.01) -> float:
+    """A deterministic wobble of +-spread, different per key and pair."""
+    return 1 + spread * math.sin(7 * pair + 3 * SHAPES.index(k["shape"]) + len(k["timer"]))
+
+
+def base(k: dict) -> float:
+    return {"64x1x768": 0.005, "64x256x768": 0.03, "64x8192x768": 0.77}[k["shape"]]
+
+
+def verdict_of(folder: Path, *args: str) -> tuple[int, str]:
+    status = judge.main([f"dir={folder}", *args])
+    return status, (folder / "ab.md").read_text() if (folder / "ab.md").exists() else ""
+
+
+def test_same_code_within_noise_passes(tmp_path):
+    folder = make_job(tmp_path, lambda k, i: base(k) * noise(k, i), lambda k, i: base(k) * noise(k, i + 1))
+    status, text = verdict_of(folder)
+    assert status == judge.EXIT_PASS and "**PASS**" in text
+    assert "regressed" not in text.split("Keys:")[1].split("\n")[0]
+
+
+def test_a_ten_percent_slowdown_of_the_gated_impl_fails_naming_the_keys(tmp_path):
+    def planted(k, i):
+        return base(k) * noise(k, i + 1) * (1.10 if k["impl"] == "seeded" else 1.0)
+
+    folder = make_job(tmp_path, lambda k, i: base(k) * noise(k, i), planted)
+    status, text = verdict_of(folder)
+    assert status == judge.EXIT_FAIL and "**FAIL**: 6 gated key(s)" in text
+    assert "seeded fwd event fp32 64x8192x768" in text
+
+
+def test_a_slower_ungated_impl_is_reported_not_failed(tmp_path):
+    def copy_slower(k, i):
+        return base(k) * noise(k, i + 1) * (1.5 if k["impl"] == "copy" else 1.0)
+
+    status, text = verdict_of(make_job(tmp_path, lambda k, i: base(k) * noise(k, i), copy_slower))
+    assert status == judge.EXIT_PASS and "| copy fwd event fp32 64x8192x768 dim (1,) | regressed | no |" in text
+
+
+def test_noisy_keys_are_named_with_the_change_they_could_have_detected(tmp_path):
+    def wild(k, i):  # the smallest shape's candidate swings by +-40% from pair to pair
+        return base(k) * (1 + 0.4 * (-1) ** i if k["shape"] == "64x1x768" else noise(k, i + 1))
+
+    status, text = verdict_of(make_job(tmp_path, lambda k, i: base(k) * noise(k, i), wild))
+    assert status == judge.EXIT_PASS
+    noisy = [line for line in text.splitlines() if "| noisy |" in line]
+    assert len(noisy) == 4 and all("64x1x768" in line for line in noisy)
+    assert all(float(line.split("|")[8].strip().rstrip("%")) > 5 for line in noisy)  # detectable change
+
+
+@pytest.mark.parametrize(
+    "damage, reason",
+    [
+        (lambda row: None, "missing"),
+        (lambda row: {**row, "status": "error", "p50_ms": "nan", "error": "RuntimeError: boom"}, "error"),
+        (lambda row: {**row, "status": "oom", "p50_ms": "nan"}, "oom"),
+        (lambda row: {**row, "p50_ms": "nan"}, "ok: p50 nan"),
+        (lambda row: {**row, "p50_ms": "inf"}, "ok: p50 inf"),
+        (lambda row: {**row, "p50_ms": "-1.0"}, "ok: p50 -1.0"),
+        (lambda row: {**row, "p50_ms": "0"}, "ok: p50 0.0"),
+    ],
+)
+def test_a_key_ok_in_ref_but_broken_in_one_candidate_fails_the_gate(tmp_path, damage, reason):
+    target = key("seeded", "64x256x768", "cuda_graph")
+
+    def break_one(rows, pair):
+        if pair != 2:
+            return rows
+        edited = [damage(row) if all(row[c] == target[c] for c in target) else row for row in rows]
+        return [row for row in edited if row is not None]
+
+    folder = make_job(tmp_path, lambda k, i: base(k), lambda k, i: base(k), cand_override=break_one)
+    status, text = verdict_of(folder)
+    assert status == judge.EXIT_FAIL
+    assert "seeded fwd cuda\\_graph fp32 64x256x768 dim (1,) (broken)" in text
+    assert f"1 of 4 candidate processes: {reason}" in text
+
+
+def test_keys_not_ok_in_ref_are_listed_not_judged(tmp_path):
+    folder = make_job(tmp_path, lambda k, i: base(k), lambda k, i: base(k))
+    path = folder / "runs" / "0-ref.csv"
+    rows = list(csv.DictReader(path.open()))
+    rows[0]["status"] = "error"
+    write_run(path, rows)
+    status, text = verdict_of(folder)
+    assert status == judge.EXIT_PASS and "1 not ok in ref (not judged)" in text
+
+
+def test_fewer_than_two_complete_pairs_cannot_be_judged(tmp_path, capsys):
+    folder = make_job(tmp_path, lambda k, i: base(k), lambda k, i: base(k), pairs=2)
+    manifest = json.loads((folder / "ab.json").read_text())
+    manifest["runs"] = manifest["runs"][:-1]  # the last candidate process never ran
+    (folder / "ab.json").write_text(json.dumps(manifest))
+    assert judge.main([f"dir={folder}"]) == judge.EXIT_UNUSABLE
+    assert "1 complete pair(s)" in capsys.readouterr().err
+
+
+def test_no_gated_key_judged_cannot_be_judged(tmp_path):
+    folder = make_job(tmp_path, lambda k, i: base(k) * noise(k, i), lambda k, i: base(k) * noise(k, i + 1))
+    status, text = verdict_of(folder, "gate_impls=[nothing]")
+    assert status == judge.EXIT_UNUSABLE and "**CANNOT JUDGE**" in text
+
+
+def test_markdown_refuses_to_overwrite_an_input(tmp_path, capsys):
+    folder = make_job(tmp_path, lambda k, i: base(k), lambda k, i: base(k))
+    before = (folder / "runs" / "1-ref.csv").read_text()
+    for target in ("runs/1-ref.csv", "ab.json", "runs/1-ref.samples.csv"):
+        assert judge.main([f"dir={folder}", f"markdown={folder / target}"]) == judge.EXIT_UNUSABLE
+        assert "would overwrite an input" in capsys.readouterr().err
+    assert (folder / "runs" / "1-ref.csv").read_text() == before
+
+
+def test_bad_arguments_are_refused(capsys):
+    for args in (["threshold=x"], ["bogus=1"], ["confidence=1.5"], ["dir"]):
+        assert judge.main(args) == judge.EXIT_UNUSABLE
+    assert "cannot judge" in capsys.readouterr().err
+    with pytest.raises(runner.ABError, match="pairs"):
+        runner.run(runner.ABConfig(ref="HEAD", pairs=1))
+    with pytest.raises(runner.ABError, match="one of them"):
+        runner.run(runner.ABConfig(ref="HEAD", ref_dir="x"))
+
+
+def test_the_step_summary_stays_under_githubs_limit(tmp_path, monkeypatch):
+    summary = tmp_path / "summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    long_text = "".join(f"| row {i} | {'x' * 200} |\n" for i in range(20000))  # ~4.3 MB
+    assert len(capped(long_text).encode()) <= STEP_SUMMARY_LIMIT
+    folder = make_job(tmp_path / "job", lambda k, i: base(k), lambda k, i: base(k) * 1.2)
+    verdict_of(folder)
+    assert 0 < summary.stat().st_size <= STEP_SUMMARY_LIMIT and "**FAIL**" in summary.read_text()
+
+
+def test_pair_orders_are_seeded_and_cover_both_orders():
+    orders = runner.pair_orders(8, seed=3)
+    assert orders == runner.pair_orders(8, seed=3)
+    assert {tuple(o) for o in orders} == {("ref", "candidate"), ("candidate", "ref")}
+
+
+# ---- the planted slowdown ---------------------------------------------------------------------------
+
+
+def export_head(target: Path) -> Path:
+    """This repository's HEAD as a plain folder (what runners.ab does for ref=HEAD)."""
+    return runner.export_ref("HEAD", target).tree
+
+
+@pytest.mark.slow
+def test_the_planted_kernel_is_slower_on_paper_and_computes_the_same(tmp_path):
+    tree = export_head(tmp_path)
+    script = ROOT / "scripts" / "plant_slowdown.py"
+    done = subprocess.run([sys.executable, str(script), str(tree), "--every", "5"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "PLANTED SLOWDOWN" in runner_kernel_text(tree) and "volatile=True" in runner_kernel_text(tree)
+    again = subprocess.run([sys.executable, str(script), str(tree), "--every", "5"], capture_output=True, text=True)
+    assert again.returncode != 0 and "planted already" in again.stderr
+    refused = subprocess.run([sys.executable, str(script), str(ROOT), "--every", "5"], capture_output=True, text=True)
+    assert refused.returncode != 0 and "refusing" in refused.stderr
+    # the planted kernel, run by the Triton interpreter on CPU, gives the unplanted kernel's output
+    check = (
+        "import torch\n"
+        "from kernels.seeded_dropout import dropout_triton, dropout_reference\n"
+        "x = torch.randn(8, 5, 64)\n"
+        "for dims in ((1,), ()):\n"
+        "    assert torch.equal(dropout_triton(x, 7, 0.5, dims), dropout_reference(x, 7, 0.5, dims)), dims\n"
+        "print('same')\n"
+    )
+    env = {**os.environ, "TRITON_INTERPRET": "1", "PYTHONPATH": str(tree)}
+    ran = subprocess.run([sys.executable, "-c", check], cwd=tree, env=env, capture_output=True, text=True)
+    assert ran.returncode == 0 and "same" in ran.stdout, ran.stderr[-2000:]
+
+
+def runner_kernel_text(tree: Path) -> str:
+    return "".join(path.read_text() for path in (tree / "kernels").rglob("*.py"))
+
+
+# ---- end to end on CPU ---------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_ab_of_head_against_this_tree_passes_on_the_cpu_smoke_sweep(tmp_path):
+    """The plumbing: two trees, alternating processes, the manifest, the verdict. CPU times are no GPU
+    figures, so the gate runs on the cpu timer with a wide threshold: it shows the job works."""
+    sweep = "experiment=cpu_smoke impl.names=[copy,seeded] mode=fwd timer.settings.cpu.reps=30 timer.rounds=3 p=0.5"
+    out = tmp_path / "ab"
+    status = runner.main(["ref=HEAD", f"candidate={ROOT}", "pairs=3", f"out={out}", f"sweep={sweep}"])
+    assert status == 0
+    manifest = json.loads((out / "ab.json").read_text())
+    assert [r["exit"] for r in manifest["runs"]] == [0] * 8  # 2 warm-up processes, 3 pairs
+    assert manifest["sides"]["ref"]["label"] == runner.git("rev-parse", "HEAD")
+    verdict = judge.main([f"dir={out}", "gate_timers=[cpu]", "threshold=0.9"])
+    text = (out / "ab.md").read_text()
+    assert verdict == judge.EXIT_PASS, text
+    assert "3 pairs" in text and "seeded fwd cpu fp32" in text
