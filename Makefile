@@ -19,12 +19,15 @@ BASELINE ?=
 CANDIDATE ?=
 GPUS ?= 1
 LAUNCHER ?=
+REF ?= origin/main
+PAIRS ?= 4
+AB_OUT ?= results/ab/latest
 
-.PHONY: help install test lint bench bench-ci bench-ci-compare report compare merge clean
+.PHONY: help install test lint bench bench-ci bench-ci-compare bench-ab report compare merge clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-18s %s\n", $$1, $$2}'
-	@echo "  variables: DTYPE=fp16|bf16|fp32|fp64|all  ARGS='hydra overrides'  PY=python  RESULTS=dir"
+	@echo "  variables: DTYPE=fp16|bf16|fp32|fp64|all  ARGS='hydra overrides'  PY=python  RESULTS=dir  REF=git-ref PAIRS=n ARGS_AB='key=value' ARGS_JUDGE='key=value'"
 
 install: $(SETUP) ## make .venv with CPU torch (from this disk if present) and the dependencies
 
@@ -50,6 +53,10 @@ bench-ci: $(SETUP) ## the reduced CI sweep (GPU), written to results/ci/candidat
 
 bench-ci-compare: bench-ci ## bench-ci, then compare it with the committed H200 baseline (ARGS_COMPARE='key=value')
 	$(PY) -m reports.compare baseline=$(or $(BASELINE),results/nvidia-h200/ci-baseline.csv) candidate=$(or $(CANDIDATE),results/ci/candidate.csv) $(ARGS_COMPARE)
+
+bench-ab: $(SETUP) ## A/B on this GPU: the CI sweep alternately with REF's code and this tree's, PAIRS pairs, then the paired verdict (exit 1: seeded regressed)
+	$(PY) -m runners.ab ref=$(REF) pairs=$(PAIRS) out=$(AB_OUT) $(ARGS_AB)
+	$(PY) -m reports.ab dir=$(AB_OUT) $(ARGS_JUDGE)
 
 compare: $(SETUP) ## compare two result CSVs: BASELINE=... CANDIDATE=... (make reports "Error 1": seeded regressed, "Error 2": unusable)
 	$(PY) -m reports.compare baseline=$(BASELINE) candidate=$(CANDIDATE) $(ARGS)
