@@ -1,8 +1,15 @@
 #!/usr/bin/env bash
 # Device command: the whole test suite against CUDA tensors (run from the repo root on the GPU machine).
-#   bash scripts/gpu_tests.sh      (writes $OUT/gpu-tests.log when OUT is set)
+#   bash scripts/gpu_tests.sh [pytest arguments]      (writes $OUT/gpu-tests.log when OUT is set)
+# Hydra and the launchers are installed from carried wheels in .whl/ when the machine lacks them
+# (docs/harness.md, "On the GPU machine").
 set -o pipefail
-export PYTHONUNBUFFERED=1 PYTHONPATH="${PYTHONPATH:+$PYTHONPATH:}$PWD"
+export PYTHONUNBUFFERED=1
+if [ -d .whl ] && ! python3 -c "import hydra" 2>/dev/null; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .whl/*.whl || exit 2
+  export PYTHONPATH=/tmp/site
+fi
+export PYTHONPATH="${PYTHONPATH:+$PYTHONPATH:}$PWD"
 log="${OUT:-/tmp}/gpu-tests.log"
 python3 -c "import torch, triton; print('torch', torch.__version__, 'triton', triton.__version__, torch.cuda.get_device_name())" | tee "$log"
 python3 -m pytest -q -p no:cacheprovider "${@:-tests}" 2>&1 | tee -a "$log"

@@ -36,7 +36,8 @@ def make_job(folder: Path, ref_p50, cand_p50, pairs: int = 4, cand_override=None
     side s, pair k, key: the callables' value. `cand_override(rows, pair)` may edit candidate rows."""
     runs_dir = folder / "runs"
     runs_dir.mkdir(parents=True)
-    keys = [key(impl, shape, timer) for impl in ("seeded", "copy") for shape in SHAPES for timer in ("event", "cuda_graph")]
+    timers = ("event", "cuda_graph")
+    keys = [key(impl, shape, timer) for impl in ("seeded", "copy") for shape in SHAPES for timer in timers]
     runs = []
     for pair in range(pairs):
         for side, p50 in (("ref", ref_p50), ("candidate", cand_p50)):
