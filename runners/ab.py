@@ -12,12 +12,12 @@ folder holding a copy of the repo, by default this working tree with its uncommi
 Each process runs `python -m runners.bench` inside its side's tree (that side's harness and
 kernels, `PYTHONPATH` = that tree) with the `sweep` overrides (default `experiment=ci`; several,
 space-separated: `sweep="experiment=ci timer.rounds=3"`), writing
-`<out>/runs/<pair>-<side>.csv`. First one untimed process per side (`warmup_runs`: compiles,
-builds the C++ extension, warms the GPU; its rows are discarded), then `pairs` pairs; within each
+`<out>/runs/<pair>-<side>.csv`: `pairs` pairs, optionally after one untimed process per side
+(`warmup_runs`; compilation and the C++ build happen before any timing anyway); within each
 pair the order of the two sides is drawn from `seed`. Each side's C++ extension is built once into
-`<torch extensions dir>/ab/<hash of its sources>` (two trees with the same sources share a build,
-also across jobs; different sources never rebuild each other's). `<out>/ab.json` lists every process (pair, side,
-order, exit status, seconds) and is rewritten after each, so a job cut short keeps what finished.
+`<torch extensions dir>/ab/<hash of its tree and sources>`, and kept for later jobs.
+`<out>/ab.json` lists every process (pair, side, order, exit status, seconds) and is rewritten
+after each, so a job cut short keeps what finished.
 
 Exit status: 0 when every process ran (a process that failed is recorded, and its missing rows
 fail the verdict), 2 when the sides cannot be prepared.
@@ -57,7 +57,7 @@ class ABConfig:
     pairs: int = 4  # paired processes: the verdict's sample size
     seed: int = 0  # draws the order of the two sides within each pair
     out: str = "results/ab/latest"  # the job's folder: ab.json, runs/, trees/
-    warmup_runs: bool = True  # one untimed process per side before the pairs
+    warmup_runs: bool = False  # one untimed process per side before the pairs (builds happen either way)
     sweep: str = "experiment=ci"  # the Hydra overrides of every process, space-separated (shell quoting)
     timeout_s: float = 600.0  # one process's limit
 
@@ -131,9 +131,11 @@ def sides(cfg: ABConfig, out: Path) -> tuple[Side, Side]:
 
 
 def extension_dir(tree: Path) -> Path:
-    """Where this tree's C++ extension is built: one folder per content of its C++ sources, under
-    $TORCH_EXTENSIONS_DIR or ~/.cache/torch_extensions, kept between jobs."""
-    digest = hashlib.sha256()
+    """Where this tree's C++ extension is built: one folder per tree and content of its C++ sources,
+    under $TORCH_EXTENSIONS_DIR or ~/.cache/torch_extensions, kept between jobs. Per tree: torch's
+    build re-runs whenever the source's path changes, so two trees sharing one folder would rebuild
+    it on every alternation (seen: 30 s per process on the H200)."""
+    digest = hashlib.sha256(str(tree.resolve()).encode())
     for source in sorted((tree / "kernels").rglob("*.cpp")) + sorted((tree / "kernels").rglob("*.h")):
         digest.update(source.relative_to(tree).as_posix().encode())
         digest.update(source.read_bytes())

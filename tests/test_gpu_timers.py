@@ -91,9 +91,10 @@ def test_event_timer_agrees_with_back_to_back_calls_at_gpu_bound_sizes(impl):
     assert timing.starved <= 0.1 and timing.host_us < harness  # (almost) never waited for the host; GPU-bound
 
 
+@pytest.mark.parametrize("shape", [LARGE, LARGEST])
 @pytest.mark.parametrize("impl", ["copy", "seeded"])
-def test_cuda_graph_timer_agrees_with_plain_replays(impl):
-    make_call, _ = factory(impl, LARGE)
+def test_cuda_graph_timer_agrees_with_plain_replays(impl, shape):
+    make_call, _ = factory(impl, shape)
     harness = statistics.median(timer_us("cuda_graph", make_call).samples_ms) * 1e3
     plain = plain_graph_us(make_call().call)
     assert abs(harness / plain - 1) < 0.05, (harness, plain)
@@ -101,13 +102,15 @@ def test_cuda_graph_timer_agrees_with_plain_replays(impl):
 
 @pytest.mark.parametrize("shape", [LARGE, LARGEST])
 def test_copy_is_a_roofline_under_every_timer(shape):
-    """Copy is as fast in a graph as eagerly, and no dropout beats it by more than noise."""
+    """Under each timer no dropout beats the copy of the same tensor by more than noise. (A graph
+    replay and an eager call are different executions: at 1.6 GB both copy and the op ran 9-10%
+    slower replayed than eagerly on the H200, their outputs living in the graph's memory pool;
+    the copy stays their roofline either way.)"""
     times = {}
     for impl in ("copy", "seeded"):
         make_call, _ = factory(impl, shape)
         for timer in ("event", "cuda_graph"):
             times[impl, timer] = statistics.median(timer_us(timer, make_call).samples_ms)
-    assert abs(times["copy", "cuda_graph"] / times["copy", "event"] - 1) < 0.05, times
     for timer in ("event", "cuda_graph"):
         assert times["seeded", timer] > 0.97 * times["copy", timer], (timer, times)
 
