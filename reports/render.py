@@ -7,6 +7,9 @@ Each PATH is a GPU folder (`results/<gpu>/` holding `<dtype>.csv`) or a folder o
 `<gpu>/figures/*.png` (removing PNGs there that no longer come from the CSVs), `<gpu>/summary.md`,
 and the README region between the results markers, built from the GPUs rendered. A file is written
 only when its bytes change: a re-run on unchanged CSVs leaves every file as it was.
+
+A CSV the report cannot use stops it with exit status 1 and a message on stderr naming the file,
+and for a bad value the CSV line and column (`reports/results.py` says what is bad).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from pathlib import Path
 import pandas as pd
 
 from reports import figures, readme, tables, targets
-from reports.results import DTYPES, Provenance, find_gpu_dirs, load_gpu_results, provenance
+from reports.results import DTYPES, Provenance, ResultsError, find_gpu_dirs, load_gpu_results, provenance
 from reports.sweeps import HOST_TIMER, PRODUCT_IMPL, ROOFLINE_IMPL, Sweep, find_sweeps, sweep_timer
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -201,7 +204,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="the README whose results region is rewritten (default: the repo's)")
     target.add_argument("--no-readme", action="store_true", help="leave the README alone")
     args = parser.parse_args(argv)
-    render(args.paths, None if args.no_readme else args.readme)
+    try:
+        render(args.paths, None if args.no_readme else args.readme)
+    except (ResultsError, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     return 0
 
 
