@@ -9,7 +9,9 @@ and the README region between the results markers, built from the GPUs rendered.
 only when its bytes change: a re-run on unchanged CSVs leaves every file as it was.
 
 A CSV the report cannot use stops it with exit status 1 and a message on stderr naming the file,
-and for a bad value the CSV line and column (`reports/results.py` says what is bad).
+and for a bad value the CSV line and column (`reports/results.py` says what is bad). Text from the
+CSVs (GPU names, versions, impl names, errors) is escaped where it lands in markdown
+(`reports/markdown.py`).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from pathlib import Path
 import pandas as pd
 
 from reports import figures, readme, tables, targets
+from reports.markdown import escape
 from reports.results import DTYPES, Provenance, ResultsError, find_gpu_dirs, load_gpu_results, provenance
 from reports.sweeps import HOST_TIMER, PRODUCT_IMPL, ROOFLINE_IMPL, Sweep, find_sweeps, sweep_timer
 
@@ -147,11 +150,12 @@ def gpu_markdown(report: GpuReport, from_dir: Path, level: int, readme_view: boo
     tables and figures (README_FIGURES) of the first sweep only and links to summary.md."""
     heading = "#" * level
     summary_link = link(report.gpu_dir / "summary.md", from_dir)
-    parts = [f"{heading} {report.provenance.gpu} (`{report.gpu_dir.name}`)",
-             f"Provenance: {report.provenance.footer()}."]
+    parts = [f"{heading} {escape(report.provenance.gpu)} (`{report.gpu_dir.name}`)",
+             f"Provenance: {escape(report.provenance.footer())}."]
     for index, summary in enumerate(report.sweeps):
-        timers = ", ".join(sorted(summary.timers))
-        parts += [f"{heading}# {summary.sweep.title}", tables.findings(summary.lines, summary.sweep, timers)]
+        timers = ", ".join(escape(timer) for timer in sorted(summary.timers))
+        parts += [f"{heading}# {escape(summary.sweep.title)}",
+                  tables.findings(summary.lines, summary.sweep, timers)]
         if index == 0 or not readme_view:
             parts += [tables.summary_table(summary.lines, summary.sweep),
                       f"Speedup = baseline p50 time / seeded p50 time (timer {timers}), over the sweep of "
@@ -170,7 +174,7 @@ def gpu_markdown(report: GpuReport, from_dir: Path, level: int, readme_view: boo
              if not readme_view or (figure.kind in README_FIGURES and figure.sweep == first_sweep)]
     if shown:
         parts.append(f"{heading}# Figures")
-        parts += [f"![{figure.caption}]({link(figure.path, from_dir)})" for figure in shown]
+        parts += [f"![{escape(figure.caption)}]({link(figure.path, from_dir)})" for figure in shown]
     if readme_view:
         parts.append(f"Every table and figure of this GPU: [{summary_link}]({summary_link}).")
     return "\n\n".join(part for part in parts if part) + "\n"
