@@ -54,7 +54,7 @@ bench-ci-compare: bench-ci ## bench-ci, then compare it with the committed H200 
 compare: $(SETUP) ## compare two result CSVs: BASELINE=... CANDIDATE=... (make reports "Error 1": seeded regressed, "Error 2": unusable)
 	$(PY) -m reports.compare baseline=$(BASELINE) candidate=$(CANDIDATE) $(ARGS)
 
-report: $(SETUP) ## render figures and tables from results/ into the README (RESULTS=results/<gpu>)
+report: $(SETUP) ## figures and tables from results/; the README shows every published GPU folder (RESULTS=results/<gpu>: that folder too)
 	$(PY) -m reports.render $(RESULTS)
 
 merge: $(SETUP) ## merge part files of a multi-job sweep into results/<gpu>/<dtype>.csv (GPUS=N runs do it at the end)

@@ -11,11 +11,16 @@ the CSV line and the column: a number column that does not parse; a micro-benchm
 that is given but not positive and finite. Such an ok row is an error rather than a row shown as
 not ok: it is a broken measurement or a broken CSV, and the report would otherwise read a zero,
 negative or infinite time as a speedup (1.00x) or a % of copy.
+
+Published results, the only ones the README shows: a folder `results/<gpu-slug>/` other than
+cpu-smoke and ci whose rows all come from the GPU it is named after (`gpu_slug`).
 """
 
 from __future__ import annotations
 
 import csv
+import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -166,18 +171,57 @@ def load_gpu_results(gpu_dir: Path) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def find_gpu_dirs(paths: list[Path]) -> list[Path]:
-    """GPU folders to render: a path holding dtype CSVs is one; otherwise its published subfolders."""
+def gpu_subfolders(folder: Path) -> list[Path]:
+    """The subfolders of `folder` holding dtype CSVs, by name (cpu-smoke and ci included)."""
+    if not folder.is_dir():
+        return []
+    return [sub for sub in sorted(folder.iterdir()) if sub.is_dir() and dtype_csvs(sub)]
+
+
+def same_folder(path: Path, other: Path | None) -> bool:
+    return other is not None and path.resolve() == other.resolve()
+
+
+def find_gpu_dirs(paths: list[Path], results_dir: Path | None = None) -> list[Path]:
+    """GPU folders to render. A path holding dtype CSVs is one, except `results_dir` (the README's
+    results folder, which holds GPU folders: a dtype CSV directly in it is stray, reported on stderr
+    and never rendered). Any other folder stands for its subfolders holding dtype CSVs, except
+    cpu-smoke and ci. A path with nothing to render is an error, except `results_dir` (no GPU
+    results yet)."""
     found = []
     for path in paths:
-        if dtype_csvs(path):
+        is_results_dir = same_folder(path, results_dir)
+        if dtype_csvs(path) and not is_results_dir:
             found.append(path)
-        elif path.is_dir():
-            found += [sub for sub in sorted(path.iterdir())
-                      if sub.is_dir() and sub.name not in NOT_PUBLISHED and dtype_csvs(sub)]
-        else:
+            continue
+        if not path.is_dir():
             raise FileNotFoundError(f"{path}: not a results folder")
+        for stray in dtype_csvs(path):
+            print(f"{stray}: left out, not in a GPU folder (results go to results/<gpu-slug>/<dtype>.csv)",
+                  file=sys.stderr)
+        rendered = [sub for sub in gpu_subfolders(path) if sub.name not in NOT_PUBLISHED]
+        if not rendered and not is_results_dir:
+            raise FileNotFoundError(f"{path}: nothing to render: no {'/'.join(DTYPES)}.csv in it or in a GPU "
+                                    f"folder under it ({' and '.join(NOT_PUBLISHED)} are rendered only when named)")
+        found += rendered
     return found
+
+
+def gpu_slug(name: str) -> str:
+    """The folder of a GPU's results, as runners/provenance.py names it: 'NVIDIA H200' -> 'nvidia-h200'."""
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+
+
+def unpublished_reason(gpu_dir: Path, frame: pd.DataFrame) -> str | None:
+    """Why the rows of `gpu_dir` are not published results (None: they are): cpu-smoke and ci never
+    are; nor is a folder not named after the GPU its rows were measured on."""
+    if gpu_dir.name in NOT_PUBLISHED:
+        return f"{gpu_dir.name} results are never published"
+    gpus = sorted(set(frame.gpu))
+    if {gpu_slug(gpu) for gpu in gpus} != {gpu_dir.name}:
+        measured_on = " / ".join(f"{gpu} ({gpu_slug(gpu)})" if gpu else "no GPU name" for gpu in gpus)
+        return f"its rows are from {measured_on}, a folder is published only under its GPU's name"
+    return None
 
 
 @dataclass(frozen=True)
