@@ -61,7 +61,7 @@ bench-ab: $(SETUP) ## A/B on this GPU: the CI sweep alternately with REF's code 
 compare: $(SETUP) ## compare two result CSVs: BASELINE=... CANDIDATE=... (make reports "Error 1": seeded regressed, "Error 2": unusable)
 	$(PY) -m reports.compare baseline=$(BASELINE) candidate=$(CANDIDATE) $(ARGS)
 
-report: $(SETUP) ## render figures and tables from results/ into the README (RESULTS=results/<gpu>)
+report: $(SETUP) ## figures and tables from results/; the README shows every published GPU folder (RESULTS=results/<gpu>: that folder too)
 	$(PY) -m reports.render $(RESULTS)
 
 merge: $(SETUP) ## merge part files of a multi-job sweep into results/<gpu>/<dtype>.csv (GPUS=N runs do it at the end)

@@ -1,5 +1,16 @@
-"""Markdown out of the reports: escaped text, tables, and publishing to a file and to GitHub's job
-summary (`$GITHUB_STEP_SUMMARY`, which takes at most 1 MiB per step)."""
+"""Markdown out of the reports: free text escaped, tables, and publishing to a file and to GitHub's
+job summary (`$GITHUB_STEP_SUMMARY`, which takes at most 1 MiB per step).
+
+Free text from the CSVs (GPU names, versions, impl names, statuses, error texts) must read as
+itself in a heading, a table cell or a line of text. Escaped with a backslash: the backslash itself
+(else a CSV's own backslash could undo the escape after it), `|` (a table cell's end), `*` and `_`
+(emphasis), backticks (code), `<` and `>` (HTML and block quotes), `[` and `]` (links and images),
+`~` (GitHub's strikethrough), `$` (GitHub's math) and a `#` that starts the text (a heading). A
+newline, which would end a table row or a heading, becomes a space.
+
+An `_` between two letters or digits is left as it is: it cannot open or close emphasis there
+(CommonMark), and names such as fwd_bwd and cuda_graph read better without the backslash.
+"""
 
 from __future__ import annotations
 
@@ -7,18 +18,21 @@ import os
 import re
 from pathlib import Path
 
+SPECIAL = re.compile(r"([\\`*<>\[\]|~$])")
+EMPHASIS_UNDERSCORE = re.compile(r"(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
 # GitHub refuses a step summary over 1 MiB; stay well under it, whatever else the step appends.
 STEP_SUMMARY_LIMIT = 900 * 1024
-_SPECIAL = re.compile(r"([\\`*_\[\]<>|#])")
 
 
 def escape(text) -> str:
-    """Free text (a GPU name, an error message) as inert markdown: one line, specials escaped."""
-    return _SPECIAL.sub(r"\\\1", " ".join(str(text).split()))
+    """`text` on one line, with every character that markdown would read as syntax escaped."""
+    text = SPECIAL.sub(r"\\\1", " ".join(str(text).splitlines()))
+    text = EMPHASIS_UNDERSCORE.sub(r"\\_", text)
+    return "\\" + text if text.startswith("#") else text
 
 
 def table(header: list[str], rows: list[list]) -> str:
-    """A markdown table; cells are escaped (pass already formatted numbers as text)."""
+    """A markdown table; every cell escaped (pass numbers already formatted as text)."""
     lines = ["| " + " | ".join(escape(cell) for cell in header) + " |", "|" + " --- |" * len(header)]
     lines += ["| " + " | ".join(escape(cell) for cell in row) + " |" for row in rows]
     return "\n".join(lines)

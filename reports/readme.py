@@ -8,10 +8,20 @@ BEGIN = "<!-- BEGIN RESULTS -->"
 END = "<!-- END RESULTS -->"
 
 
-def splice(text: str, section: str, source: str = "README") -> str:
-    """`text` with the region between BEGIN and END replaced by `section`."""
+def check_markers(text: str, source: str) -> None:
     if text.count(BEGIN) != 1 or text.count(END) != 1 or text.index(BEGIN) > text.index(END):
         raise ValueError(f"{source}: needs exactly one {BEGIN} followed by one {END}")
+
+
+def region(text: str, source: str = "README") -> str:
+    """The text between BEGIN and END."""
+    check_markers(text, source)
+    return text.split(BEGIN)[1].split(END)[0]
+
+
+def splice(text: str, section: str, source: str = "README") -> str:
+    """`text` with the region between BEGIN and END replaced by `section`."""
+    check_markers(text, source)
     head, rest = text.split(BEGIN)
     _, tail = rest.split(END)
     return f"{head}{BEGIN}\n{section.strip()}\n{END}{tail}"

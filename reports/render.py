@@ -1,18 +1,37 @@
 """`make report`: result CSVs to figures, a markdown summary per GPU, and the README's results.
 
-    python -m reports.render [PATH ...] [--readme README.md | --no-readme]
+    python -m reports.render [PATH ...] [--readme README.md | --no-readme] [--allow-drop GPU ...]
 
 Each PATH is a GPU folder (`results/<gpu>/` holding `<dtype>.csv`) or a folder of them (default
-`results`: every GPU folder except cpu-smoke and ci, which are rendered only when named). Writes
-`<gpu>/figures/*.png` (removing PNGs there that no longer come from the CSVs), `<gpu>/summary.md`,
-and the README region between the results markers, built from the GPUs rendered. A file is written
-only when its bytes change: a re-run on unchanged CSVs leaves every file as it was.
+`results`), which stands for its GPU folders except cpu-smoke and ci (rendered only when named
+themselves). The `results/` beside the README is always a folder of GPU folders: a `<dtype>.csv`
+directly in it is stray, reported and never rendered. Each GPU folder rendered gets
+`<gpu>/figures/*.png` (PNGs there that no longer come from the CSVs are removed) and
+`<gpu>/summary.md`.
+
+The README's results region (between its markers) shows published results only, and always all of
+them: whichever PATHs are named, it is rebuilt from every published GPU folder of the `results/`
+folder beside the README, and those folders are rendered too, so that its links and numbers agree.
+Published: `results/<gpu-slug>/`, other than cpu-smoke and ci, whose rows all come from the GPU it
+is named after (the folder `make bench` writes to). Any other folder rendered (cpu-smoke, ci, one
+named after another GPU, one elsewhere) gets its own figures and summary.md only, and is reported.
+
+Refused, before any file is written, with exit status 1 and a message on stderr: a CSV the report
+cannot use (`reports/results.py`: its file, and for a bad value the CSV line and column); a PATH
+with nothing to render (other than the README's `results/`); a README showing a GPU this render
+would leave out (its folder gone, without CSVs, or no longer published). Name such a GPU's folder
+with --allow-drop to remove its section from the README on purpose.
+
+Text from the CSVs (GPU names, versions, impl names, errors) is escaped where it lands in markdown
+(`reports/markdown.py`). A file is written only when its bytes change: a re-run on unchanged CSVs
+leaves every file as it was.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,13 +39,31 @@ from pathlib import Path
 import pandas as pd
 
 from reports import figures, readme, tables, targets
-from reports.results import DTYPES, Provenance, find_gpu_dirs, load_gpu_results, provenance
+from reports.markdown import escape
+from reports.results import (
+    DTYPES,
+    NOT_PUBLISHED,
+    Provenance,
+    ResultsError,
+    find_gpu_dirs,
+    gpu_subfolders,
+    load_gpu_results,
+    provenance,
+    unpublished_reason,
+)
 from reports.sweeps import HOST_TIMER, PRODUCT_IMPL, ROOFLINE_IMPL, Sweep, find_sweeps, sweep_timer
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # The README shows the first sweep in full (its table and these figure kinds) and only the reading
 # of the others; summary.md shows everything.
 README_FIGURES = ("throughput",)
+README_LEVEL = 3  # the heading level of a GPU's section in the README
+# a GPU section's heading in the README: `### <GPU name> (`<folder>`)`, as gpu_markdown writes it
+GPU_HEADING = re.compile("^" + "#" * README_LEVEL + r" .*\(`([^`]+)`\)$", re.MULTILINE)
+
+
+class DropRefusedError(RuntimeError):
+    """The README shows a GPU that this render would leave out."""
 
 
 @dataclass(frozen=True)
@@ -83,9 +120,10 @@ def sweep_figures(rows: pd.DataFrame, sweep: Sweep, dtype: str, timer: str, foot
                (rows, sweep, dtype, footer))
 
 
-def render_gpu(gpu_dir: Path) -> GpuReport:
-    """Draws every figure of one GPU folder, writes the changed ones and its summary.md."""
-    frame = load_gpu_results(gpu_dir)
+def render_gpu(gpu_dir: Path, frame: pd.DataFrame | None = None) -> GpuReport:
+    """Draws every figure of one GPU folder, writes the changed ones and its summary.md; `frame`:
+    its rows, if already loaded."""
+    frame = load_gpu_results(gpu_dir) if frame is None else frame
     figures_dir = gpu_dir / "figures"
     pngs: dict[Path, bytes] = {}
     listed: list[FigureFile] = []
@@ -144,11 +182,12 @@ def gpu_markdown(report: GpuReport, from_dir: Path, level: int, readme_view: boo
     tables and figures (README_FIGURES) of the first sweep only and links to summary.md."""
     heading = "#" * level
     summary_link = link(report.gpu_dir / "summary.md", from_dir)
-    parts = [f"{heading} {report.provenance.gpu} (`{report.gpu_dir.name}`)",
-             f"Provenance: {report.provenance.footer()}."]
+    parts = [f"{heading} {escape(report.provenance.gpu)} (`{report.gpu_dir.name}`)",
+             f"Provenance: {escape(report.provenance.footer())}."]
     for index, summary in enumerate(report.sweeps):
-        timers = ", ".join(sorted(summary.timers))
-        parts += [f"{heading}# {summary.sweep.title}", tables.findings(summary.lines, summary.sweep, timers)]
+        timers = ", ".join(escape(timer) for timer in sorted(summary.timers))
+        parts += [f"{heading}# {escape(summary.sweep.title)}",
+                  tables.findings(summary.lines, summary.sweep, timers)]
         if index == 0 or not readme_view:
             parts += [tables.summary_table(summary.lines, summary.sweep),
                       f"Speedup = baseline p50 time / seeded p50 time (timer {timers}), over the sweep of "
@@ -167,7 +206,7 @@ def gpu_markdown(report: GpuReport, from_dir: Path, level: int, readme_view: boo
              if not readme_view or (figure.kind in README_FIGURES and figure.sweep == first_sweep)]
     if shown:
         parts.append(f"{heading}# Figures")
-        parts += [f"![{figure.caption}]({link(figure.path, from_dir)})" for figure in shown]
+        parts += [f"![{escape(figure.caption)}]({link(figure.path, from_dir)})" for figure in shown]
     if readme_view:
         parts.append(f"Every table and figure of this GPU: [{summary_link}]({summary_link}).")
     return "\n\n".join(part for part in parts if part) + "\n"
@@ -179,29 +218,91 @@ def readme_section(reports: list[GpuReport], readme_dir: Path) -> str:
     if not reports:
         parts.append("No GPU results yet: `make bench` on a GPU writes `results/<gpu>/<dtype>.csv`, "
                      "then `make report` fills this section.")
-    parts += [gpu_markdown(report, readme_dir, level=3, readme_view=True).strip() for report in reports]
+    parts += [gpu_markdown(report, readme_dir, level=README_LEVEL, readme_view=True).strip() for report in reports]
     return "\n\n".join(parts)
 
 
-def render(paths: list[Path], readme_path: Path | None) -> list[GpuReport]:
-    reports = [render_gpu(gpu_dir) for gpu_dir in find_gpu_dirs(paths)]
+def shown_gpus(readme_text: str, source: str = "README") -> list[str]:
+    """The GPU folders whose sections the README's results region shows, read off their headings."""
+    return GPU_HEADING.findall(readme.region(readme_text, source))
+
+
+def readme_exclusion(gpu_dir: Path, frame: pd.DataFrame, results_dir: Path) -> str | None:
+    """Why the README leaves `gpu_dir` out; None: it shows it."""
+    if gpu_dir.resolve().parent != results_dir.resolve():
+        return f"not a folder of {results_dir}"
+    return unpublished_reason(gpu_dir, frame)
+
+
+def check_nothing_dropped(readme_path: Path, shown_next: list[str], left_out: dict[str, str],
+                          allow_drop: tuple[str, ...]) -> None:
+    """Raises DropRefusedError if the README shows a GPU folder that is not in `shown_next` (the
+    folders the new section shows) and not in `allow_drop`; `left_out`: the README's results
+    folders it leaves out, by name, and why."""
+    dropped = [name for name in shown_gpus(readme_path.read_text(encoding="utf-8"), str(readme_path))
+               if name not in shown_next and name not in allow_drop]
+    if not dropped:
+        return
+    results_dir = readme_path.parent / "results"
+    whys = [f"{results_dir / name}: {left_out.get(name, 'no <dtype>.csv there')}" for name in dropped]
+    raise DropRefusedError(
+        f"{readme_path}: not rewritten: this render would drop {', '.join(dropped)}, shown in its results "
+        "section now:\n  " + "\n  ".join(whys) + "\nRestore those results, or remove the section on purpose: "
+        + " ".join(f"--allow-drop {name}" for name in dropped))
+
+
+def render(paths: list[Path], readme_path: Path | None, allow_drop: tuple[str, ...] = ()) -> list[GpuReport]:
+    """Renders the GPU folders of `paths`; with a README, also every published folder of the
+    `results/` beside it, from which the README's results region is rebuilt (module docstring).
+    Every CSV is read and checked, and the README's sections compared, before any file is written."""
+    results_dir = None if readme_path is None else readme_path.parent / "results"
+    readme_candidates = [] if results_dir is None else [
+        gpu_dir for gpu_dir in gpu_subfolders(results_dir) if gpu_dir.name not in NOT_PUBLISHED]
+    gpu_dirs: dict[Path, Path] = {}  # keyed by the folder itself, however spelled; the first spelling kept
+    for gpu_dir in find_gpu_dirs(paths, results_dir) + readme_candidates:
+        gpu_dirs.setdefault(gpu_dir.resolve(), gpu_dir)
+    frames = {key: load_gpu_results(gpu_dir) for key, gpu_dir in gpu_dirs.items()}
+
+    left_out: dict[Path, str] = {}
     if readme_path is not None:
-        text = readme.update_readme(readme_path, readme_section(reports, readme_path.parent))
+        for key, gpu_dir in gpu_dirs.items():
+            why = readme_exclusion(gpu_dir, frames[key], results_dir)
+            if why is not None:
+                left_out[key] = why
+        in_readme = sorted((key for key in gpu_dirs if key not in left_out), key=lambda key: gpu_dirs[key].name)
+        left_out_of_results = {gpu_dirs[key].name: why for key, why in left_out.items()
+                               if key.parent == results_dir.resolve()}
+        check_nothing_dropped(readme_path, [gpu_dirs[key].name for key in in_readme], left_out_of_results,
+                              allow_drop)
+
+    reports = {key: render_gpu(gpu_dir, frames[key]) for key, gpu_dir in gpu_dirs.items()}
+    if readme_path is not None:
+        for key, why in left_out.items():
+            print(f"{gpu_dirs[key]}: rendered, not in the README: {why}", file=sys.stderr)
+        section = readme_section([reports[key] for key in in_readme], readme_path.parent)
+        text = readme.update_readme(readme_path, section)
         if write_if_changed(readme_path, text.encode("utf-8")):
             print(f"wrote {readme_path}")
-    return reports
+    return list(reports.values())
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m reports.render", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m reports.render", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("paths", nargs="*", type=Path, default=[Path("results")],
                         help="GPU result folders, or folders of them (default: results)")
     target = parser.add_mutually_exclusive_group()
     target.add_argument("--readme", type=Path, default=REPO_ROOT / "README.md",
                         help="the README whose results region is rewritten (default: the repo's)")
     target.add_argument("--no-readme", action="store_true", help="leave the README alone")
+    parser.add_argument("--allow-drop", action="append", default=[], metavar="GPU",
+                        help="a GPU folder name (e.g. nvidia-h200) whose README section may go; repeatable")
     args = parser.parse_args(argv)
-    render(args.paths, None if args.no_readme else args.readme)
+    try:
+        render(args.paths, None if args.no_readme else args.readme, tuple(args.allow_drop))
+    except (ResultsError, DropRefusedError, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -3,14 +3,31 @@
 `results/<gpu-slug>/<dtype>.csv` holds one GPU's rows for one dtype (the columns of
 `runners/rows.py`'s `ResultRow`; this stage reads the CSV only and imports nothing from
 `runners/`). Raw samples (`<dtype>.samples.csv`) are not needed here: the CSV carries p20/p50/p80.
+
+A CSV the report cannot use stops it with a `ResultsError` naming the file, and for a bad value
+the CSV line and the column: a number column that does not parse; a micro-benchmark row whose
+`shape` is not sizes >= 1 joined by "x" or whose `dim` is not a tuple of that shape's dims; an
+`ok` row without positive, finite times (p20/p50/p80), or with a rate (GB/s, % of copy, tokens/s)
+that is given but not positive and finite. Such an ok row is an error rather than a row shown as
+not ok: it is a broken measurement or a broken CSV, and the report would otherwise read a zero,
+negative or infinite time as a speedup (1.00x) or a % of copy.
+
+Published results, the only ones the README shows: a folder `results/<gpu-slug>/` other than
+cpu-smoke and ci whose rows all come from the GPU it is named after (`gpu_slug`).
 """
 
 from __future__ import annotations
 
+import csv
+import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+
+from reports.sweeps import parse_dim, parse_shape
 
 DTYPES = ("fp16", "bf16", "fp32", "fp64")
 # folders under results/ that are not a GPU's published results; rendered only when named
@@ -29,24 +46,114 @@ REQUIRED_COLUMNS = PROVENANCE_COLUMNS + KEY_COLUMNS + VALUE_COLUMNS
 TEXT_COLUMNS = ("timestamp", "git_sha", "gpu", "driver", "cuda", "torch", "triton", "python",
                 "workload", "impl", "mode", "timer", "dtype", "shape", "dim", "status", "error")
 NUMBER_COLUMNS = ("p",) + VALUE_COLUMNS[:-2]
+# what an ok row must carry, positive and finite; and what it may leave empty, but not give otherwise
+OK_TIMES = ("p20_ms", "p50_ms", "p80_ms")
+OK_RATES = ("gbps", "pct_of_copy", "tokens_per_s")
+BAD_VALUES_LISTED = 10
 
 
-class MissingColumnsError(ValueError):
+class ResultsError(ValueError):
+    """Results the report cannot use; the message names the file (and the line and column)."""
+
+
+class MissingColumnsError(ResultsError):
     """A results CSV lacks columns the report needs."""
 
 
+@dataclass(frozen=True)
+class BadValue:
+    row: int  # the data row, from 0
+    column: str
+    why: str
+
+
+def record_lines(path: Path) -> list[int]:
+    """The CSV line on which each data row starts (a quoted field can span lines)."""
+    starts, end = [], 0
+    with open(path, newline="", encoding="utf-8", errors="replace") as file:
+        reader = csv.reader(file)
+        for record in reader:
+            if len(record) > 1 or "".join(record).strip():  # blank lines are no rows, for pandas either
+                starts.append(end + 1)
+            end = reader.line_num
+    return starts[1:]  # the first record is the header
+
+
+def raise_bad_values(path: Path, frame: pd.DataFrame, problems: list[BadValue]) -> None:
+    if not problems:
+        return
+    lines = record_lines(path)
+
+    def where(row: int) -> str:
+        # should pandas and the csv module ever count rows differently, a row number beats a wrong line
+        return f"line {lines[row]}" if len(lines) == len(frame) else f"data row {row + 1}"
+
+    problems = sorted(problems, key=lambda problem: problem.row)
+    listed = [f"{path}, {where(problem.row)}, column {problem.column}: {problem.why}"
+              for problem in problems[:BAD_VALUES_LISTED]]
+    if len(problems) > BAD_VALUES_LISTED:
+        listed.append(f"and {len(problems) - BAD_VALUES_LISTED} more bad values in {path}")
+    raise ResultsError("\n".join(listed))
+
+
+def unparsable_numbers(frame: pd.DataFrame) -> list[BadValue]:
+    problems = []
+    for name in NUMBER_COLUMNS:
+        parsed = pd.to_numeric(frame[name], errors="coerce")
+        for row in np.flatnonzero(parsed.isna() & frame[name].notna()):
+            problems.append(BadValue(row, name, f"{frame[name].iat[row]!r} is not a number"))
+    return problems
+
+
+def malformed_keys(frame: pd.DataFrame) -> list[BadValue]:
+    """Micro-benchmark rows whose shape or dim does not parse (a model row's shape names the model)."""
+    problems = []
+    for row in np.flatnonzero(frame.workload == "micro"):
+        try:
+            rank = len(parse_shape(frame["shape"].iat[row]))
+        except ValueError as error:
+            problems.append(BadValue(row, "shape", str(error)))
+            continue
+        try:
+            parse_dim(frame["dim"].iat[row], rank)
+        except ValueError as error:
+            problems.append(BadValue(row, "dim", str(error)))
+    return problems
+
+
+def impossible_ok_values(frame: pd.DataFrame) -> list[BadValue]:
+    problems = []
+    ok = frame.status == "ok"
+    for name in OK_TIMES + OK_RATES:
+        values = frame[name]
+        bad = ok & ~(np.isfinite(values) & (values > 0))
+        if name in OK_RATES:
+            bad &= values.notna()
+        for row in np.flatnonzero(bad):
+            problems.append(BadValue(row, name, f"{values.iat[row]:g} in a row whose status is ok "
+                                                "(its times and rates must be positive and finite)"))
+    return problems
+
+
 def read_results_csv(path: Path) -> pd.DataFrame:
-    """One `<dtype>.csv` as a frame: text columns as str ("" when empty), numbers as float."""
-    frame = pd.read_csv(path, dtype={name: str for name in TEXT_COLUMNS}, keep_default_na=False,
-                        na_values={name: ["", "nan", "NaN"] for name in NUMBER_COLUMNS})
+    """One `<dtype>.csv` as a frame: text columns as str ("" when empty), numbers as float.
+    A CSV the report cannot use raises ResultsError (see the module docstring)."""
+    try:
+        frame = pd.read_csv(path, dtype={name: str for name in TEXT_COLUMNS}, keep_default_na=False,
+                            na_values={name: ["", "nan", "NaN"] for name in NUMBER_COLUMNS})
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
+        raise ResultsError(f"{path}: not a readable CSV: {str(error).strip()}") from error
     missing = [name for name in REQUIRED_COLUMNS if name not in frame.columns]
     if missing:
         raise MissingColumnsError(
             f"{path}: missing required column(s) {', '.join(missing)} "
             "(the report needs the columns of runners/rows.py ResultRow)"
         )
+    raise_bad_values(path, frame, unparsable_numbers(frame))
     for name in NUMBER_COLUMNS:
-        frame[name] = pd.to_numeric(frame[name], errors="raise").astype(float)
+        frame[name] = pd.to_numeric(frame[name]).astype(float)
+    raise_bad_values(path, frame, malformed_keys(frame))
+    raise_bad_values(path, frame, impossible_ok_values(frame))
     frame["git_dirty"] = frame["git_dirty"].astype(str).str.lower().isin(["true", "1"])
     return frame
 
@@ -64,18 +171,57 @@ def load_gpu_results(gpu_dir: Path) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def find_gpu_dirs(paths: list[Path]) -> list[Path]:
-    """GPU folders to render: a path holding dtype CSVs is one; otherwise its published subfolders."""
+def gpu_subfolders(folder: Path) -> list[Path]:
+    """The subfolders of `folder` holding dtype CSVs, by name (cpu-smoke and ci included)."""
+    if not folder.is_dir():
+        return []
+    return [sub for sub in sorted(folder.iterdir()) if sub.is_dir() and dtype_csvs(sub)]
+
+
+def same_folder(path: Path, other: Path | None) -> bool:
+    return other is not None and path.resolve() == other.resolve()
+
+
+def find_gpu_dirs(paths: list[Path], results_dir: Path | None = None) -> list[Path]:
+    """GPU folders to render. A path holding dtype CSVs is one, except `results_dir` (the README's
+    results folder, which holds GPU folders: a dtype CSV directly in it is stray, reported on stderr
+    and never rendered). Any other folder stands for its subfolders holding dtype CSVs, except
+    cpu-smoke and ci. A path with nothing to render is an error, except `results_dir` (no GPU
+    results yet)."""
     found = []
     for path in paths:
-        if dtype_csvs(path):
+        is_results_dir = same_folder(path, results_dir)
+        if dtype_csvs(path) and not is_results_dir:
             found.append(path)
-        elif path.is_dir():
-            found += [sub for sub in sorted(path.iterdir())
-                      if sub.is_dir() and sub.name not in NOT_PUBLISHED and dtype_csvs(sub)]
-        else:
+            continue
+        if not path.is_dir():
             raise FileNotFoundError(f"{path}: not a results folder")
+        for stray in dtype_csvs(path):
+            print(f"{stray}: left out, not in a GPU folder (results go to results/<gpu-slug>/<dtype>.csv)",
+                  file=sys.stderr)
+        rendered = [sub for sub in gpu_subfolders(path) if sub.name not in NOT_PUBLISHED]
+        if not rendered and not is_results_dir:
+            raise FileNotFoundError(f"{path}: nothing to render: no {'/'.join(DTYPES)}.csv in it or in a GPU "
+                                    f"folder under it ({' and '.join(NOT_PUBLISHED)} are rendered only when named)")
+        found += rendered
     return found
+
+
+def gpu_slug(name: str) -> str:
+    """The folder of a GPU's results, as runners/provenance.py names it: 'NVIDIA H200' -> 'nvidia-h200'."""
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+
+
+def unpublished_reason(gpu_dir: Path, frame: pd.DataFrame) -> str | None:
+    """Why the rows of `gpu_dir` are not published results (None: they are): cpu-smoke and ci never
+    are; nor is a folder not named after the GPU its rows were measured on."""
+    if gpu_dir.name in NOT_PUBLISHED:
+        return f"{gpu_dir.name} results are never published"
+    gpus = sorted(set(frame.gpu))
+    if {gpu_slug(gpu) for gpu in gpus} != {gpu_dir.name}:
+        measured_on = " / ".join(f"{gpu} ({gpu_slug(gpu)})" if gpu else "no GPU name" for gpu in gpus)
+        return f"its rows are from {measured_on}, a folder is published only under its GPU's name"
+    return None
 
 
 @dataclass(frozen=True)

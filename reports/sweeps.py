@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import math
+import re
 from dataclasses import dataclass
 
 import pandas as pd
@@ -21,16 +22,26 @@ PRODUCT_IMPL = "seeded"
 # the timer a sweep's throughput and speedups are read from, first present wins
 SWEEP_TIMERS = ("event", "cuda_graph", "cpu")
 HOST_TIMER = "host"
+SHAPE = re.compile(r"[1-9][0-9]*(x[1-9][0-9]*)*")
 
 
 def parse_shape(text: str) -> tuple[int, ...]:
+    """"64x256x768" -> (64, 256, 768); ValueError for anything but sizes >= 1 joined by "x"."""
+    if not SHAPE.fullmatch(text):
+        raise ValueError(f"{text!r} is not a shape: sizes >= 1 joined by 'x', e.g. 64x256x768")
     return tuple(int(size) for size in text.split("x"))
 
 
 def parse_dim(text: str, rank: int) -> tuple[int, ...]:
-    """The shared dims, non-negative: "(1,)" -> (1,), "(-2,)" of a rank-3 shape -> (1,)."""
-    dims = ast.literal_eval(text)
-    dims = (dims,) if isinstance(dims, int) else tuple(dims)
+    """The shared dims, non-negative: "(1,)" -> (1,), "(-2,)" of a rank-3 shape -> (1,), "1" -> (1,);
+    ValueError for anything but a tuple of dims of a rank-`rank` shape."""
+    try:
+        dims = ast.literal_eval(text)
+    except (SyntaxError, ValueError, TypeError, MemoryError, RecursionError):
+        dims = None
+    dims = (dims,) if isinstance(dims, int) else dims
+    if not isinstance(dims, tuple) or not all(isinstance(d, int) and -rank <= d < rank for d in dims):
+        raise ValueError(f"{text!r} is not a tuple of dims of a rank-{rank} shape, e.g. (1,) or ()")
     return tuple(sorted(d % rank for d in dims))
 
 

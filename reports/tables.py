@@ -1,5 +1,6 @@
 """Markdown from result rows: the per-sweep summary table, its two-sentence reading, the model
-table and the count of rows that are not ok. Every number is read from the rows given."""
+table and the count of rows that are not ok. Every number is read from the rows given; text from
+the CSVs goes through `markdown.escape`."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from reports.markdown import escape
 from reports.sweeps import MODES, PRODUCT_IMPL, Sweep, extreme, format_size, ordered_impls, speedups
 
 SPEEDUP_BASELINES = ("eager", "compile")
@@ -67,7 +69,7 @@ def summary_table(lines: list[SummaryLine], sweep: Sweep) -> str:
     for line in lines:
         pct = (f"{line.pct_of_copy:.1f}% ({symbol}={format_size(line.largest)})"
                if math.isfinite(line.pct_of_copy) else "–")
-        cells = [line.dtype, line.mode, pct]
+        cells = [escape(line.dtype), escape(line.mode), pct]
         for baseline in SPEEDUP_BASELINES:
             worst, best = line.speedup_range[baseline]
             cells += [format_speedup(worst, symbol), format_speedup(best, symbol)]
@@ -82,10 +84,11 @@ def value_range(values: list[float], fmt: str) -> str:
 
 
 def findings(lines: list[SummaryLine], sweep: Sweep, timer: str) -> str:
-    """Two sentences reading the summary of one sweep over all its dtypes and modes."""
+    """Two sentences reading the summary of one sweep over all its dtypes and modes; `timer` is
+    markdown already."""
     pcts = [line.pct_of_copy for line in lines if math.isfinite(line.pct_of_copy)]
-    dtypes = ", ".join(dict.fromkeys(line.dtype for line in lines))
-    modes = ", ".join(dict.fromkeys(line.mode for line in lines))
+    dtypes = ", ".join(dict.fromkeys(escape(line.dtype) for line in lines))
+    modes = ", ".join(dict.fromkeys(escape(line.mode) for line in lines))
     sentences = []
     largest = sorted({line.largest for line in lines})
     where = f"{sweep.symbol} = {format_size(largest[0])}" if len(largest) == 1 else "the largest size of each dtype"
@@ -101,7 +104,7 @@ def findings(lines: list[SummaryLine], sweep: Sweep, timer: str) -> str:
             ranges.append(f"{value_range([w[0][0] for w in worsts] + bests, '.2f')}x the speed of {baseline}")
             (value, size), line = min(worsts, key=lambda found: found[0][0])
             worst_cases.append((value, f"{value:.2f}x vs {baseline} at {sweep.symbol} = {format_size(size)} "
-                                       f"({line.dtype} {line.mode})"))
+                                       f"({escape(line.dtype)} {escape(line.mode)})"))
     if ranges:
         worst = min(worst_cases)[1]
         sentences.append(f"Over the sweep it runs at {' and '.join(ranges)}; its worst case is {worst}.")
@@ -114,13 +117,13 @@ def not_ok_summary(frame: pd.DataFrame) -> str:
                                                      kind="stable")
     if failed.empty:
         return f"All {len(frame)} rows are ok."
-    counts = ", ".join(f"{status} {count}" for status, count in sorted(failed.status.value_counts().items()))
+    counts = ", ".join(f"{escape(status)} {count}" for status, count in sorted(failed.status.value_counts().items()))
     lines = [f"Rows not ok: {len(failed)} of {len(frame)} ({counts}); the figures show them as gaps "
              "marked x with their status.", ""]
     for row in failed.head(NOT_OK_LISTED).itertuples():
-        error = f": {row.error.splitlines()[0][:100]}" if row.error else ""
-        lines.append(f"- {row.dtype} {row.workload} {row.impl} {row.mode} {row.timer} {row.shape} "
-                     f"dim {row.dim} p {row.p:g}: {row.status}{error}")
+        error = f": {escape(row.error.splitlines()[0][:100])}" if row.error else ""
+        key = " ".join(escape(text) for text in (row.dtype, row.workload, row.impl, row.mode, row.timer, row.shape))
+        lines.append(f"- {key} dim {escape(row.dim)} p {row.p:g}: {escape(row.status)}{error}")
     if len(failed) > NOT_OK_LISTED:
         lines.append(f"- and {len(failed) - NOT_OK_LISTED} more (see the CSVs)")
     return "\n".join(lines)
@@ -134,14 +137,15 @@ def model_table(rows: pd.DataFrame) -> str:
     for (dtype, model), of_model in rows.groupby(["dtype", "shape"], sort=True):
         for impl in ordered_impls(set(of_model.impl)):
             for row in of_model[of_model.impl == impl].sort_values(["dim", "p"]).itertuples():
+                names = [escape(dtype), escape(model), escape(impl)]
                 if row.status != "ok":
-                    table.append("| " + " | ".join([dtype, model, impl] + ["–"] * 4 + [row.status]) + " |")
+                    table.append("| " + " | ".join(names + ["–"] * 4 + [escape(row.status)]) + " |")
                     continue
-                cells = [dtype, model, impl,
+                cells = [*names,
                          f"{format_number(row.p50_ms, '.2f')} ({format_number(row.p20_ms, '.2f')}-"
                          f"{format_number(row.p80_ms, '.2f')})",
                          format_number(row.tokens_per_s, ",.0f"),
                          format_number(row.peak_mem_delta_bytes / 2**30, ".2f"),
-                         format_number(row.loss, ".4f"), row.status]
+                         format_number(row.loss, ".4f"), escape(row.status)]
                 table.append("| " + " | ".join(cells) + " |")
     return "\n".join(table)

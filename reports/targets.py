@@ -28,6 +28,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from reports.markdown import escape
 from reports.results import DTYPES, load_gpu_results
 from reports.sweeps import parse_shape
 
@@ -60,7 +61,7 @@ def _pivot(rows: pd.DataFrame, value: str) -> pd.DataFrame:
 
 def _where(key: tuple) -> str:
     shape, dim, mode = key
-    return f"{shape} {dim} {mode}"
+    return f"{escape(shape)} {escape(dim)} {escape(mode)}"
 
 
 def _seq_length(shape: str) -> int:

@@ -131,7 +131,7 @@ def test_a_key_ok_in_ref_but_broken_in_one_candidate_fails_the_gate(tmp_path, da
     folder = make_job(tmp_path, lambda k, i: base(k), lambda k, i: base(k), cand_override=break_one)
     status, text = verdict_of(folder)
     assert status == judge.EXIT_FAIL
-    assert "seeded fwd cuda\\_graph fp32 64x256x768 dim (1,) (broken)" in text
+    assert "seeded fwd cuda_graph fp32 64x256x768 dim (1,) (broken)" in text
     assert f"1 of 4 candidate processes: {reason}" in text
 
 

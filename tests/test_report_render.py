@@ -13,6 +13,8 @@ from reports import readme, render, targets
 from reports.results import MissingColumnsError
 
 FIXTURE = Path(__file__).parent / "fixtures" / "report" / "fixture-h200"
+# the folder the README publishes the fixture's rows from: its GPU's name, "FIXTURE (synthetic, not measured)"
+FIXTURE_SLUG = "fixture-synthetic-not-measured"
 README_TEMPLATE = f"# Project\n\nText before.\n\n{readme.BEGIN}\nold generated text\n{readme.END}\n\nText after.\n"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -25,7 +27,7 @@ def snapshot(root: Path) -> dict[Path, bytes]:
 def rendered(tmp_path_factory):
     """The fixture rendered twice into a temp copy; yields (root, README path, files after each)."""
     root = tmp_path_factory.mktemp("report")
-    shutil.copytree(FIXTURE, root / "results" / FIXTURE.name)
+    shutil.copytree(FIXTURE, root / "results" / FIXTURE_SLUG)
     readme_path = root / "README.md"
     readme_path.write_text(README_TEMPLATE)
     render.render([root / "results"], readme_path)
@@ -49,7 +51,7 @@ def table_row(markdown: str, dtype: str, mode: str) -> list[str]:
 
 def test_expected_files_are_valid_pngs(rendered):
     root, _, files, _ = rendered
-    gpu_dir = root / "results" / FIXTURE.name
+    gpu_dir = root / "results" / FIXTURE_SLUG
     expected = {f"{dtype}_{kind}_64xTx768_d1_p0.5.png" for dtype in ("fp16", "fp32")
                 for kind in ("throughput", "speedup", "memory", "timers")} | {"fp16_model.png"}
     assert {path.name for path in (gpu_dir / "figures").iterdir()} == expected
@@ -70,7 +72,7 @@ def test_second_render_is_byte_identical(rendered):
 
 def test_summary_table_holds_the_fixture_numbers(rendered):
     root, _, _, _ = rendered
-    summary = (root / "results" / FIXTURE.name / "summary.md").read_text()
+    summary = (root / "results" / FIXTURE_SLUG / "summary.md").read_text()
     rows = fixture_rows()
     for dtype in ("fp16", "fp32"):
         event = rows[(rows.dtype == dtype) & (rows.timer == "event") & (rows["mode"] == "fwd")
@@ -93,7 +95,7 @@ def test_summary_table_holds_the_fixture_numbers(rendered):
 
 def test_rows_not_ok_are_counted_and_listed(rendered):
     root, _, _, _ = rendered
-    summary = (root / "results" / FIXTURE.name / "summary.md").read_text()
+    summary = (root / "results" / FIXTURE_SLUG / "summary.md").read_text()
     rows = fixture_rows()
     failed = rows[rows.status != "ok"]
     assert len(failed) > 0
@@ -104,7 +106,7 @@ def test_rows_not_ok_are_counted_and_listed(rendered):
 
 def test_model_table_holds_the_fixture_numbers(rendered):
     root, _, _, _ = rendered
-    summary = (root / "results" / FIXTURE.name / "summary.md").read_text()
+    summary = (root / "results" / FIXTURE_SLUG / "summary.md").read_text()
     model = fixture_rows().query("workload == 'model'")
     assert len(model) > 0
     for row in model.itertuples():
@@ -133,7 +135,7 @@ def test_readme_region_is_replaced_and_the_rest_kept(rendered):
 
 def test_summary_and_readme_carry_the_performance_targets(rendered):
     root, readme_path, _, _ = rendered
-    summary = (root / "results" / FIXTURE.name / "summary.md").read_text()
+    summary = (root / "results" / FIXTURE_SLUG / "summary.md").read_text()
     table = targets.targets_table(fixture_rows())
     assert table.startswith("| target | fp16 | fp32 |")
     assert "## Performance targets" in summary and table in summary
