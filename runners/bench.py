@@ -84,10 +84,12 @@ def run_model_workload(cfg: DictConfig, writers: dict[str, ResultsFile]) -> list
     # owned by its own module; called once per dtype with that dtype's results file.
     from runners import model_workload
 
+    rows = []
     for dtype, writer in writers.items():
         cfg_one_dtype = copy.deepcopy(cfg)
         cfg_one_dtype.dtype.names = [dtype]
-        model_workload.run_model_sweep(cfg_one_dtype, writer)
+        rows += model_workload.run_model_sweep(cfg_one_dtype, writer)
+    finish_run(writers, rows)
     return list(dict.fromkeys(w.path for w in writers.values()))
 
 
@@ -154,6 +156,8 @@ def run(cfg: DictConfig) -> list[Path]:
             rows += run_point(point, settings, writers[point.dtype], provenance, progress, point_index)
     except KeyboardInterrupt:
         progress.close()
+        for writer in dict.fromkeys(writers.values()):
+            writer.compact()
         print(f"\ninterrupted: every finished row is in {', '.join(map(str, paths))}; run again to resume")
         raise
     progress.close()
@@ -161,7 +165,29 @@ def run(cfg: DictConfig) -> list[Path]:
     print("written: " + ", ".join(map(str, paths)))
     if device.type == "cpu":
         print(CPU_BANNER.replace("\n\n", "\n"), flush=True)
+    finish_run(writers, rows)
     return paths
+
+
+# ---- the end of a run: the results files compacted, the exit status ---------------------------------
+
+
+def finish_run(writers: dict[str, ResultsFile], rows: list) -> None:
+    """What a run does last: compact each results file (one row per key; rows other processes
+    appended meanwhile are kept), then exit with status 1 when every row this run wrote failed."""
+    for writer in dict.fromkeys(writers.values()):
+        writer.compact()
+    exit_if_every_row_failed(rows)
+
+
+def exit_if_every_row_failed(rows: list) -> None:
+    """A sweep that measured nothing (every row it wrote `error` or `oom`) is a failed command, not a
+    result: exit 1, so scripts and CI see it. Rows skipped or already on disk are not failures."""
+    failed = [row for row in rows if row.status in ("error", "oom")]
+    if rows and len(failed) == len(rows):
+        print(f"error: every row of this run failed ({len(failed)} error/oom rows; the first are listed above)",
+              file=sys.stderr, flush=True)  # fmt: skip
+        raise SystemExit(1)
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="bench")

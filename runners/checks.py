@@ -8,6 +8,10 @@ where the mask drops):
 3. kept values equal x / (1 - p) within the dtype's tolerance, dropped values are exactly 0;
 4. backward uses the forward's mask: dx is dy / (1 - p) where y was kept and 0 where it was not.
 The copy roofline is checked as an exact copy both ways.
+
+No check may pass vacuously: every comparison with NaN is false, so a NaN p or a NaN output would
+slip through the bounds above. A p outside [0, 1] (NaN included) and a non-finite output or
+gradient fail explicitly, first.
 """
 
 from __future__ import annotations
@@ -48,10 +52,14 @@ def _scaled_right(out, source, kept, p, dtype) -> bool:
 
 def check_dropout(forward, case: DropoutCase) -> str:
     """'pass', or 'fail: <what>'."""
+    if not 0 <= case.p <= 1:  # false for NaN too
+        return f"fail: p={case.p} is no drop probability in [0, 1]"
     x = _positive(case).requires_grad_()
     y = forward(x)
     if y.shape != x.shape or y.dtype != x.dtype:
         return f"fail: output {tuple(y.shape)} {y.dtype}, expected {tuple(x.shape)} {x.dtype}"
+    if not bool(torch.isfinite(y).all()):
+        return "fail: output holds NaN or inf"
     kept = (y != 0).detach()
     dims = case.shared_dims
     if dims:
@@ -69,6 +77,8 @@ def check_dropout(forward, case: DropoutCase) -> str:
         return "fail: kept values not x / (1 - p), or dropped values not 0"
     grad_out = _positive(case)
     (grad_in,) = torch.autograd.grad(y, x, grad_out)
+    if not bool(torch.isfinite(grad_in).all()):
+        return "fail: backward output holds NaN or inf"
     if not torch.equal(grad_in != 0, kept):
         return "fail: backward drops other elements than forward"
     if not _scaled_right(grad_in, grad_out, kept, case.p, case.dtype):

@@ -288,7 +288,8 @@ def summary_text(rows: list[ResultRow]) -> str:
 
 
 def run_model_sweep(cfg, writer) -> list[ResultRow]:
-    """Every (dtype, model, impl) of `cfg` not yet in `writer` (all of them with `overwrite`).
+    """Every (dtype, model, impl) of `cfg` not yet done in `writer` (a key whose last row is `ok` or
+    `skipped`; `error`/`oom` rows are measured again), all of them with `overwrite`.
 
     `cfg` is the composed bench config with `workload=model`; `writer` a
     `runners.results_io.ResultsFile`. Each row is written the moment it is complete.
@@ -307,7 +308,7 @@ def run_model_sweep(cfg, writer) -> list[ResultRow]:
     for dtype_name in dtype_names(cfg):
         for model_cfg in models:
             for impl_name in impl_names:
-                if not overwrite and writer.has(new_row(model_cfg, impl_name, dtype_name, device).key()):
+                if not overwrite and writer.done(new_row(model_cfg, impl_name, dtype_name, device).key()):
                     continue
                 began = time.perf_counter()
                 row = run_model(model_cfg, impl_name, dtype_name, device, settings)

@@ -51,18 +51,63 @@ def dtype_names(cfg: DictConfig) -> list[str]:
 
 
 def shape_cases(cfg: DictConfig) -> list[tuple[tuple[int, ...], tuple[int, ...]]]:
-    """(shape, shared dims) pairs of the shape preset, in file order; negative dims normalised."""
+    """(shape, shared dims) pairs of the shape preset, in file order; negative dims normalised.
+
+    Raises ValueError naming the case (`shape.cases[i].shapes[j]`) for a size that is not a
+    positive integer, or a dim that is not an integer, lies outside the shape, or repeats one:
+    without this, `dim: [5]` on a 3-d shape would measure dim 2 (5 % 3)."""
+    if not cfg.shape.cases:
+        raise ValueError("shape.cases is empty: the shape preset gives no shape to measure")
     cases = []
-    for case in cfg.shape.cases:
-        for shape in case.shapes:
-            shape = tuple(int(s) for s in shape)
-            dims = tuple(sorted(int(d) % len(shape) for d in as_list(case.dim)))
-            cases.append((shape, dims))
+    for i, case in enumerate(cfg.shape.cases):
+        dims = as_list(case.dim)
+        bad_dims = [d for d in dims if not is_integer(d)]
+        if bad_dims:
+            raise ValueError(f"shape.cases[{i}].dim: {bad_dims[0]!r} is not an integer dimension")
+        if not case.shapes:
+            raise ValueError(f"shape.cases[{i}].shapes is empty")
+        for j, shape in enumerate(case.shapes):
+            where = f"shape.cases[{i}].shapes[{j}]"
+            shape = as_list(shape)
+            if not shape or not all(is_integer(s) and s > 0 for s in shape):
+                raise ValueError(f"{where}: {list(shape)} is not a shape: give one or more positive integer sizes")
+            cases.append((tuple(int(s) for s in shape), shared_dims(dims, len(shape), f"shape.cases[{i}].dim")))
     return cases
 
 
+def is_integer(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def shared_dims(dims: list[int], rank: int, where: str) -> tuple[int, ...]:
+    """The dims as indices in [0, rank), sorted; each given dim in [-rank, rank), none named twice."""
+    outside = [d for d in dims if not -rank <= d < rank]
+    if outside:
+        raise ValueError(f"{where}: dim {outside[0]} is outside a {rank}-d shape (dims lie in [{-rank}, {rank - 1}])")
+    normalised = [d % rank for d in dims]
+    if len(set(normalised)) < len(normalised):
+        raise ValueError(f"{where}: {list(dims)} names one dimension twice (in a {rank}-d shape)")
+    return tuple(sorted(normalised))
+
+
+def drop_probabilities(cfg: DictConfig) -> list[float]:
+    """The config's `p` values; each a number in [0, 1] (1 drops everything). NaN is refused: it
+    would pass the correctness check (every comparison with NaN is false) with an all-zero output."""
+    ps = as_list(cfg.p)
+    if not ps:
+        raise ValueError("p is empty: give a drop probability in [0, 1], or a list of them (config key p)")
+    for p in ps:
+        if isinstance(p, bool) or not isinstance(p, (int, float)):
+            raise ValueError(f"p={p!r} is not a number: give drop probabilities in [0, 1] (config key p)")
+        if not 0 <= p <= 1:  # false for NaN too
+            raise ValueError(f"p={p} is not a drop probability: give a number in [0, 1] (config key p)")
+    return [float(p) for p in ps]
+
+
 def sweep_points(cfg: DictConfig, dtypes: list[str]) -> list[Point]:
-    ps = [float(p) for p in as_list(cfg.p)]
+    """Every point of the sweep; raises ValueError, naming the value and its config key, for a
+    config that is not one (checked before anything is measured)."""
+    ps = drop_probabilities(cfg)
     return [Point(dt, shape, dims, p) for dt in dtypes for shape, dims in shape_cases(cfg) for p in ps]
 
 

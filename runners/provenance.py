@@ -7,10 +7,12 @@ import re
 import subprocess
 import uuid
 from datetime import datetime, timezone
+from pathlib import Path
 
 import torch
 
 CPU_SLUG = "cpu-smoke"
+PROJECT_ROOT = Path(__file__).resolve().parents[1]  # the folder holding runners/
 
 
 def gpu_slug(device_name: str) -> str:
@@ -31,23 +33,28 @@ def new_run_id() -> str:
     return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
 
 
-def _command_output(args: list[str]) -> str:
+def _command_output(args: list[str], cwd: Path | None = None) -> str:
     try:
-        done = subprocess.run(args, capture_output=True, text=True, timeout=20, check=True)
+        done = subprocess.run(args, capture_output=True, text=True, timeout=20, check=True, cwd=cwd)
     except (OSError, subprocess.SubprocessError):
         return ""
     return done.stdout.strip()
 
 
 def git_state(sha_override: str | None = None) -> tuple[str, bool]:
-    """(sha, dirty). Where the tree has no .git (e.g. a copy on the GPU machine) the sha is 'unknown'
-    unless given; a given sha is reported as is, dirty False."""
+    """(sha, dirty) of the project's own repository, whatever the working directory. Where the
+    project is no git work tree of its own (e.g. a copy on the GPU machine, even one unpacked inside
+    another repository, whose commit says nothing about this code) the sha is 'unknown' unless
+    given; a given sha is reported as is, dirty False."""
     if sha_override:
         return str(sha_override), False
-    sha = _command_output(["git", "rev-parse", "HEAD"])
+    top = _command_output(["git", "rev-parse", "--show-toplevel"], cwd=PROJECT_ROOT)
+    if not top or Path(top).resolve() != PROJECT_ROOT:
+        return "unknown", False
+    sha = _command_output(["git", "rev-parse", "HEAD"], cwd=PROJECT_ROOT)
     if not sha:
         return "unknown", False
-    dirty = bool(_command_output(["git", "status", "--porcelain", "--untracked-files=no"]))
+    dirty = bool(_command_output(["git", "status", "--porcelain", "--untracked-files=no"], cwd=PROJECT_ROOT))
     return sha, dirty
 
 

@@ -1,38 +1,95 @@
-"""Results on disk: one CSV per (GPU, dtype) and its raw-samples file, upserted by key.
+"""Results on disk: one CSV per (GPU, dtype) and its raw-samples file, appended to row by row.
 
-`ResultsFile(path)` holds the rows of `path` (columns: `runners.rows.COLUMNS`) and of the samples
-file beside it (`<stem>.samples.csv`: the key columns, `samples_ms` and `sample_rounds`, each
-space-separated). Every
-`write` replaces the row with the same key (or appends a new one) and rewrites both files through a
-temporary file and a rename, so a crash or Ctrl-C leaves the last complete state on disk. Rows of
-another GPU are refused: results of different GPUs never share a file.
+`ResultsFile(path)` is the rows of `path` (columns: `runners.rows.COLUMNS`) and of the samples file
+beside it (`<stem>.samples.csv`: the key columns, `samples_ms` and `sample_rounds`, each
+space-separated). What it guarantees:
 
-`merge(out_path, part_paths)` upserts the rows of part files (one per job of a split sweep) into
-one file. `read_results(path)` loads a results CSV as a DataFrame with the row type's column types.
+- **Append only, one line per row.** `write` appends the row's samples line, then its CSV line,
+  each followed by an fsync: the cost of a row does not depend on the size of the file, and a row in
+  the CSV always has its samples on disk. Several processes may write one file at once (two runs
+  given the same `output=`): every write holds an exclusive `fcntl.flock` on a lock file beside the
+  CSV (`.<name>.lock`, never replaced or removed, so every process locks the same file) and opens
+  the data files in append mode for that write alone, so a writer never holds a descriptor of a
+  file that a compaction has since renamed away, and no process rewrites rows it has not read.
+- **The last row of a key counts.** A key written again (`overwrite=true`, a failed row retried)
+  gets a second line; readers take the last. `compact()` rewrites both files with one row per key,
+  re-reading them under the lock (so rows other processes appended since this one opened the file
+  are kept), through a temporary file, an fsync and a rename; a file that needs no change is left
+  alone. The harness compacts at the end of every run and `merge` after merging, so a file at rest
+  holds one row per key.
+- **A kill loses no finished row** (SIGINT, SIGTERM, SIGKILL): at worst it cuts the line being
+  written. A line that does not parse (cut short, a wrong field count, a status outside
+  `runners.rows.STATUSES`, a `p` that is no finite number) is ignored with a `DamagedRowWarning`
+  naming the file and line: its key counts as not measured, and the next compaction drops the line.
+  A line cut short at the end of a file is removed by the next write before it appends (it holds no
+  finished row, and an open quote in it would swallow the rows after it); values never hold line
+  breaks, so one row is one line and nothing before the cut is touched. A rewrite killed midway
+  leaves the old file whole; its temporary file (`.<name>.tmp-<host>-<pid>`) is removed on any
+  exception, and one a killed process of this host left is removed when a `ResultsFile` next opens
+  that folder.
+- **Resume**: `has(key)` says the file holds a row of that key; `done(key)` that its last row is
+  `ok` or `skipped`, so a resumed run need not measure it; `error` and `oom` rows are not done.
+- **Refused, left as they are**: a file that is not a results (or samples) file: not UTF-8, a header
+  lacking a key column or naming a column the row type does not have, a foreign CSV. `ResultsFile`
+  raises `ResultsFileError` naming the file, the line and the fault, before anything is measured. A
+  row of another GPU raises `MixedGpuError`: results of different GPUs never share a file.
+- **Older column sets**: a file whose header is a subset of today's columns (written before columns
+  were added) is read as it is; before the first row is appended it is rewritten once, under the
+  lock, with today's header, the new columns holding the row type's defaults.
+
+`merge(out_path, part_paths)` appends the rows of part files (one per job of a split sweep) to one
+file and compacts it. `read_results(path)` loads a results CSV (or a samples file) as a DataFrame
+with the row type's column types, the last row of each key.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
+import fcntl
+import io
 import math
 import os
-from collections.abc import Iterable
+import re
+import socket
+import warnings
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
-from runners.rows import COLUMNS, KEY_COLUMNS, SAMPLES_COLUMNS, ResultRow
+from runners.rows import COLUMNS, KEY_COLUMNS, SAMPLES_COLUMNS, STATUSES, ResultRow
+
+# A key whose last row has one of these is not measured again: an implementation that cannot run a
+# case (`skipped`) cannot run it next time either; an `error` or `oom` may pass on a retry.
+DONE_STATUSES = ("ok", "skipped")
+TEMPORARY_NAME = re.compile(r"^\..+\.tmp-(?:(?P<host>.+)-)?(?P<pid>\d+)$")
 
 
 class MixedGpuError(RuntimeError):
     """A row would land in a file holding another GPU's results."""
 
 
+class ResultsFileError(ValueError):
+    """A file that cannot be read as a results (or samples) file; it is left as it is."""
+
+
+class DamagedRowWarning(UserWarning):
+    """A line of a results file that does not parse: ignored, measured again, dropped by a compaction."""
+
+
 def samples_path_for(path: Path) -> Path:
     """results/nvidia-h200/fp16.csv -> results/nvidia-h200/fp16.samples.csv"""
     path = Path(path)
     return path.with_name(path.stem + ".samples.csv")
+
+
+def lock_path_for(path: Path) -> Path:
+    """results/nvidia-h200/fp16.csv -> results/nvidia-h200/.fp16.csv.lock (one lock for both files)"""
+    path = Path(path)
+    return path.with_name(f".{path.name}.lock")
 
 
 def format_value(value) -> str:
@@ -61,89 +118,351 @@ def sample_fields(row: ResultRow) -> dict[str, str]:
     return {"samples_ms": format_samples(row.samples_ms), "sample_rounds": " ".join(str(r) for r in rounds)}
 
 
-def _read_csv(path: Path) -> list[dict[str, str]]:
-    if not path.exists():
-        return []
-    with path.open(newline="") as f:
-        return list(csv.DictReader(f))
+# ---- reading ---------------------------------------------------------------------------------------
 
 
-def _write_csv_atomically(path: Path, columns: tuple[str, ...], rows: Iterable[dict[str, str]]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with tmp.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore", restval="")
-        writer.writeheader()
-        writer.writerows(rows)
+@dataclass
+class Table:
+    """What a results or samples file holds: its header (None: no file, or an empty one), the rows
+    that parse in file order, and the (line, reason) of each line that does not."""
+
+    header: list[str] | None
+    rows: list[dict[str, str]]
+    damaged: list[tuple[int, str]]
+
+
+def why_damaged(fields: dict[str, str]) -> str | None:
+    """Why a row of the right field count is not a row the writer wrote, or None."""
+    try:
+        p = float(fields["p"])
+    except ValueError:
+        return f"p={fields['p']!r} is not a number"
+    if not math.isfinite(p):
+        return f"p={fields['p']!r} is not a finite number"
+    if "status" in fields and fields["status"] not in STATUSES:
+        return f"status {fields['status']!r} is none of {', '.join(STATUSES)}"
+    return None
+
+
+def read_table(path: Path, known_columns: tuple[str, ...] | None) -> Table:
+    """The rows of a CSV this module wrote. Raises `ResultsFileError` for a file that is not one:
+    not UTF-8, no key columns, or (given `known_columns`) a column outside them."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return Table(None, [], [])
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        raise ResultsFileError(
+            f"{path}, line {line}: not UTF-8 text (byte {data[error.start]:#04x} at offset {error.start}): "
+            "not a results file this harness wrote; left as it is"
+        ) from None
+    if not text:
+        return Table(None, [], [])
+    # A file not ending in a line end was cut by a kill inside its last line: that tail is no row
+    # (and is parsed apart, so an open quote in it cannot swallow anything).
+    complete, tail = text[: text.rfind("\n") + 1], text[text.rfind("\n") + 1 :]
+    reader = csv.reader(io.StringIO(complete, newline=""))
+    records = []
+    try:
+        for record in reader:
+            records.append((reader.line_num, record))
+    except csv.Error as error:
+        raise ResultsFileError(f"{path}, line {reader.line_num + 1}: not CSV ({error}); left as it is") from None
+    header = records[0][1] if records else next(csv.reader([tail]), [])
+    check_header(path, header, known_columns)
+    rows, damaged = [], []
+    for line, record in records[1:]:
+        if not record:
+            continue  # a blank line
+        if len(record) != len(header):
+            reason = f"{len(record)} fields, the header has {len(header)}"
+        else:
+            fields = dict(zip(header, record, strict=True))
+            reason = why_damaged(fields)
+            if reason is None:
+                rows.append(fields)
+                continue
+        damaged.append((line, reason))
+    if tail and records:
+        damaged.append((complete.count("\n") + 1, "cut short: the file ends inside this line (an interrupted write)"))
+    return Table(header, rows, damaged)
+
+
+def check_header(path: Path, header: list[str], known_columns: tuple[str, ...] | None) -> None:
+    missing = [c for c in KEY_COLUMNS if c not in header]
+    if missing:
+        raise ResultsFileError(
+            f"{path}, line 1: the header lacks the key column(s) {', '.join(missing)} "
+            f"(a renamed column, or not a results file); left as it is. Header: {','.join(header)[:200]}"
+        )
+    unknown = [c for c in header if known_columns is not None and c not in known_columns]
+    if unknown:
+        raise ResultsFileError(
+            f"{path}, line 1: column(s) {', '.join(unknown)} are none of runners/rows.py's columns "
+            "(a renamed column, or not a results file); left as it is"
+        )
+    repeated = sorted({c for c in header if header.count(c) > 1})
+    if repeated:
+        raise ResultsFileError(f"{path}, line 1: column(s) {', '.join(repeated)} appear twice; left as it is")
+
+
+def warn_damaged(path: Path, table: Table) -> None:
+    for line, reason in table.damaged:
+        warnings.warn(f"{path}, line {line}: ignored, {reason}; its key counts as not measured",
+                      DamagedRowWarning, stacklevel=3)  # fmt: skip
+
+
+def last_row_per_key(rows: Iterable[dict[str, str]]) -> dict[tuple, dict[str, str]]:
+    """Key -> the last row of that key (at the place of the first)."""
+    latest: dict[tuple, dict[str, str]] = {}
+    for fields in rows:
+        latest[key_of(fields)] = fields
+    return latest
+
+
+# ---- writing ---------------------------------------------------------------------------------------
+
+
+def csv_line(values: Iterable[str]) -> bytes:
+    """One CSV record on one line, ending in "\\r\\n" (the csv module's line end). A line break
+    inside a value becomes a space: one row is one line, so a cut line never spans two rows."""
+    text = io.StringIO()
+    csv.writer(text).writerow(str(v).replace("\r", " ").replace("\n", " ") for v in values)
+    return text.getvalue().encode("utf-8")
+
+
+def append_rows(path: Path, columns: tuple[str, ...], rows: list[dict[str, str]]) -> None:
+    """Append rows (missing columns empty) in one write and fsync; the caller holds the lock.
+
+    The file is opened in append mode here, for this write alone: if a compaction renamed a new file
+    into place since the last write, the rows land in the new one. A last line that a kill cut
+    short (no line end) is removed first: it is no row, and an open quote in it would swallow the
+    rows appended after it."""
+    lines = b"".join(csv_line(fields.get(c, "") for c in columns) for fields in rows)
+    with path.open("a+b") as f:
+        size = f.seek(0, os.SEEK_END)
+        complete = end_of_last_line(f, size)
+        if complete < size:
+            f.truncate(complete)
+        if complete == 0:
+            lines = csv_line(columns) + lines
+        f.write(lines)
         f.flush()
         os.fsync(f.fileno())
-    os.replace(tmp, path)
+
+
+def end_of_last_line(f, size: int) -> int:
+    """The offset just past the last line end of an open binary file of `size` bytes (0: none)."""
+    if size:
+        f.seek(size - 1)
+        if f.read(1) == b"\n":
+            return size  # the usual case: the file ends with a whole line
+    end = size
+    while end > 0:
+        start = max(end - 65536, 0)
+        f.seek(start)
+        cut = f.read(end - start).rfind(b"\n")
+        if cut >= 0:
+            return start + cut + 1
+        end = start
+    return 0
+
+
+def temporary_path(path: Path) -> Path:
+    """The name of the file a rewrite of `path` goes through: host and pid tell a stale one."""
+    return path.with_name(f".{path.name}.tmp-{socket.gethostname()}-{os.getpid()}")
+
+
+def write_atomically(path: Path, columns: tuple[str, ...], rows: Iterable[dict[str, str]]) -> None:
+    """Replace `path` by a file of `rows` (missing columns empty): written aside, fsynced, renamed."""
+    tmp = temporary_path(path)
+    try:
+        with tmp.open("w", newline="", encoding="utf-8") as f:
+            writer = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore", restval="")
+            writer.writeheader()
+            writer.writerows(rows)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)  # after the rename there is nothing left to remove
+
+
+def process_is_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # it exists, another user's
+    return True
+
+
+def remove_stale_temporary_files(folder: Path) -> list[Path]:
+    """Remove the temporary files in `folder` of processes of this host that are gone (a rewrite
+    killed by SIGKILL, or SIGTERM without a handler, cannot remove its own). Returns them."""
+    removed = []
+    with contextlib.suppress(FileNotFoundError):
+        for path in folder.iterdir():
+            match = TEMPORARY_NAME.match(path.name)
+            if not match or match["host"] not in (None, socket.gethostname()):
+                continue  # not one of ours, or another host's (a shared file system): its pid means nothing here
+            if not process_is_alive(int(match["pid"])):
+                path.unlink(missing_ok=True)
+                removed.append(path)
+    return removed
+
+
+def row_defaults() -> dict[str, str]:
+    """The text of each column's default: what a migrated row of an older column set gets."""
+    empty = ResultRow()
+    return {name: format_value(getattr(empty, name)) for name in COLUMNS}
+
+
+# ---- the file --------------------------------------------------------------------------------------
 
 
 class ResultsFile:
-    """The rows of one results CSV (and its samples file), kept in memory and on disk."""
+    """The rows of one results CSV (and its samples file): read at opening, appended as written."""
 
     def __init__(self, path):
         self.path = Path(path)
         self.samples_path = samples_path_for(self.path)
-        self._rows = {key_of(r): r for r in _read_csv(self.path)}
-        self._samples = {
-            key_of(r): {name: r.get(name) or "" for name in ("samples_ms", "sample_rounds")}
-            for r in _read_csv(self.samples_path)
-        }
+        self.lock_path = lock_path_for(self.path)
+        remove_stale_temporary_files(self.path.parent)
+        table = Table(None, [], [])
+        if self.path.exists() or self.samples_path.exists():
+            with self._locked(fcntl.LOCK_SH):  # no other process is half-way through a line meanwhile
+                table = read_table(self.path, COLUMNS)
+                read_table(self.samples_path, SAMPLES_COLUMNS)  # refused here, before anything is measured
+            warn_damaged(self.path, table)
+        self._rows = last_row_per_key(table.rows)
+        self._gpus = {fields.get("gpu", "") for fields in self._rows.values()}
 
     def __len__(self) -> int:
         return len(self._rows)
 
     def has(self, key: tuple) -> bool:
-        return key_of(dict(zip(KEY_COLUMNS, key, strict=True))) in self._rows
+        """The file holds a row of this key (whatever its status)."""
+        return self._key(key) in self._rows
+
+    def done(self, key: tuple) -> bool:
+        """The key's last row is `ok` or `skipped`: a resumed run need not measure it again."""
+        fields = self._rows.get(self._key(key))
+        return fields is not None and fields.get("status") in DONE_STATUSES
 
     def rows(self) -> list[dict[str, str]]:
         return list(self._rows.values())
 
     def gpus(self) -> set[str]:
-        return {r.get("gpu", "") for r in self._rows.values()}
+        return set(self._gpus)
 
     def write(self, row: ResultRow) -> None:
-        """Upsert one row and its samples, then rewrite both files atomically."""
+        """Append one row and its samples (the last row of a key is the one that counts)."""
         self.write_fields(row_fields(row), sample_fields(row))
 
     def write_fields(self, fields: dict[str, str], samples: dict[str, str] | None) -> None:
-        self._upsert(fields, samples)
-        self._save()
+        self.append([(fields, samples)])
 
-    def _upsert(self, fields: dict[str, str], samples: dict[str, str] | None) -> None:
-        gpus = self.gpus() - {fields.get("gpu", "")}
+    def append(self, rows: list[tuple[dict[str, str], dict[str, str] | None]]) -> None:
+        """Append rows as (fields, samples or None): samples first, so a row on disk has its samples."""
+        for fields, _ in rows:
+            self._refuse_other_gpu(fields)
+        samples_rows = [
+            {**dict(zip(KEY_COLUMNS, (fields[c] for c in KEY_COLUMNS), strict=True)), **samples}
+            for fields, samples in rows
+            if samples is not None
+        ]
+        with self._locked(fcntl.LOCK_EX):
+            self._migrate_older_columns()
+            if samples_rows:
+                append_rows(self.samples_path, SAMPLES_COLUMNS, samples_rows)
+            append_rows(self.path, COLUMNS, [fields for fields, _ in rows])
+        for fields, _ in rows:
+            self._rows[key_of(fields)] = fields
+            self._gpus.add(fields.get("gpu", ""))
+
+    def compact(self) -> None:
+        """Rewrite both files with one row per key (the last), today's header, no damaged line and
+        no samples without a row; each file only where that changes it. Re-reads the files under the
+        lock, so rows other processes appended are kept (and known to this object afterwards)."""
+        if not (self.path.exists() or self.samples_path.exists()):
+            return
+        with self._locked(fcntl.LOCK_EX):
+            self._compact_locked()
+
+    def merge_from(self, other: ResultsFile) -> int:
+        """Append every row of `other` and its samples (`compact()` afterwards). Returns rows taken."""
+        samples = last_row_per_key(read_table(other.samples_path, SAMPLES_COLUMNS).rows)
+        self.append([(fields, samples.get(key)) for key, fields in other._rows.items()])
+        return len(other._rows)
+
+    # -- under the lock --
+
+    @contextlib.contextmanager
+    def _locked(self, mode: int) -> Iterator[None]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.lock_path.open("a") as lock:  # never replaced: every process locks the same inode
+            fcntl.flock(lock, mode)
+            yield  # closing the file releases the lock
+
+    def _compact_locked(self) -> None:
+        table = read_table(self.path, COLUMNS)
+        samples = read_table(self.samples_path, SAMPLES_COLUMNS)
+        rows = last_row_per_key(table.rows)
+        latest_samples = last_row_per_key(samples.rows)
+        kept_samples = [latest_samples[key] for key in rows if key in latest_samples]
+        if samples.header is not None and (
+            samples.header != list(SAMPLES_COLUMNS) or samples.damaged or len(kept_samples) != len(samples.rows)
+        ):
+            write_atomically(self.samples_path, SAMPLES_COLUMNS, kept_samples)
+        if table.header is not None and (
+            table.header != list(COLUMNS) or table.damaged or len(rows) != len(table.rows)
+        ):
+            defaults = row_defaults()
+            write_atomically(self.path, COLUMNS, ({**defaults, **fields} for fields in rows.values()))
+        self._rows = rows
+        self._gpus = {fields.get("gpu", "") for fields in rows.values()}
+
+    def _migrate_older_columns(self) -> None:
+        """Before appending rows of today's columns, rewrite a file of an older column set (once)."""
+        if any(first_line(p) not in (None, list(c)) for p, c in self._files()):
+            self._compact_locked()
+
+    def _files(self) -> list[tuple[Path, tuple[str, ...]]]:
+        return [(self.samples_path, SAMPLES_COLUMNS), (self.path, COLUMNS)]
+
+    def _key(self, key: tuple) -> tuple:
+        return key_of(dict(zip(KEY_COLUMNS, key, strict=True)))
+
+    def _refuse_other_gpu(self, fields: dict[str, str]) -> None:
+        gpus = self._gpus - {fields.get("gpu", "")}
         if gpus:
             raise MixedGpuError(
                 f"{self.path} holds results of {sorted(gpus)}, not {fields.get('gpu')!r}: "
                 "write to another file (results of different GPUs never share one)"
             )
-        key = key_of(fields)
-        self._rows[key] = fields
-        if samples is not None:
-            self._samples[key] = samples
 
-    def _save(self) -> None:
-        samples_rows = (
-            {**dict(zip(KEY_COLUMNS, key, strict=True)), **s} for key, s in self._samples.items()
-        )
-        _write_csv_atomically(self.samples_path, SAMPLES_COLUMNS, samples_rows)
-        _write_csv_atomically(self.path, COLUMNS, self._rows.values())
 
-    def merge_from(self, other: ResultsFile) -> int:
-        """Upsert every row of `other` (and its samples); one rewrite at the end. Returns rows taken."""
-        for key, fields in other._rows.items():
-            self._upsert(fields, other._samples.get(key))
-        self._save()
-        return len(other._rows)
+def first_line(path: Path) -> list[str] | None:
+    """The header of a CSV, or None for a missing or empty file (a cheap read: one line)."""
+    try:
+        with path.open(newline="", encoding="utf-8", errors="replace") as f:
+            return next(csv.reader(f), None)
+    except FileNotFoundError:
+        return None
 
 
 def merge(out_path, part_paths: Iterable) -> ResultsFile:
-    """Upsert the rows of each part file, in order, into `out_path`; later parts win on equal keys."""
+    """Append the rows of each part file, in order, to `out_path`; later parts win on equal keys.
+    The result is compacted: one row per key."""
     out = ResultsFile(out_path)
     for part in part_paths:
         out.merge_from(ResultsFile(part))
+    out.compact()
     return out
 
 
@@ -153,8 +472,16 @@ def column_types() -> dict[str, str]:
 
 
 def read_results(path) -> pd.DataFrame:
-    """A results CSV with text columns as str (empty stays ''), numbers as numbers, flags as bool."""
-    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    """A results CSV (or samples file), the last row of each key, with text columns as str (empty
+    stays ''), numbers as numbers, flags as bool. Damaged lines are skipped with a warning."""
+    path = Path(path)
+    table = read_table(path, None)
+    if table.header is None:
+        if not path.exists():
+            raise FileNotFoundError(f"no results file {path}")
+        raise ResultsFileError(f"{path}: an empty file, not a results file")
+    warn_damaged(path, table)
+    frame = pd.DataFrame(list(last_row_per_key(table.rows).values()), columns=table.header, dtype=str)
     for name, kind in column_types().items():
         if name not in frame:
             continue

@@ -83,7 +83,7 @@ def work_at(point: Point, settings: SweepSettings, writer: ResultsFile) -> dict[
 
     def missing(impl, mode, timer):
         key = (settings.workload, impl, mode, timer, *point.key_fields().values())
-        return settings.overwrite or not writer.has(key)
+        return settings.overwrite or not writer.done(key)
 
     work = {impl: [(m, t) for m, t in pairs if missing(impl, m, t)] for impl in settings.impls}
     if "copy" in work and any(work[impl] for impl in settings.impls if impl != "copy"):

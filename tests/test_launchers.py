@@ -225,9 +225,24 @@ def one_job_keys(tmp_path_factory) -> set[tuple]:
     return set(keys(path))
 
 
+def harness_env() -> dict[str, str]:
+    """The caller's environment for a harness subprocess, no GPU shown to it: the repo root first on
+    PYTHONPATH, the caller's entries after it (Hydra may be installed by path)."""
+    paths = [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(paths), "CUDA_VISIBLE_DEVICES": ""}
+
+
+def test_harness_subprocesses_keep_the_callers_python_path(monkeypatch):
+    # Where Hydra is installed by path (PYTHONPATH), a launch without that path cannot import it.
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(["/opt/hydra-wheels", "/opt/more"]))
+    assert harness_env()["PYTHONPATH"].split(os.pathsep) == [str(ROOT), "/opt/hydra-wheels", "/opt/more"]
+    monkeypatch.delenv("PYTHONPATH")
+    assert harness_env()["PYTHONPATH"] == str(ROOT)
+
+
 def start_split_sweep(tmp_path: Path, log: Path) -> subprocess.Popen:
     """`python -m runners.bench gpus=2 ...` (CPU: no GPU is shown to the jobs), its log in `log`."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "CUDA_VISIBLE_DEVICES": ""}
+    env = harness_env()
     command = [sys.executable, "-m", "runners.bench", "gpus=2", *SMOKE, f"results_dir={tmp_path / 'results'}"]
     command.append(f"hydra.sweep.dir={tmp_path / 'multirun'}")
     with log.open("w") as out:

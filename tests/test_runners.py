@@ -1,8 +1,11 @@
 """The harness end to end on CPU: a tiny sweep into a temp dir, its CSV validated; a planted
-failure becomes an error row while the sweep goes on; a second run skips finished keys; Ctrl-C
-keeps what finished; parts merge into the full sweep; the Hydra entry point works."""
+failure becomes an error row while the sweep goes on, and a run whose every row failed exits 1; a
+second run skips finished keys; Ctrl-C keeps what finished; parts merge into the full sweep; a bad
+config or a corrupted results file stops the run before anything is measured; the Hydra entry point
+works."""
 
 import math
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +17,7 @@ from hydra import compose, initialize_config_dir
 import baselines
 from baselines import per_element_rng
 from baselines.registry import streaming_bytes
-from runners import bench
+from runners import bench, results_io
 from runners.bench import default_to_cpu_smoke, output_path, run
 from runners.merge import main as merge_main
 from runners.modes import make_inputs, make_mode_call
@@ -235,12 +238,57 @@ def test_model_workload_is_dispatched_to_its_module(tmp_path, monkeypatch):
     from runners import model_workload
 
     calls = []
-    monkeypatch.setattr(model_workload, "run_model_sweep", lambda cfg, writer: calls.append((cfg, writer)))
+    monkeypatch.setattr(model_workload, "run_model_sweep", lambda cfg, writer: calls.append((cfg, writer)) or [])
     cfg = tiny_cfg(tmp_path, "workload=model", "dtype=all")
     assert bench.workload_name(cfg) == "model"
     run(cfg)
     assert [list(c.dtype.names) for c, _ in calls] == [["fp16"], ["bf16"], ["fp32"], ["fp64"]]
     assert [w.path.name for _, w in calls] == ["fp16.csv", "bf16.csv", "fp32.csv", "fp64.csv"]
+
+
+def test_a_run_whose_every_row_failed_exits_with_status_1(tmp_path, planted, capsys):
+    def build_raising(case):
+        raise RuntimeError("planted failure")
+
+    planted("planted_failure", build_raising)
+    with pytest.raises(SystemExit) as exited:
+        run(tiny_cfg(tmp_path, "impl.names=[planted_failure]", "mode=fwd"))
+    assert exited.value.code == 1 and "every row of this run failed (2 error/oom rows" in capsys.readouterr().err
+    assert set(read_results(tmp_path / "cpu-smoke" / "fp32.csv").status) == {"error"}  # the rows are kept
+
+
+def test_only_a_run_whose_every_row_failed_is_a_failed_command():
+    rows = [ResultRow(status=s) for s in ("error", "oom")]
+    with pytest.raises(SystemExit):
+        bench.exit_if_every_row_failed(rows)
+    bench.exit_if_every_row_failed([*rows, ResultRow(status="ok")])
+    bench.exit_if_every_row_failed([*rows, ResultRow(status="skipped")])
+    bench.exit_if_every_row_failed([])  # every key was on disk already
+
+
+@pytest.mark.parametrize(
+    "override, cases, message",
+    [
+        ("p=1.5", TINY_CASES, "p=1.5 is not a drop probability"),
+        ("p=nan", TINY_CASES, "p=nan is not a drop probability"),
+        ("p=0.5", [{"dim": [5], "shapes": [[2, 3, 8]]}], "shape.cases[0].dim: dim 5 is outside a 3-d shape"),
+    ],
+)
+def test_a_bad_config_stops_the_run_before_anything_is_measured(tmp_path, override, cases, message):
+    cfg = tiny_cfg(tmp_path, "impl.names=[seeded]", "mode=fwd", override, cases=cases)
+    with pytest.raises(ValueError, match=re.escape(message)):
+        run(cfg)
+    assert not (tmp_path / "cpu-smoke" / "fp32.csv").exists()
+
+
+def test_resuming_into_a_corrupted_file_stops_naming_it_and_leaves_it_as_it_is(tmp_path):
+    cfg = tiny_cfg(tmp_path, "impl.names=[seeded]", "mode=fwd")
+    path = output_path(cfg, "cpu-smoke", "fp32")
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"workload,implementation,mode\r\nmicro,seeded,fwd\r\n")  # a renamed key column
+    with pytest.raises(results_io.ResultsFileError, match=re.escape(f"{path}, line 1: the header lacks")):
+        run(cfg)
+    assert path.read_bytes() == b"workload,implementation,mode\r\nmicro,seeded,fwd\r\n"
 
 
 def test_output_paths(tmp_path):

@@ -1,5 +1,7 @@
 """The correctness check fails each way a dropout can be wrong, and passes a correct one."""
 
+import dataclasses
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -54,6 +56,31 @@ class _FreshMaskInBackward(torch.autograd.Function):
 def test_backward_with_another_mask_fails():
     torch.manual_seed(0)
     assert "backward drops other elements" in check(_FreshMaskInBackward.apply, CASE, True)
+
+
+class _InfiniteGradient(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, y):
+        return y.clone()
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        return grad_out * float("inf")
+
+
+@pytest.mark.parametrize("p", [float("nan"), 1.5, -0.5])
+def test_a_p_that_is_no_probability_fails_instead_of_passing_vacuously(p):
+    # With p NaN every bound compares false, so an all-zero output used to pass.
+    case = dataclasses.replace(CASE, p=p)
+    assert check(lambda x: x * 0, case, True) == f"fail: p={p} is no drop probability in [0, 1]"
+
+
+def test_non_finite_outputs_fail_explicitly():
+    torch.manual_seed(0)
+    some_nan = lambda x: reference(x).masked_fill(x.detach() > 1.9, float("nan"))
+    assert check(some_nan, CASE, True) == "fail: output holds NaN or inf"
+    infinite_gradient = lambda x: _InfiniteGradient.apply(reference(x))
+    assert check(infinite_gradient, CASE, True) == "fail: backward output holds NaN or inf"
 
 
 def test_copy_check():
