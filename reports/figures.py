@@ -106,13 +106,35 @@ def modes_of(rows: pd.DataFrame) -> list[str]:
     return [mode for mode in MODES if mode in set(rows["mode"])]
 
 
+def host_bound(rows: pd.DataFrame) -> pd.Series:
+    """Rows whose back-to-back calls the host paces (`bound` column; absent in older CSVs: none)."""
+    if "bound" not in rows:
+        return pd.Series(False, index=rows.index)
+    return rows["bound"].fillna("").astype(str).eq("host")
+
+
+def mark_host_bound(ax, x, gbps, bound: pd.Series, color: str) -> bool:
+    """Hollow markers over the host-bound points of a line; True when there were any."""
+    if not bound.any():
+        return False
+    ax.plot(x[bound], gbps[bound], color=color, marker="o", markersize=7, markerfacecolor="white",
+            markeredgewidth=1.4, linestyle="none", zorder=3)
+    return True
+
+
+HOST_BOUND_HANDLE = Line2D([], [], color="0.3", marker="o", markersize=7, markerfacecolor="white",
+                           linestyle="none", label="hollow: host-bound (issuing the call takes\n"
+                                                   "the host longer than the GPU runs it)")
+
+
 def throughput_figure(rows: pd.DataFrame, sweep: Sweep, dtype: str, timer: str, footer: str) -> Figure:
-    """GB/s per mode: a line per impl with its p20-p80 band, copy as the roofline."""
+    """GB/s per mode: a line per impl with its p20-p80 band, copy as the roofline; host-bound points
+    hollow (their GB/s is the GPU's, not what back-to-back calls would reach)."""
     modes = modes_of(rows)
     figure, axes = panels(len(modes), f"{dtype} throughput: {sweep.title} (timer {timer})", footer,
                           sharey=True)
     impls = ordered_impls(set(rows.impl) - {ROOFLINE_IMPL})
-    marked = False
+    marked = hollow = False
     for ax, mode in zip(axes, modes, strict=True):
         timed = rows[(rows["mode"] == mode) & (rows.timer == timer)]
         roofline = timed[timed.impl == ROOFLINE_IMPL]
@@ -122,6 +144,8 @@ def throughput_figure(rows: pd.DataFrame, sweep: Sweep, dtype: str, timer: str, 
             roofline_label = "copy, fwd (roofline)"
         ax.plot(roofline.x, roofline.gbps.where(is_ok(roofline)), color=COLORS["copy"], linestyle="--",
                 linewidth=1.2, label=roofline_label)
+        hollow |= mark_host_bound(ax, roofline.x, roofline.gbps, host_bound(roofline) & is_ok(roofline),
+                                  COLORS["copy"])
         marked |= mark_not_ok(ax, roofline, COLORS["copy"])
         for impl in impls:
             line = timed[timed.impl == impl]
@@ -132,12 +156,14 @@ def throughput_figure(rows: pd.DataFrame, sweep: Sweep, dtype: str, timer: str, 
                             color=color, alpha=0.18, linewidth=0)
             ax.plot(line.x, gbps, color=color, marker="o", markersize=3,
                     linewidth=2.2 if impl == PRODUCT_IMPL else 1.4, label=impl)
+            hollow |= mark_host_bound(ax, line.x, gbps, host_bound(line) & is_ok(line), color)
             marked |= mark_not_ok(ax, line, color)
         size_axis(ax, rows.x.unique(), sweep)
         ax.set_title(mode)
     axes[0].set_ylim(bottom=0)  # shared: set once every panel is drawn
     axes[0].set_ylabel("GB/s (bytes read + written)\np50, band p20-p80")
-    legend(figure, axes[0].get_legend_handles_labels()[0], marked)
+    handles = axes[0].get_legend_handles_labels()[0]
+    legend(figure, handles + [HOST_BOUND_HANDLE] if hollow else handles, marked)
     return figure
 
 
@@ -238,7 +264,7 @@ def memory_figure(rows: pd.DataFrame, sweep: Sweep, dtype: str, timer: str, foot
 
 
 def timer_figure(rows: pd.DataFrame, sweep: Sweep, dtype: str, footer: str) -> Figure:
-    """The smaller half of the sweep, per mode: event time (host overhead included) vs CUDA graph."""
+    """The smaller half of the sweep, per mode: GPU time of an eager call (event) vs a graph replay."""
     sizes = sorted(rows.x.unique())
     small = sizes[: max(3, (len(sizes) + 1) // 2)]
     shown = rows[rows.x.isin(small)]
@@ -256,15 +282,41 @@ def timer_figure(rows: pd.DataFrame, sweep: Sweep, dtype: str, footer: str) -> F
                 marked |= mark_not_ok(ax, line, impl_color(impl))
         size_axis(ax, small, sweep)
         ax.set_title(mode)
-        # log: GPU-only times sit an order of magnitude below times that include the host
+        # log: times span two orders of magnitude over the sizes shown
         ax.set_yscale("log")
         ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
     axes[0].set_ylabel("µs per call, p50 (log scale)")
     handles = [Line2D([], [], color=impl_color(impl), linewidth=3, label=impl) for impl in impls] + [
-        Line2D([], [], color="0.5", linestyle="-", label="solid: event timer (GPU + host overhead)"),
-        Line2D([], [], color="0.5", linestyle="--", label="dashed: cuda_graph timer (GPU only)"),
+        Line2D([], [], color="0.5", linestyle="-", label="solid: event timer (GPU time, eager call)"),
+        Line2D([], [], color="0.5", linestyle="--", label="dashed: cuda_graph timer (GPU time, graph replay)"),
     ]
     legend(figure, handles, marked)
+    return figure
+
+
+def host_figure(rows: pd.DataFrame, sweep: Sweep, dtype: str, footer: str) -> Figure:
+    """Per mode: the host's time to issue one call (event rows' `host_us`) against size, one line per
+    impl, with the GPU time of the seeded op's call dotted: where a line runs above the dotted one,
+    back-to-back calls of that impl are paced by the host."""
+    event = rows[(rows.timer == "event") & is_ok(rows)]
+    modes = modes_of(event)
+    figure, axes = panels(len(modes), f"{dtype} host overhead: {sweep.title}", footer, sharey=True)
+    impls = ordered_impls(set(event.impl))
+    for ax, mode in zip(axes, modes, strict=True):
+        of_mode = event[event["mode"] == mode]
+        for impl in impls:
+            line = of_mode[of_mode.impl == impl]
+            ax.plot(line.x, line.host_us, color=impl_color(impl), marker="o", markersize=3,
+                    linewidth=2.2 if impl == PRODUCT_IMPL else 1.4, label=impl)
+        product = of_mode[of_mode.impl == PRODUCT_IMPL]
+        ax.plot(product.x, product.p50_ms * 1e3, color=impl_color(PRODUCT_IMPL), linestyle=":", linewidth=1.4,
+                label="seeded's GPU time (event)")
+        size_axis(ax, sorted(event.x.unique()), sweep)
+        ax.set_title(mode)
+        ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    axes[0].set_ylabel("µs per call (log scale)\nhost: median time to issue one call")
+    legend(figure, axes[0].get_legend_handles_labels()[0], False)
     return figure
 
 

@@ -118,6 +118,8 @@ def sweep_figures(rows: pd.DataFrame, sweep: Sweep, dtype: str, timer: str, foot
     if set(figures.TIMER_LINESTYLES) <= set(rows.timer):
         yield ("timers", f"{dtype} event vs CUDA graph timer, {sweep.title}", figures.timer_figure,
                (rows, sweep, dtype, footer))
+    if rows[rows.timer == "event"].host_us.notna().any():
+        yield ("host", f"{dtype} host overhead, {sweep.title}", figures.host_figure, (rows, sweep, dtype, footer))
 
 
 def render_gpu(gpu_dir: Path, frame: pd.DataFrame | None = None) -> GpuReport:

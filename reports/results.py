@@ -46,6 +46,8 @@ REQUIRED_COLUMNS = PROVENANCE_COLUMNS + KEY_COLUMNS + VALUE_COLUMNS
 TEXT_COLUMNS = ("timestamp", "git_sha", "gpu", "driver", "cuda", "torch", "triton", "python",
                 "workload", "impl", "mode", "timer", "dtype", "shape", "dim", "status", "error")
 NUMBER_COLUMNS = ("p",) + VALUE_COLUMNS[:-2]
+# columns of later CSVs that older ones lack: read with these values where absent
+OPTIONAL_COLUMNS = {"host_us": np.nan, "bound": "", "rounds": np.nan, "ci_lo_ms": np.nan, "ci_hi_ms": np.nan}
 # what an ok row must carry, positive and finite; and what it may leave empty, but not give otherwise
 OK_TIMES = ("p20_ms", "p50_ms", "p80_ms")
 OK_RATES = ("gbps", "pct_of_copy", "tokens_per_s")
@@ -155,6 +157,22 @@ def read_results_csv(path: Path) -> pd.DataFrame:
     raise_bad_values(path, frame, malformed_keys(frame))
     raise_bad_values(path, frame, impossible_ok_values(frame))
     frame["git_dirty"] = frame["git_dirty"].astype(str).str.lower().isin(["true", "1"])
+    for name, missing_value in OPTIONAL_COLUMNS.items():
+        if name not in frame:
+            frame[name] = missing_value
+        elif isinstance(missing_value, float):
+            frame[name] = pd.to_numeric(frame[name], errors="coerce")
+    return last_row_per_key(path, frame)
+
+
+def last_row_per_key(path: Path, frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per key, the last written: a file read while a run appends to it (or after a run was
+    killed, before the next compacts it) holds superseded rows (runners/results_io.py)."""
+    superseded = frame.duplicated(list(KEY_COLUMNS), keep="last")
+    if superseded.any():
+        print(f"{path}: {int(superseded.sum())} superseded row(s) left out (the file is not compacted yet)",
+              file=sys.stderr)
+        frame = frame[~superseded].reset_index(drop=True)
     return frame
 
 

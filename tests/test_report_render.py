@@ -9,8 +9,9 @@ import matplotlib.image
 import pandas as pd
 import pytest
 
-from reports import readme, render, targets
-from reports.results import MissingColumnsError
+from reports import figures, readme, render, targets
+from reports.results import MissingColumnsError, load_gpu_results
+from reports.sweeps import find_sweeps
 
 FIXTURE = Path(__file__).parent / "fixtures" / "report" / "fixture-h200"
 # the folder the README publishes the fixture's rows from: its GPU's name, "FIXTURE (synthetic, not measured)"
@@ -53,7 +54,7 @@ def test_expected_files_are_valid_pngs(rendered):
     root, _, files, _ = rendered
     gpu_dir = root / "results" / FIXTURE_SLUG
     expected = {f"{dtype}_{kind}_64xTx768_d1_p0.5.png" for dtype in ("fp16", "fp32")
-                for kind in ("throughput", "speedup", "memory", "timers")} | {"fp16_model.png"}
+                for kind in ("throughput", "speedup", "memory", "timers", "host")} | {"fp16_model.png"}
     assert {path.name for path in (gpu_dir / "figures").iterdir()} == expected
     assert (gpu_dir / "summary.md") in files
     for name in expected:
@@ -162,8 +163,37 @@ def test_stale_figures_are_removed(tmp_path):
     render.render([gpu_dir], None)
     names = sorted(path.name for path in (gpu_dir / "figures").iterdir())
     # without cuda_graph rows there is no timer comparison, and the old file is gone
-    assert names == ["fp32_memory_64xTx768_d1_p0.5.png", "fp32_speedup_64xTx768_d1_p0.5.png",
-                     "fp32_throughput_64xTx768_d1_p0.5.png"]
+    assert names == ["fp32_host_64xTx768_d1_p0.5.png", "fp32_memory_64xTx768_d1_p0.5.png",
+                     "fp32_speedup_64xTx768_d1_p0.5.png", "fp32_throughput_64xTx768_d1_p0.5.png"]
+
+
+def test_host_bound_points_are_drawn_hollow_and_older_csvs_without_the_column_still_render(tmp_path):
+    frame = pd.read_csv(FIXTURE / "fp32.csv", keep_default_na=False, na_values=["nan"])
+    fp32 = frame[(frame.workload == "micro") & (frame.timer != "host")]
+    sweep = find_sweeps(fp32)[0]
+    rows = sweep.rows(fp32)
+    assert set(rows[(rows.timer == "event") & (rows.x == 16)].bound) == {"host"}  # 64x16: 3 us GPU, 9+ us host
+    assert set(rows[(rows.timer == "event") & (rows.x == 4096)].bound) == {"gpu"}
+    with_hollow = figures.png_bytes(figures.throughput_figure, rows, sweep, "fp32", "event", "footer")
+    without = figures.png_bytes(figures.throughput_figure, rows.assign(bound="gpu"), sweep, "fp32", "event", "footer")
+    assert with_hollow != without
+    older = tmp_path / "gpu"
+    older.mkdir()
+    frame.drop(columns=["bound", "host_us", "rounds", "ci_lo_ms", "ci_hi_ms"]).to_csv(older / "fp32.csv", index=False)
+    render.render([older], None)
+    names = {path.name for path in (older / "figures").iterdir()}
+    assert "fp32_throughput_64xTx768_d1_p0.5.png" in names and "fp32_host_64xTx768_d1_p0.5.png" not in names
+
+
+def test_superseded_rows_of_an_uncompacted_file_are_left_out(tmp_path, capsys):
+    gpu_dir = tmp_path / "gpu"
+    gpu_dir.mkdir()
+    frame = pd.read_csv(FIXTURE / "fp32.csv", keep_default_na=False, na_values=["nan"])
+    first = frame.iloc[[0]].assign(p50_ms=123.0)  # an older row of the first key, appended before it
+    pd.concat([first, frame]).to_csv(gpu_dir / "fp32.csv", index=False)
+    loaded = load_gpu_results(gpu_dir)
+    assert len(loaded) == len(frame) and 123.0 not in set(loaded.p50_ms)
+    assert "1 superseded row(s) left out" in capsys.readouterr().err
 
 
 def test_missing_column_is_named(tmp_path):
@@ -187,5 +217,5 @@ def test_main_renders_a_named_folder(tmp_path, capsys):
     frame[frame.timer == "event"].to_csv(gpu_dir / "fp32.csv", index=False)
     assert render.main([str(gpu_dir), "--no-readme"]) == 0  # cpu-smoke renders when named
     assert (gpu_dir / "summary.md").is_file()
-    assert len(list((gpu_dir / "figures").glob("fp32_*.png"))) == 3
-    assert f"{gpu_dir}: 4 files, 4 changed" in capsys.readouterr().out
+    assert len(list((gpu_dir / "figures").glob("fp32_*.png"))) == 4  # throughput, speedup, memory, host
+    assert f"{gpu_dir}: 5 files, 5 changed" in capsys.readouterr().out
