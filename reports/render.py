@@ -38,7 +38,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from reports import figures, readme, tables, targets
+from reports import figures, markdown, readme, tables, targets
 from reports.markdown import escape
 from reports.results import (
     DTYPES,
@@ -80,6 +80,7 @@ class SweepSummary:
     sweep: Sweep
     timers: set[str] = field(default_factory=set)
     lines: list[tables.SummaryLine] = field(default_factory=list)
+    host_lines: list[list[str]] = field(default_factory=list)
 
 
 @dataclass
@@ -141,6 +142,8 @@ def render_gpu(gpu_dir: Path, frame: pd.DataFrame | None = None) -> GpuReport:
             summary = summaries.setdefault(sweep.slug, SweepSummary(sweep))
             summary.timers.add(timer)
             summary.lines += tables.summarize(rows, host_rows, dtype, timer)
+            if "host_us" in rows and rows.host_us.notna().any():
+                summary.host_lines += tables.host_table(rows, host_rows, dtype)
             for kind, caption, build, args in sweep_figures(rows, sweep, dtype, timer, footer):
                 path = figures_dir / f"{dtype}_{kind}_{sweep.slug}.png"
                 pngs[path] = figures.png_bytes(build, *args)
@@ -192,14 +195,20 @@ def gpu_markdown(report: GpuReport, from_dir: Path, level: int, readme_view: boo
                   tables.findings(summary.lines, summary.sweep, timers)]
         if index == 0 or not readme_view:
             parts += [tables.summary_table(summary.lines, summary.sweep),
-                      f"Speedup = baseline p50 time / seeded p50 time (timer {timers}), over the sweep of "
-                      f"{summary.sweep.symbol}; host µs/call: p50 of back-to-back calls on one small tensor."]
+                      f"Speedup = baseline p50 time / seeded p50 time (timer {timers}: GPU time), over the sweep "
+                      f"of {summary.sweep.symbol}; host µs/call: p50 of back-to-back calls on one small tensor."]
+        if summary.host_lines and not readme_view:
+            parts += [f"Host overhead, {escape(summary.sweep.title)}: the host timer on the smallest tensor, the "
+                      "host's time to issue one call (event rows, median over the sweep), and the largest size "
+                      "at which issuing a call takes the host longer than the GPU runs it (back-to-back calls "
+                      "are then paced by the host; such points are hollow in the throughput figure).",
+                      markdown.table(tables.HOST_HEADER, summary.host_lines)]
     parts.append(report.not_ok.split("\n")[0] if readme_view else report.not_ok)
     if report.targets:
         parts += [f"{heading}# Performance targets",
-                  "Sweep points meeting each target of the performance issue, per dtype, with the figure that "
-                  "decides it (`python -m reports.targets`): `event` includes host overhead, `cuda_graph` is GPU "
-                  "time alone. docs/perf-notes.md says why each miss is missed.",
+                  "Sweep points meeting each performance target, per dtype, with the figure that decides it "
+                  "(`python -m reports.targets`): `event` is the GPU time of an eager call, `cuda_graph` of a "
+                  "graph replay, `host` the host's time per call. docs/perf-notes.md says why each miss is missed.",
                   report.targets]
     if report.models:
         parts += [f"{heading}# Model training step", report.models]

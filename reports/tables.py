@@ -111,6 +111,28 @@ def findings(lines: list[SummaryLine], sweep: Sweep, timer: str) -> str:
     return " ".join(sentences)
 
 
+def host_table(rows: pd.DataFrame, host_rows: pd.DataFrame, dtype: str) -> list[list[str]]:
+    """Per (mode, impl) of one dtype of one sweep: the host timer's µs per call on the smallest tensor,
+    the event rows' median time to issue one call over the sweep, and the largest size at which the
+    host paces back-to-back calls (`bound` = host). Rows of a table whose header is HOST_HEADER."""
+    event = rows[(rows.timer == "event") & (rows.status == "ok")]
+    lines = []
+    for mode in (mode for mode in MODES if mode in set(event["mode"])):
+        for impl in ordered_impls(set(event.impl)):
+            mine = event[(event["mode"] == mode) & (event.impl == impl)]
+            host = host_rows[(host_rows.impl == impl) & (host_rows["mode"] == mode) & (host_rows.status == "ok")]
+            host_bound = mine[mine.bound.astype(str) == "host"]
+            lines.append([dtype, mode, impl,
+                          format_number(float(host.p50_ms.min()) * 1e3 if not host.empty else math.nan, ".1f"),
+                          format_number(float(mine.host_us.median()) if not mine.empty else math.nan, ".1f"),
+                          format_size(host_bound.x.max()) if not host_bound.empty else "none"])  # fmt: skip
+    return lines
+
+
+HOST_HEADER = ["dtype", "mode", "impl", "host timer µs/call, smallest tensor", "issue µs/call, median over sizes",
+               "host-bound up to"]
+
+
 def not_ok_summary(frame: pd.DataFrame) -> str:
     """One line counting the rows that are not ok, by status, then (at most 20 of) those rows."""
     failed = frame[frame.status != "ok"].sort_values(["dtype", "workload", "impl", "mode", "timer", "shape"],

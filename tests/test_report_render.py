@@ -105,6 +105,18 @@ def test_rows_not_ok_are_counted_and_listed(rendered):
         assert f"{row.impl} {row.mode} {row.timer} {row.shape} dim {row.dim} p {row.p:g}: {row.status}" in summary
 
 
+def test_host_overhead_table_reads_the_host_timer_and_the_issue_times(rendered):
+    root, _, _, _ = rendered
+    summary = (root / "results" / FIXTURE_SLUG / "summary.md").read_text()
+    rows = fixture_rows()
+    host = rows[(rows.timer == "host") & (rows.impl == "eager") & (rows["mode"] == "fwd") & (rows.dtype == "fp32")]
+    event = rows[(rows.timer == "event") & (rows.impl == "eager") & (rows["mode"] == "fwd") & (rows.dtype == "fp32")]
+    bound_sizes = [int(shape.split("x")[1]) for shape in event[event.bound == "host"]["shape"]]
+    expected = (f"| fp32 | fwd | eager | {host.p50_ms.iloc[0] * 1e3:.1f} | {event.host_us.median():.1f} | "
+                f"{max(bound_sizes)} |")
+    assert expected in summary
+
+
 def test_model_table_holds_the_fixture_numbers(rendered):
     root, _, _, _ = rendered
     summary = (root / "results" / FIXTURE_SLUG / "summary.md").read_text()
