@@ -49,8 +49,9 @@ def capped(text: str, limit: int = STEP_SUMMARY_LIMIT) -> str:
     return cut[: cut.rfind("\n") + 1] + note
 
 
-def publish(markdown: str, path: Path | None) -> None:
-    """Write the markdown to `path` (atomically) and append it, capped, to $GITHUB_STEP_SUMMARY if set."""
+def publish(markdown: str, path: Path | None, step_summary: str | None = None) -> None:
+    """Write the markdown to `path` (atomically) and append `step_summary` (default: the same text),
+    capped, to $GITHUB_STEP_SUMMARY if set."""
     if path is not None:
         partial = path.with_name(path.name + ".partial")
         partial.write_text(markdown)
@@ -58,4 +59,4 @@ def publish(markdown: str, path: Path | None) -> None:
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary:
         with open(summary, "a") as handle:
-            handle.write(capped(markdown) + "\n")
+            handle.write(capped(markdown if step_summary is None else step_summary) + "\n")

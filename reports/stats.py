@@ -1,20 +1,24 @@
-"""Is a change in run time real, or could the samples have produced it by chance?
+"""Is a change between two stored runs real, or could their observations have produced it by chance?
 
-Two tests, chosen by what the data holds:
+The observations of a row are its round medians (the samples file's `sample_rounds` groups the
+samples): rounds are the unit of repetition of a sweep (runners/rounds.py), while the samples
+inside a round are taken back to back and are not independent of each other. Two tests, chosen by
+what the data holds:
 
-- Raw samples on both sides: a one-sided Mann-Whitney U test in the direction of the change
-  (candidate slower: H1 "candidate times are stochastically greater"; faster: "... less").
-  The change is significant when its p-value is below `alpha`. It needs no normality, and timing
-  samples are skewed and often bimodal.
-- Too few samples for the test to ever reach `alpha` (its smallest p-value is
-  1 / C(n_base + n_cand, n_base)), or none at all: the p20-p80 ranges of the two sides must not
-  overlap (candidate p20 above baseline p80 when slower; candidate p80 below baseline p20 when
-  faster).
+- Round medians on both sides, enough of them for the test to reach `alpha`: a one-sided
+  Mann-Whitney U test in the direction of the change (candidate slower: H1 "candidate round
+  medians are stochastically greater"; faster: "... less"), significant when p < `alpha`. Its
+  smallest p-value is 1 / C(n_base + n_cand, n_base): 5 rounds a side reach 0.004.
+- Otherwise (too few rounds, or no samples file): the two intervals must not overlap in the
+  direction of the change: the lowest and highest round median (`ci_lo_ms`, `ci_hi_ms`) where the
+  CSV has them, else p20-p80.
 """
 
 from __future__ import annotations
 
 import math
+import statistics
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,8 +32,18 @@ class ShiftTest:
     """The outcome of testing one change: whether it is significant, by which test, and why."""
 
     significant: bool
-    method: str  # "mann-whitney", "p20-p80" or "none"
+    method: str  # "mann-whitney", the interval's name ("rounds" or "p20-p80"), or "none"
     detail: str
+
+
+def round_medians(samples_ms: Sequence[float], sample_rounds: Sequence[int]) -> list[float]:
+    """The median of each round's samples, in round order."""
+    if len(samples_ms) != len(sample_rounds):
+        raise ValueError(f"{len(samples_ms)} samples but {len(sample_rounds)} round numbers")
+    by_round: dict[int, list[float]] = {}
+    for sample, round_index in zip(samples_ms, sample_rounds, strict=True):
+        by_round.setdefault(int(round_index), []).append(float(sample))
+    return [statistics.median(by_round[r]) for r in sorted(by_round)]
 
 
 def smallest_mann_whitney_p(n_base: int, n_cand: int) -> float:
@@ -37,41 +51,42 @@ def smallest_mann_whitney_p(n_base: int, n_cand: int) -> float:
     return 1.0 / math.comb(n_base + n_cand, n_base)
 
 
-def mann_whitney_p(base_samples, cand_samples, direction: str) -> float:
+def mann_whitney_p(base, cand, direction: str) -> float:
     alternative = "greater" if direction == "slower" else "less"
-    return float(mannwhitneyu(cand_samples, base_samples, alternative=alternative).pvalue)
+    return float(mannwhitneyu(cand, base, alternative=alternative).pvalue)
 
 
-def ranges_apart(base_p20: float, base_p80: float, cand_p20: float, cand_p80: float, direction: str) -> bool:
+def intervals_apart(base: tuple[float, float], cand: tuple[float, float], direction: str) -> bool:
     if direction == "slower":
-        return cand_p20 > base_p80
-    return cand_p80 < base_p20
+        return cand[0] > base[1]
+    return cand[1] < base[0]
 
 
 def shift_significance(
     direction: str,
-    base_samples,
-    cand_samples,
-    base_range: tuple[float, float],
-    cand_range: tuple[float, float],
+    base_rounds,
+    cand_rounds,
+    base_interval: tuple[float, float],
+    cand_interval: tuple[float, float],
     alpha: float,
+    interval_name: str = "p20-p80",
 ) -> ShiftTest:
     """Test whether the candidate is `direction` ("slower" or "faster") than the baseline.
 
-    `*_samples`: raw times (any length, possibly empty); `*_range`: (p20, p80) from the CSV, used
-    when the samples cannot decide at level `alpha`.
+    `*_rounds`: round medians (any number, possibly none); `*_interval`: (low, high) from the CSV,
+    used when the rounds cannot decide at level `alpha`.
     """
     if direction not in DIRECTIONS:
         raise ValueError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
-    base_samples = np.asarray(base_samples, dtype=float)
-    cand_samples = np.asarray(cand_samples, dtype=float)
-    n_base, n_cand = len(base_samples), len(cand_samples)
+    base_rounds = np.asarray(base_rounds, dtype=float)
+    cand_rounds = np.asarray(cand_rounds, dtype=float)
+    n_base, n_cand = len(base_rounds), len(cand_rounds)
     if n_base and n_cand and smallest_mann_whitney_p(n_base, n_cand) < alpha:
-        p_value = mann_whitney_p(base_samples, cand_samples, direction)
-        return ShiftTest(p_value < alpha, "mann-whitney", f"MWU p={p_value:.2g} (n={n_base}/{n_cand})")
+        p_value = mann_whitney_p(base_rounds, cand_rounds, direction)
+        return ShiftTest(p_value < alpha, "mann-whitney", f"MWU p={p_value:.2g} over rounds (n={n_base}/{n_cand})")
 
-    why = "no samples" if not (n_base and n_cand) else f"n={n_base}/{n_cand} too few"
-    if not all(math.isfinite(v) for v in (*base_range, *cand_range)):
-        return ShiftTest(False, "none", f"{why}, no p20-p80")
-    apart = ranges_apart(*base_range, *cand_range, direction)
-    return ShiftTest(apart, "p20-p80", f"{why}; p20-p80 {'apart' if apart else 'overlap'}")
+    why = "no rounds" if not (n_base and n_cand) else f"{n_base}/{n_cand} rounds too few"
+    if not all(math.isfinite(v) for v in (*base_interval, *cand_interval)):
+        return ShiftTest(False, "none", f"{why}, no interval")
+    apart = intervals_apart(base_interval, cand_interval, direction)
+    return ShiftTest(apart, interval_name, f"{why}; {interval_name} {'apart' if apart else 'overlap'}")
