@@ -117,12 +117,24 @@ def test_kernel_equals_cpu_path_bit_for_bit(case, dtype):
         assert torch.equal(actual.view(torch.uint8), expected.view(torch.uint8)), (seed, p)
 
 
+def sized_between_the_tile_rules(shape, itemsize, sm_count):
+    """`shape` with its leading size set so the tensor fills 4 full-size tiles per SM of the device: enough
+    that small-tensor tiles (below _PROGRAMS_PER_SM per SM) do not apply, few enough that the latency-bound
+    rule (below _SMALL_GRID_PROGRAMS_PER_SM per SM) does, so turning that rule off changes the tile."""
+    assert op_module._PROGRAMS_PER_SM <= 4 < op_module._SMALL_GRID_PROGRAMS_PER_SM
+    full_tile = op_module._TILE_BYTES // itemsize
+    return (triton_cdiv(4 * full_tile * sm_count, math.prod(shape[1:])), *shape[1:])
+
+
 @pytest.mark.parametrize("dtype", [torch.float16, torch.float64])
 @pytest.mark.parametrize("case", [((4, 33, 40), ()), ((4, 9, 16), (1,)), ((2, 3, 5, 7), (2, 3))], ids=_ids)
 def test_mask_does_not_depend_on_the_tile_rule(case, dtype, monkeypatch):
-    # These tensors are small, so the latency-bound tile rule picks their tiles; with it off they get
-    # the streaming tiles of large tensors. Both must launch the same function of (seed, p, shape).
-    shape, dims = case
+    # The latency-bound tile rule picks these tensors' tiles (their size follows the device's SM count);
+    # with it off they get the streaming tiles of large tensors. Both must launch the same function of
+    # (seed, p, shape).
+    base_shape, dims = case
+    itemsize = torch.empty((), dtype=dtype).element_size()
+    shape = sized_between_the_tile_rules(base_shape, itemsize, op_module._sm_count(torch.device(KERNEL_DEVICE)))
     x = torch.randn(shape, dtype=dtype).to(KERNEL_DEVICE)
     tiles = {}
     for rule in (op_module._SMALL_GRID_PROGRAMS_PER_SM, 0):
@@ -133,7 +145,24 @@ def test_mask_does_not_depend_on_the_tile_rule(case, dtype, monkeypatch):
         expected = dropout_reference(x.cpu(), 11, 0.3, dims)
         assert torch.equal(actual.view(torch.uint8), expected.view(torch.uint8)), rule
     op_module.clear_launch_caches()
-    assert len({(plan.blocks, plan.num_warps) for plan in tiles.values()}) == 2  # two different tiles
+    assert len({(plan.blocks, plan.num_warps) for plan in tiles.values()}) == 2, (shape, tiles)  # two tiles
+
+
+@pytest.mark.parametrize("sm_count", [1, 80, 108, 132, 144])
+@pytest.mark.parametrize("dtype", [torch.float16, torch.float32, torch.float64])
+@pytest.mark.parametrize("case", [((4, 33, 40), ()), ((4, 9, 16), (1,)), ((2, 3, 5, 7), (2, 3))], ids=_ids)
+def test_the_tile_rule_test_sizes_its_tensors_for_any_sm_count(case, dtype, sm_count, monkeypatch):
+    # The test above runs on one device; its sizing must separate the two rules on every GPU.
+    base_shape, dims = case
+    itemsize = torch.empty((), dtype=dtype).element_size()
+    shape = sized_between_the_tile_rules(base_shape, itemsize, sm_count)
+    strides = torch.empty(shape, device="meta").stride()
+    view = plan_view(shape, dims, (strides, strides))
+    tiles = set()
+    for rule in (op_module._SMALL_GRID_PROGRAMS_PER_SM, 0):
+        monkeypatch.setattr(op_module, "_SMALL_GRID_PROGRAMS_PER_SM", rule)
+        tiles.add(op_module._tile(view, itemsize, sm_count))
+    assert len(tiles) == 2, (shape, tiles)
 
 
 def _strided_inputs():
