@@ -15,7 +15,7 @@ from triton import cdiv as triton_cdiv
 import kernels.seeded_dropout as op_module
 from kernels import SeededVariationalDropout, seeded_variational_dropout
 from kernels.layout import plan_view
-from kernels.mask_stream import keep_threshold
+from kernels.mask_stream import keep_mask, keep_threshold
 from kernels.seeded_dropout import dropout_reference, dropout_triton, mask_shape_of
 
 DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
@@ -357,6 +357,46 @@ def test_negative_dims_count_from_the_end():
         seeded_variational_dropout(x, 0.5, dim=-2, seed=4), seeded_variational_dropout(x, 0.5, dim=1, seed=4)
     )
     assert mask_shape_of((3, 4, 5), (0, 2)) == (1, 4, 1)
+
+
+# --- the CPU path in chunks ---------------------------------------------------------------------------
+
+
+def assert_same_bits_any_nan(actual: torch.Tensor, expected: torch.Tensor) -> None:
+    """Bit for bit, except that a NaN matches any NaN: torch's float-to-half conversion gives NaN a
+    different payload in its vectorized and scalar loops, so a NaN's bits follow where a chunk ends."""
+    nan = expected.isnan()
+    assert torch.equal(actual.isnan(), nan)
+    assert torch.equal(actual[~nan].view(torch.uint8), expected[~nan].view(torch.uint8))
+
+
+CHUNK_CASES = [((3, 7, 11), ()), ((3, 17, 33), (1,)), ((2, 3, 5, 7), (0, 2)), ((255,), ())]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", CHUNK_CASES, ids=_ids)
+def test_cpu_path_in_chunks_equals_one_piece_bit_for_bit(case, dtype):
+    shape, dims = case
+    x = torch.randn(shape).to(dtype)
+    x.view(-1)[:4] = torch.tensor([float("inf"), -float("inf"), float("nan"), 0.0]).to(dtype)
+    for view in (x, x.transpose(0, -1)):
+        whole = dropout_reference(view, 7, 0.4, dims, chunk_elements=x.numel())
+        assert whole.isnan().any()  # the infinities or the NaN, dropped, or the NaN kept
+        for chunk in (1, 5, 8, 13, 100):
+            assert_same_bits_any_nan(dropout_reference(view, 7, 0.4, dims, chunk_elements=chunk), whole)
+    mask_shape = mask_shape_of(shape, dims)
+    assert torch.equal(keep_mask(7, mask_shape, 0.4, chunk_elements=3), keep_mask(7, mask_shape, 0.4))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_inf_and_nan_inputs_give_what_the_kernel_gives(dtype):
+    # A dropped element is x * 0: NaN for an infinite or NaN x, in the kernel and on the CPU path alike
+    # (which NaN is not pinned: the interpreter's bfloat16 NaN has another payload than torch's).
+    x = torch.tensor([float("inf"), -float("inf"), float("nan"), 1.0] * 16).reshape(4, 16).to(dtype)
+    expected = dropout_triton(x.to(KERNEL_DEVICE), 3, 0.5, ()).cpu()
+    actual = dropout_reference(x, 3, 0.5, ())
+    torch.testing.assert_close(actual, expected, rtol=0, atol=0, equal_nan=True)
+    assert torch.isnan(actual[:, :2]).any() and torch.isinf(actual[:, :2]).any()  # some dropped, some kept
 
 
 # --- nn.Module -----------------------------------------------------------------------------------------
