@@ -7,6 +7,7 @@ implementation fails one with probability below 1e-6).
 
 import math
 
+import numpy as np
 import pytest
 import torch
 from conftest import HAS_CUDA, KERNEL_DEVICE
@@ -339,16 +340,16 @@ def test_dim_out_of_range_and_duplicates():
         seeded_variational_dropout(x, 0.5, dim=(1, -2))
 
 
-def test_bad_seed_and_rank_zero():
+def test_bad_seed():
     x = torch.randn(2, 3)
     with pytest.raises(TypeError, match="integer tensor"):
         seeded_variational_dropout(x, 0.5, seed=torch.tensor(1.0))
     with pytest.raises(TypeError, match="seed"):
         seeded_variational_dropout(x, 0.5, seed=1.5)
+    with pytest.raises(TypeError, match="seed"):
+        seeded_variational_dropout(x, 0.5, seed=True)
     with pytest.raises(ValueError, match="one integer"):
         seeded_variational_dropout(x, 0.5, seed=torch.tensor([1, 2]))
-    with pytest.raises(ValueError, match="rank"):
-        seeded_variational_dropout(torch.tensor(1.0), 0.5)
 
 
 def test_negative_dims_count_from_the_end():
@@ -357,6 +358,231 @@ def test_negative_dims_count_from_the_end():
         seeded_variational_dropout(x, 0.5, dim=-2, seed=4), seeded_variational_dropout(x, 0.5, dim=1, seed=4)
     )
     assert mask_shape_of((3, 4, 5), (0, 2)) == (1, 4, 1)
+
+
+# --- dim: what is accepted, and no call changes how another is read ---------------------------------
+
+
+def is_locked_along(y: torch.Tensor, dims) -> bool:
+    keep = kept_elements(y)
+    return torch.equal(keep, keep.amax(dim=dims, keepdim=True).expand_as(keep))
+
+
+def test_a_generator_dim_is_read_once_and_changes_no_later_call():
+    # A shape and dims no other test uses, so what the first call leaves behind is what is tested.
+    x = torch.rand(2, 3, 4, 5, 6) + 0.5  # no zeros: a zero in y is a dropped element
+    expected = dropout_reference(x, 5, 0.5, (1, 3))
+    assert torch.equal(seeded_variational_dropout(x, 0.5, dim=(d for d in (1, 3)), seed=5), expected)
+    assert torch.equal(seeded_variational_dropout(x, 0.5, dim=(1, 3), seed=5), expected)
+    assert torch.equal(seeded_variational_dropout(x, 0.5, dim=[1, -2], seed=5), expected)
+    assert is_locked_along(SeededVariationalDropout(0.5, dim=(1, 3))(x), (1, 3))
+    x.requires_grad_(True)
+    seeded_variational_dropout(x, 0.5, dim=(1, 3), seed=5).sum().backward()
+    assert torch.equal(x.grad, dropout_reference(torch.ones_like(x), 5, 0.5, (1, 3)))
+
+
+def test_dim_is_checked_the_same_whatever_came_before():
+    x = torch.randn(2, 3, 4)
+    seeded_variational_dropout(x, 0.5, dim=1, seed=1)  # valid calls first, with equal-comparing dims
+    seeded_variational_dropout(x, 0.5, dim=(1,), seed=1)
+    for bad in (True, (True,), 1.0, (1.0,)):
+        with pytest.raises(TypeError, match="dim must be an int or a sequence of ints"):
+            seeded_variational_dropout(x, 0.5, dim=bad, seed=1)
+
+
+def test_bool_dims_are_a_type_error_in_the_function_and_the_module():
+    # nn.Dropout(0.5, True) means inplace=True; here the second argument is dim.
+    with pytest.raises(TypeError, match="bool"):
+        SeededVariationalDropout(0.5, True)
+    with pytest.raises(TypeError, match="bool"):
+        SeededVariationalDropout(0.5, dim=(0, False))
+    for bad in (True, False, (0, True), torch.tensor(True)):
+        with pytest.raises(TypeError, match="bool"):
+            seeded_variational_dropout(torch.randn(2, 3, 4), 0.5, dim=bad, seed=1)
+
+
+BAD_DIMS = {
+    "float": 1.0,
+    "None": None,
+    "str": "1",
+    "tuple-with-str": (1, "2"),
+    "nested": ((1,),),
+    "object": object(),
+    "float-tensor": torch.tensor(1.0),
+    "numpy-bool": np.bool_(True),
+    "numpy-float": np.float64(1.0),
+}
+
+
+@pytest.mark.parametrize("bad", BAD_DIMS.values(), ids=BAD_DIMS.keys())
+def test_dims_of_another_type_say_what_dim_must_be(bad):
+    with pytest.raises(TypeError, match=r"dim must be an int or a sequence of ints"):
+        seeded_variational_dropout(torch.randn(2, 3, 4), 0.5, dim=bad, seed=1)
+    with pytest.raises(TypeError, match=r"dim must be an int or a sequence of ints"):
+        seeded_variational_dropout(torch.randn(2, 3, 4), 0.5, dim=bad, training=False)  # checked in eval too
+    with pytest.raises(TypeError, match=r"dim must be an int or a sequence of ints"):
+        SeededVariationalDropout(0.5, bad)
+
+
+def test_numpy_and_tensor_integer_dims_work():
+    x = torch.randn(3, 4, 5)
+    expected = seeded_variational_dropout(x, 0.5, dim=1, seed=2)
+    for dim in (np.int64(1), np.int32(-2), torch.tensor(1), (np.int64(1),), [torch.tensor(-2)], torch.tensor([1])):
+        assert torch.equal(seeded_variational_dropout(x, 0.5, dim=dim, seed=2), expected), dim
+    assert torch.equal(seeded_variational_dropout(x, 0.5, dim=np.array([0, 2]), seed=2),
+                       seeded_variational_dropout(x, 0.5, dim=(0, 2), seed=2))  # fmt: skip
+    assert repr(SeededVariationalDropout(0.5, np.int64(1))) == "SeededVariationalDropout(p=0.5, dim=1)"
+    assert repr(SeededVariationalDropout(0.5, [np.int64(0), 2])) == "SeededVariationalDropout(p=0.5, dim=(0, 2))"
+
+
+# --- p: what F.dropout accepts -----------------------------------------------------------------------
+
+P_EQUAL_TO_HALF = {
+    "tensor": torch.tensor(0.5),
+    "float64-tensor": torch.tensor(0.5, dtype=torch.float64),
+    "float16-tensor": torch.tensor(0.5, dtype=torch.float16),
+    "numpy-float32": np.float32(0.5),
+    "numpy-float64": np.float64(0.5),
+}
+
+
+@pytest.mark.parametrize("p", P_EQUAL_TO_HALF.values(), ids=P_EQUAL_TO_HALF.keys())
+def test_p_is_taken_as_f_dropout_takes_it(p):
+    x = torch.randn(3, 4, 5)
+    torch.nn.functional.dropout(x, p)  # torch accepts it
+    expected = seeded_variational_dropout(x, 0.5, dim=1, seed=3)
+    assert torch.equal(seeded_variational_dropout(x, p, dim=1, seed=3), expected)
+    layer = SeededVariationalDropout(p)
+    assert type(layer.p) is float and layer.p == 0.5
+
+
+def test_integer_and_bool_p_count_as_0_and_1_as_in_f_dropout():
+    x = torch.randn(3, 4, 5)
+    for p in (1, True, np.int64(1), torch.tensor(1), torch.tensor(True)):
+        assert torch.equal(torch.nn.functional.dropout(x, p), torch.zeros_like(x))
+        assert torch.equal(seeded_variational_dropout(x, p, seed=1), torch.zeros_like(x))
+    for p in (0, False, torch.tensor(0)):
+        assert torch.equal(torch.nn.functional.dropout(x, p), x)
+        assert seeded_variational_dropout(x, p) is x
+    assert SeededVariationalDropout(True).p == 1.0
+
+
+BAD_P_TYPES = {
+    "str": "0.5",
+    "None": None,
+    "complex": 0.5j,
+    "1-d tensor": torch.tensor([0.5]),
+    "complex tensor": torch.tensor(0.5j),
+    "list": [0.5],
+}
+
+
+@pytest.mark.parametrize("p", BAD_P_TYPES.values(), ids=BAD_P_TYPES.keys())
+def test_p_of_another_type_is_a_type_error_naming_p(p):
+    with pytest.raises(TypeError, match="dropout probability p must be a real number") as from_function:
+        seeded_variational_dropout(torch.randn(2, 3), p)
+    with pytest.raises(TypeError) as from_module:
+        SeededVariationalDropout(p)
+    assert str(from_module.value) == str(from_function.value)  # one check for both
+
+
+@pytest.mark.parametrize("p", [torch.tensor(1.5), np.float32(-0.25), torch.tensor(float("nan"))], ids=str)
+def test_p_out_of_range_names_its_value(p):
+    value = repr(float(p))
+    with pytest.raises(ValueError, match=rf"between 0 and 1, but got p={value}$"):
+        seeded_variational_dropout(torch.randn(2, 3), p)
+    with pytest.raises(ValueError, match=rf"between 0 and 1, but got p={value}$"):
+        SeededVariationalDropout(p)
+
+
+# --- seeds: torch.manual_seed's range, in eager and compiled code ------------------------------------
+
+
+def test_seeds_take_torch_manual_seeds_range():
+    x = torch.randn(3, 4, 16)
+
+    def run(seed):
+        return seeded_variational_dropout(x, 0.5, dim=1, seed=seed)
+
+    assert torch.equal(run(2**64 - 1), run(-1))  # negative seeds are taken modulo 2**64
+    assert torch.equal(run(2**63), run(-(2**63)))
+    assert torch.equal(run(np.uint64(2**64 - 1)), run(-1))
+    assert torch.equal(run(np.int64(7)), run(7))
+    assert not torch.equal(run(2**64 - 1), run(0))
+    for bad in (2**64, 2**64 + 5, -(2**63) - 1, 2**100):
+        with pytest.raises(ValueError, match=r"seed must be in \[-2\*\*63, 2\*\*64 - 1\]"):
+            run(bad)
+        with pytest.raises(ValueError):
+            torch.Generator().manual_seed(bad)  # torch refuses it too
+
+
+def test_compiled_code_takes_seeds_by_the_same_rule():
+    def compiled_with_seed(seed, fullgraph=True):
+        def dropout(t):
+            return seeded_variational_dropout(t, 0.5, dim=1, seed=seed)
+
+        return torch.compile(dropout, fullgraph=fullgraph, backend="aot_eager")
+
+    x = torch.randn(3, 4, 16)
+    for seed in (2**63 + 5, 2**64 - 1, -3):
+        assert torch.equal(compiled_with_seed(seed)(x), seeded_variational_dropout(x, 0.5, dim=1, seed=seed)), seed
+    with pytest.raises(ValueError, match="seed must be in"):  # (with fullgraph, dynamo reports it as Unsupported)
+        compiled_with_seed(2**64, fullgraph=False)(x)
+
+
+# --- meta and 0-d tensors, torch.jit.trace -----------------------------------------------------------
+
+
+def test_meta_tensors_get_shapes_forward_and_backward_and_draw_no_seed():
+    x = torch.empty(3, 4, 5, device="meta", requires_grad=True)
+    rng_state = torch.get_rng_state()
+    for dim, seed, p in (((1,), None, 0.5), ((), 7, 0.3), ((0, 2), torch.tensor(3), 0.5), (1, None, 1.0)):
+        y = seeded_variational_dropout(x, p, dim=dim, seed=seed)
+        assert y.device.type == "meta" and y.shape == x.shape and y.dtype == x.dtype
+        y.sum().backward()
+        assert x.grad.device.type == "meta" and x.grad.shape == x.shape
+        x.grad = None
+    assert SeededVariationalDropout(0.5)(torch.empty(2, 3, 4, device="meta")).shape == (2, 3, 4)
+    assert torch.equal(torch.get_rng_state(), rng_state)  # nothing drawn
+
+
+def test_a_0d_tensor_is_returned_in_eval_mode_and_at_p_zero():
+    x = torch.tensor(2.0)
+    assert torch.nn.functional.dropout(x, 0.5, training=False) is x
+    assert seeded_variational_dropout(x, 0.5, training=False) is x
+    assert seeded_variational_dropout(x, 0.0) is x
+    assert SeededVariationalDropout(0.5).eval()(x) is x  # the default dim=1 is not checked against x there
+
+
+@pytest.mark.parametrize("device", sorted({"cpu", KERNEL_DEVICE}))
+def test_a_0d_tensor_in_training_drops_its_one_element(device):
+    # As in torch, a 0-d tensor has one dim to name (0 or -1); sharing its mask along it changes nothing.
+    x = torch.tensor(3.0, device=device, requires_grad=True)
+    outcomes = set()
+    for seed in range(6):
+        element_wise = dropout_reference(torch.tensor([3.0]), seed, 0.5, ()).reshape(())
+        for dim in ((), 0, -1, (0,)):
+            y = seeded_variational_dropout(x, 0.5, dim=dim, seed=seed)
+            assert y.shape == () and torch.equal(y.detach().cpu(), element_wise), (seed, dim)
+        y.backward()
+        assert torch.equal(x.grad.cpu(), element_wise / 3)
+        x.grad = None
+        outcomes.add(float(element_wise))
+    assert outcomes == {0.0, 6.0}
+    with pytest.raises(IndexError, match=r"range of \[-1, 0\], but got 1\)"):
+        seeded_variational_dropout(x, 0.5, dim=1, seed=0)
+
+
+def test_jit_trace_is_refused_in_training_mode():
+    # A trace would record one seed: every call of the traced module would drop the same elements.
+    layer = SeededVariationalDropout(0.5)
+    x = torch.randn(2, 3, 4)
+    with pytest.raises(RuntimeError, match="torch.jit.trace"):
+        torch.jit.trace(layer, x)
+    with pytest.raises(RuntimeError, match="torch.jit.trace"):
+        torch.jit.trace(lambda t: seeded_variational_dropout(t, 0.5, dim=1, seed=3), x)
+    traced = torch.jit.trace(torch.nn.Sequential(torch.nn.Identity(), layer.eval()), x, check_trace=False)
+    assert torch.equal(traced(x), x)  # eval mode: the identity, nothing random to record
 
 
 # --- the CPU path in chunks ---------------------------------------------------------------------------
