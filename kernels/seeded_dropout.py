@@ -1,8 +1,8 @@
 """Seeded variational dropout: one mask shared along `dim`, regenerated from the seed in backward.
 
 Top to bottom: the Triton kernel, its launch (tile choice, layout, seed arguments), the CPU path,
-the autograd glue, the `torch.library` op for `torch.compile`, seeds, the checks of p and dim,
-and the public function. Eager CUDA
+the autograd glue, the `torch.library` op for `torch.compile`, seeds (and the seed-draw op of
+compiled code), the checks of p and dim, and the public function. Eager CUDA
 calls whose layout this module has launched once run in C++ (`kernels/fast_path.py`): the launch
 made here is handed over, and the C++ side repeats it with the same kernel and arguments.
 
@@ -642,6 +642,43 @@ def draw_seed(device: torch.device):
     return int(torch.randint(-_SEED_BOUND, _SEED_BOUND - 1, (1,), device=device, dtype=torch.int64).item())
 
 
+@torch.library.custom_op("seeded_dropout::draw_seed", mutates_args=(), tags=(torch.Tag.nondeterministic_seeded,))
+def _draw_seed_op(call_index: int, *, device: torch.device) -> torch.Tensor:
+    """`draw_seed` as one int64 on `device`, for compiled code: an op the compiler cannot see into,
+    so the seed is drawn when the compiled code runs, from the same generator state an eager call
+    reads. (A `torch.randint` in the graph is Inductor's to replace with its own random stream: its
+    masks did not follow `torch.manual_seed` as eager ones do, and on a GPU they differed between a
+    process that compiled the model and one that loaded it from the compile cache.)
+
+    `call_index` differs between the draws of one graph (`_next_traced_draw`) and is otherwise unused:
+    common-subexpression elimination merges identical op calls (it spares only aten's random ops),
+    which would give two dropout calls on the same x one mask. The partitioner saves the seed for
+    backward (it recomputes no op outside its allowlist); under activation checkpointing, where it
+    must recompute, the `nondeterministic_seeded` tag makes it replay the generator state the forward
+    draw saw, so backward still gets the forward's seed. `device` is keyword-only because that replay
+    finds the device in a `device` keyword (or a tensor argument; this op has none).
+    """
+    if device.type == "cuda" and torch.cuda.is_current_stream_capturing():
+        # A seed made on the host would be baked into the graph; a device randint is drawn per replay.
+        return torch.randint(-_SEED_BOUND, _SEED_BOUND - 1, (1,), device=device, dtype=torch.int64)
+    return torch.full((1,), draw_seed(device), dtype=torch.int64, device=device)
+
+
+@_draw_seed_op.register_fake
+def _(call_index, *, device):
+    return torch.empty(1, dtype=torch.int64, device=device)
+
+
+_traced_draws = itertools.count()
+
+
+@torch.compiler.assume_constant_result
+def _next_traced_draw() -> int:
+    """A new number each time torch.compile traces a seed draw: run while tracing, a constant in the
+    graph (no guard on it, so no recompilation), distinct for every draw the graph holds."""
+    return next(_traced_draws)
+
+
 # torch.manual_seed's range: a seed is a 64-bit value, negative ones taken modulo 2**64.
 _SEED_MIN, _SEED_MAX = -(2**63), 2**64 - 1
 
@@ -805,7 +842,7 @@ def seeded_variational_dropout(
             TypeError); `()` is element-wise dropout. The mask has x's shape with these dims set to 1.
             A 0-d x has one element: `()`, 0 and -1 all drop it or keep it alone.
         seed: None draws from torch's generator of x's device (so `torch.manual_seed` reproduces
-            the mask); an int in [-2**63, 2**64 - 1] (torch's
+            the mask, in eager and compiled code alike); an int in [-2**63, 2**64 - 1] (torch's
             seed range; s and s - 2**64 are the same seed) or a one-element integer tensor is used
             as given.
         training: when False, or when p == 0, x itself is returned and no kernel runs (dim's range is
@@ -831,13 +868,16 @@ def seeded_variational_dropout(
             "would keep one seed, so every call would drop the same elements. Trace in eval mode, or "
             "use torch.compile."
         )
-    shared_dims = _shared_dims(dim, x.dim())
     if torch.compiler.is_compiling():
+        # Traced once per graph, so no cache: reading one would guard on its contents, and the entry
+        # this call adds would fail that guard and compile the graph again.
+        shared_dims = _normalized_dims(dim, x.dim())
         if seed is None:
-            seed = torch.randint(-_SEED_BOUND, _SEED_BOUND - 1, (1,), device=x.device, dtype=torch.int64)
+            seed = _draw_seed_op(_next_traced_draw(), device=x.device)
         elif not isinstance(seed, torch.Tensor):
             seed = torch.tensor([seed], dtype=torch.int64, device=x.device)
         return _locked_dropout_op(x, seed.reshape(1).to(torch.int64), p, list(shared_dims))
+    shared_dims = _shared_dims(dim, x.dim())
     if x.is_cuda and p < 1 and (seed is None or type(seed) is int):
         fast = fast_path.module()
         if fast is not None:  # the C++ hot path: None when it has no launch for x's layout yet

@@ -6,6 +6,10 @@ implementation fails one with probability below 1e-6).
 """
 
 import math
+import os
+import pathlib
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -19,6 +23,7 @@ from kernels.layout import plan_view
 from kernels.mask_stream import keep_mask, keep_threshold
 from kernels.seeded_dropout import dropout_reference, dropout_triton, mask_shape_of
 
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 # (shape, shared dims): odd sizes, several ranks, shared dims first / middle / last / several / none.
 CASES = [
@@ -662,6 +667,129 @@ def test_compile_inductor_on_gpu_matches_eager_with_a_seed():
     assert torch.equal(y, seeded_variational_dropout(x, 0.5, dim=1, seed=17))
     y.sum().backward()
     assert torch.equal(x.grad, dropout_reference(torch.ones(4, 16, 64), 17, 0.5, (1,)).cuda())
+
+
+def test_compiled_calls_draw_fresh_masks_and_backward_reuses_each():
+    # Two identical calls in one graph: two seed draws (not merged by common-subexpression elimination),
+    # each call's backward with its own forward's mask, and torch.manual_seed reproducing both.
+    def two_dropouts(t):
+        return seeded_variational_dropout(t, 0.5, dim=1), seeded_variational_dropout(t, 0.5, dim=1)
+
+    compiled = torch.compile(two_dropouts, fullgraph=True, backend="aot_eager")
+    x = (torch.rand(4, 6, 32) + 0.5).requires_grad_(True)  # no zeros: a zero in y is a dropped element
+    torch.manual_seed(0)
+    a, b = compiled(x)
+    assert not torch.equal(kept_elements(a), kept_elements(b))
+    grad_a, grad_b = torch.randn_like(a), torch.randn_like(b)
+    torch.autograd.backward((a, b), (grad_a, grad_b))
+    assert torch.equal(x.grad, torch.where(a != 0, grad_a * 2, 0) + torch.where(b != 0, grad_b * 2, 0))
+    torch.manual_seed(0)
+    again = compiled(x)
+    torch.manual_seed(0)
+    eager = two_dropouts(x)
+    for compiled_y, again_y, eager_y in zip((a, b), again, eager, strict=True):
+        assert torch.equal(again_y, compiled_y) and torch.equal(eager_y, compiled_y)
+
+
+def test_compiled_calls_compile_once():
+    frames = []
+
+    def count_frames(graph_module, example_inputs):
+        frames.append(graph_module)
+        return graph_module.forward
+
+    # Dims and a rank no other test uses: the first call is the first the op sees of them.
+    compiled = torch.compile(lambda t: seeded_variational_dropout(t, 0.5, dim=(0, 3)), backend=count_frames)
+    x = torch.randn(2, 3, 4, 5)
+    masks = [kept_elements(compiled(x)) for _ in range(3)]
+    assert len(frames) == 1
+    assert not torch.equal(masks[0], masks[1]) and not torch.equal(masks[1], masks[2])
+
+
+@pytest.mark.parametrize("device", sorted({"cpu", KERNEL_DEVICE}))
+def test_inductor_compiled_masks_follow_manual_seed_as_eager_ones(device):
+    # Inductor swaps random aten ops for its own generator; the op's seed draw must stay the eager one, so
+    # a compiled model and an eager one see the same masks after the same torch.manual_seed.
+    def dropout(t):
+        return seeded_variational_dropout(t, 0.5, dim=1)
+
+    compiled = torch.compile(dropout, fullgraph=True)
+    x = torch.randn(4, 6, 32, device=device, requires_grad=True)
+    torch.manual_seed(5)
+    y = compiled(x)
+    y.backward(torch.ones_like(y))
+    torch.manual_seed(5)
+    assert torch.equal(y, dropout(x))
+    assert torch.equal(x.grad, (y != 0).to(x.dtype) * 2)
+
+
+@pytest.mark.parametrize("backend", ["aot_eager", "inductor"])
+def test_compiled_activation_checkpointing_recomputes_the_forward_mask(backend):
+    # Checkpointing makes the partitioner recompute the seed draw in backward: it must replay the
+    # generator state the forward draw saw, so backward drops what forward dropped.
+    def block(t):
+        return seeded_variational_dropout(t * 3, 0.5, dim=1) * 2
+
+    def checkpointed(t):
+        return torch.utils.checkpoint.checkpoint(block, t, use_reentrant=False)
+
+    compiled = torch.compile(checkpointed, fullgraph=True, backend=backend)
+    x = (torch.rand(3, 5, 16, dtype=torch.float64) + 0.5).requires_grad_(True)
+    torch.manual_seed(7)
+    y = compiled(x)
+    y.backward(torch.ones_like(y))
+    assert torch.equal(x.grad, (y != 0).to(x.dtype) * 12)  # 3 * 2 * 1 / (1 - p) where kept
+    torch.manual_seed(7)
+    assert torch.equal(y, block(x))
+
+
+# The child process of the test below: one tiny model, compiled, two training steps after torch.manual_seed(0).
+COLD_WARM_SCRIPT = """
+import sys
+
+import torch
+from torch._dynamo.utils import counters
+
+from kernels import SeededVariationalDropout
+
+device, out_path = sys.argv[1], sys.argv[2]
+torch.manual_seed(0)
+model = torch.nn.Sequential(
+    torch.nn.Linear(32, 64), SeededVariationalDropout(0.5, dim=1), torch.nn.GELU(),
+    torch.nn.Linear(64, 32), SeededVariationalDropout(0.25, dim=()),
+).to(device)
+compiled = torch.compile(model, fullgraph=True)
+x = torch.randn(4, 8, 32, device=device)
+results = []
+for step in range(2):
+    y = compiled(x)
+    y.square().mean().backward()
+    results += [y.detach().cpu()] + [p.grad.detach().cpu().clone() for p in model.parameters()]
+    model.zero_grad()
+cache = {
+    "hits": counters["inductor"]["fxgraph_cache_hit"] + counters["aot_autograd"]["autograd_cache_hit"],
+    "misses": counters["inductor"]["fxgraph_cache_miss"] + counters["aot_autograd"]["autograd_cache_miss"],
+}
+torch.save({"results": results, "cache": cache}, out_path)
+"""
+
+
+@pytest.mark.skipif(not HAS_CUDA, reason="Inductor on the GPU: run by the device suite")
+def test_compiled_model_is_reproducible_with_a_cold_and_a_warm_compile_cache(tmp_path):
+    script = tmp_path / "two_steps.py"
+    script.write_text(COLD_WARM_SCRIPT)
+    env = dict(os.environ, TORCHINDUCTOR_CACHE_DIR=str(tmp_path / "inductor-cache"))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+    runs = []
+    for name in ("cold", "warm"):
+        out = tmp_path / f"{name}.pt"
+        subprocess.run([sys.executable, str(script), "cuda", str(out)], env=env, check=True, timeout=600)
+        runs.append(torch.load(out))
+    cold, warm = runs
+    assert cold["cache"]["misses"] > 0  # the first process compiled
+    assert warm["cache"]["hits"] > 0 and warm["cache"]["misses"] == 0  # the second one loaded it all
+    for cold_tensor, warm_tensor in zip(cold["results"], warm["results"], strict=True):
+        assert torch.equal(cold_tensor, warm_tensor)
 
 
 def test_small_tensors_get_smaller_tiles_and_large_ones_keep_theirs():
