@@ -7,21 +7,22 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from kernels.seeded_dropout import seeded_variational_dropout
+from kernels.seeded_dropout import canonical_dim, dropout_probability, seeded_variational_dropout
 
 
 class SeededVariationalDropout(nn.Module):
     """Variational dropout with one mask shared along `dim`; identity in eval mode.
 
-    Each training-mode call draws a fresh seed from torch's generator of the input's device.
+    Each training-mode call draws a fresh seed from torch's generator of the input's device. p and
+    dim are checked here, as `seeded_variational_dropout` checks them, so a bad one fails at
+    construction: in particular SeededVariationalDropout(0.5, True) is a TypeError (the second
+    argument is dim, not nn.Dropout's inplace).
     """
 
     def __init__(self, p: float = 0.5, dim: int | Sequence[int] = 1) -> None:
         super().__init__()
-        if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= p <= 1.0:
-            raise ValueError(f"dropout probability p has to be between 0 and 1, but got p={p!r}")
-        self.p = float(p)
-        self.dim = dim if isinstance(dim, int) else tuple(dim)
+        self.p = dropout_probability(p)
+        self.dim = canonical_dim(dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return seeded_variational_dropout(x, p=self.p, dim=self.dim, training=self.training)

@@ -97,15 +97,35 @@ def random_halves(seed: int, count: int, device: torch.device | str = "cpu", sta
     return halves.reshape(-1)[skip : skip + count]
 
 
-def keep_mask(seed: int, mask_shape: Sequence[int], p: float, device: torch.device | str = "cpu") -> torch.Tensor:
-    """The boolean keep mask of the given shape: True where the element survives dropout."""
+def keep_mask(
+    seed: int,
+    mask_shape: Sequence[int],
+    p: float,
+    device: torch.device | str = "cpu",
+    chunk_elements: int = 1 << 20,
+) -> torch.Tensor:
+    """The boolean keep mask of the given shape: True where the element survives dropout.
+
+    Decided `chunk_elements` elements at a time into one bool tensor, so the stream's int64
+    temporaries (tens of bytes per element) stay bounded; the mask does not depend on it.
+    """
     count = math.prod(mask_shape)
-    return (random_halves(seed, count, device) >= keep_threshold(p)).reshape(tuple(mask_shape))
+    threshold = keep_threshold(p)
+    keep = torch.empty(count, dtype=torch.bool, device=device)
+    for start in range(0, count, chunk_elements):
+        halves = random_halves(seed, min(chunk_elements, count - start), device, start)
+        torch.ge(halves, threshold, out=keep[start : start + halves.numel()])
+    return keep.reshape(tuple(mask_shape))
 
 
-def apply_mask(x: torch.Tensor, keep: torch.Tensor, p: float) -> torch.Tensor:
-    """x * (keep ? scale : 0), with the spec's arithmetic: float32 (float64 for float64 inputs)."""
+def apply_mask(x: torch.Tensor, keep: torch.Tensor, p: float, out: torch.Tensor | None = None) -> torch.Tensor:
+    """x * (keep ? scale : 0), with the spec's arithmetic: float32 (float64 for float64 inputs),
+    rounded to x's dtype. `keep` broadcasts against x; the result goes into `out` if given."""
     compute_dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
     scale = torch.tensor(dropout_scale(p), dtype=compute_dtype)
     multiplier = torch.where(keep, scale, torch.zeros((), dtype=compute_dtype))
-    return (x.to(compute_dtype) * multiplier).to(x.dtype)
+    if out is None:
+        return (x.to(compute_dtype) * multiplier).to(x.dtype)
+    if x.dtype == compute_dtype:
+        return torch.mul(x, multiplier, out=out)
+    return out.copy_(x.to(compute_dtype) * multiplier)  # copy_ rounds to nearest even, as .to does

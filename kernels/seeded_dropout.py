@@ -1,7 +1,8 @@
 """Seeded variational dropout: one mask shared along `dim`, regenerated from the seed in backward.
 
 Top to bottom: the Triton kernel, its launch (tile choice, layout, seed arguments), the CPU path,
-the autograd glue, the `torch.library` op for `torch.compile`, and the public function. Eager CUDA
+the autograd glue, the `torch.library` op for `torch.compile`, seeds (and the seed-draw op of
+compiled code), the checks of p and dim, and the public function. Eager CUDA
 calls whose layout this module has launched once run in C++ (`kernels/fast_path.py`): the launch
 made here is handed over, and the C++ side repeats it with the same kernel and arguments.
 
@@ -14,9 +15,13 @@ lives on the device, e.g. under CUDA-graph capture or `torch.compile`).
 
 from __future__ import annotations
 
+import itertools
+import math
+import numbers
+import operator
 import os
 import struct
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -476,17 +481,57 @@ def mask_shape_of(shape: Sequence[int], shared_dims: Sequence[int]) -> tuple[int
     return tuple(1 if d in shared_dims else size for d, size in enumerate(shape))
 
 
-def dropout_reference(x: torch.Tensor, seed: int, p: float, shared_dims: Sequence[int]) -> torch.Tensor:
-    """The same function as the kernel, in plain PyTorch on any device (the CPU path)."""
-    keep = keep_mask(seed, mask_shape_of(x.shape, shared_dims), p, device=x.device)
+# Elements the CPU path handles at once: its temporaries (the random stream's int64s, a chunk of the
+# product) stay a few tens of MB whatever x's size, and each torch call is still long enough that
+# Python's share of the time is small.
+CPU_CHUNK_ELEMENTS = 1 << 20
+
+
+def _chunk_indices(shape: Sequence[int], chunk_elements: int):
+    """Indices that cut a tensor of `shape` into pieces of at most `chunk_elements` elements (at
+    least one row of the innermost dims), in row-major order: integer indices over the leading
+    dims, then a slice of the first dim whose trailing dims fit in a chunk."""
+    split = 0  # the first dim whose trailing dims hold at most chunk_elements elements
+    while split < len(shape) and math.prod(shape[split + 1 :]) > chunk_elements:
+        split += 1
+    if split == len(shape):  # a 0-d tensor
+        yield ()
+        return
+    inner = max(1, math.prod(shape[split + 1 :]))  # an empty tensor's inner dims may hold none
+    rows = max(1, chunk_elements // inner)
+    for leading in itertools.product(*(range(size) for size in shape[:split])):
+        for start in range(0, shape[split], rows):
+            yield (*leading, slice(start, start + rows))
+
+
+def dropout_reference(
+    x: torch.Tensor, seed: int, p: float, shared_dims: Sequence[int], chunk_elements: int = CPU_CHUNK_ELEMENTS
+) -> torch.Tensor:
+    """The same function as the kernel, in plain PyTorch on any device (the CPU path).
+
+    Memory: the output, the bool mask (compact: x's size only for element-wise dropout) and
+    temporaries of about `chunk_elements` elements: the mask is decided and applied chunk by chunk.
+    The result does not depend on `chunk_elements`.
+    """
+    keep = keep_mask(seed, mask_shape_of(x.shape, shared_dims), p, device=x.device, chunk_elements=chunk_elements)
     out = torch.empty_like(x)
-    out.copy_(apply_mask(x, keep, p))
+    for index in _chunk_indices(x.shape, chunk_elements):
+        # The mask's part: the same index, but along shared dims (size 1 in the mask) the mask's only
+        # row; an integer index drops that dim as it does in x[index], a slice keeps it to broadcast.
+        mask_index = tuple(
+            (0 if isinstance(i, int) else slice(None)) if d in shared_dims else i for d, i in enumerate(index)
+        )
+        apply_mask(x[index], keep[mask_index], p, out=out[index])
     return out
 
 
 def dropout_any_device(x: torch.Tensor, seed, p: float, shared_dims: Sequence[int]) -> torch.Tensor:
+    if x.device.type == "meta":  # shapes only (e.g. a model built on the meta device): no data, no mask
+        return torch.empty_like(x)
     if p >= 1:
         return torch.zeros_like(x)  # every element dropped: zeros, never inf * 0
+    if x.dim() == 0:  # one element: element-wise dropout of its 1-element view (same mask element 0)
+        return dropout_any_device(x.reshape(1), seed, p, ()).reshape(())
     if x.device.type == "cpu":
         return dropout_reference(x, int(seed), p, shared_dims)
     return dropout_triton(x, seed, p, shared_dims)
@@ -576,7 +621,8 @@ def draw_seed(device: torch.device):
     Otherwise no kernel is launched: the seed is splitmix64 of the
     generator's (initial seed, Philox offset), and the offset is advanced by 4 as any random op
     would; `torch.manual_seed`, `torch.cuda.set_rng_state` and checkpoint recomputation therefore
-    reproduce it. CPU: one `torch.randint` from the default generator.
+    reproduce it. CPU: one `torch.randint` from the default generator. Meta: 0, nothing drawn (a meta
+    tensor has no data, so no seed changes what the op gives it).
     """
     if device.type == "cuda":
         if torch.cuda.is_current_stream_capturing():
@@ -591,24 +637,176 @@ def draw_seed(device: torch.device):
         return _to_int64(_splitmix64(generator.initial_seed() + _GOLDEN_GAMMA * (offset // 4 + 1)))
     if device.type == "cpu":
         return int(torch.randint(-_SEED_BOUND, _SEED_BOUND - 1, (1,), dtype=torch.int64))
+    if device.type == "meta":
+        return 0
     return int(torch.randint(-_SEED_BOUND, _SEED_BOUND - 1, (1,), device=device, dtype=torch.int64).item())
 
 
-def _resolve_seed(seed, device: torch.device):
-    """int -> int in int64 range; integer tensor -> on-device tensor or int; None -> draw_seed."""
+@torch.library.custom_op("seeded_dropout::draw_seed", mutates_args=(), tags=(torch.Tag.nondeterministic_seeded,))
+def _draw_seed_op(call_index: int, *, device: torch.device) -> torch.Tensor:
+    """`draw_seed` as one int64 on `device`, for compiled code: an op the compiler cannot see into,
+    so the seed is drawn when the compiled code runs, from the same generator state an eager call
+    reads. (A `torch.randint` in the graph is Inductor's to replace with its own random stream: its
+    masks did not follow `torch.manual_seed` as eager ones do, and on a GPU they differed between a
+    process that compiled the model and one that loaded it from the compile cache.)
+
+    `call_index` differs between the draws of one graph (`_next_traced_draw`) and is otherwise unused:
+    common-subexpression elimination merges identical op calls (it spares only aten's random ops),
+    which would give two dropout calls on the same x one mask. The partitioner saves the seed for
+    backward (it recomputes no op outside its allowlist); under activation checkpointing, where it
+    must recompute, the `nondeterministic_seeded` tag makes it replay the generator state the forward
+    draw saw, so backward still gets the forward's seed. `device` is keyword-only because that replay
+    finds the device in a `device` keyword (or a tensor argument; this op has none).
+    """
+    if device.type == "cuda" and torch.cuda.is_current_stream_capturing():
+        # A seed made on the host would be baked into the graph; a device randint is drawn per replay.
+        return torch.randint(-_SEED_BOUND, _SEED_BOUND - 1, (1,), device=device, dtype=torch.int64)
+    return torch.full((1,), draw_seed(device), dtype=torch.int64, device=device)
+
+
+@_draw_seed_op.register_fake
+def _(call_index, *, device):
+    return torch.empty(1, dtype=torch.int64, device=device)
+
+
+_traced_draws = itertools.count()
+
+
+@torch.compiler.assume_constant_result
+def _next_traced_draw() -> int:
+    """A new number each time torch.compile traces a seed draw: run while tracing, a constant in the
+    graph (no guard on it, so no recompilation), distinct for every draw the graph holds."""
+    return next(_traced_draws)
+
+
+# torch.manual_seed's range: a seed is a 64-bit value, negative ones taken modulo 2**64.
+_SEED_MIN, _SEED_MAX = -(2**63), 2**64 - 1
+
+
+def _checked_seed(seed):
+    """seed as the op keeps it: None; an int, in int64 form; or a one-element integer tensor, as given.
+
+    Ints (and numpy integers) outside [-2**63, 2**64 - 1] are a ValueError, as torch.manual_seed
+    refuses them; within it, s and s - 2**64 are the same seed.
+    """
     if seed is None:
-        return draw_seed(device)
-    if isinstance(seed, torch.Tensor):
+        return None
+    if type(seed) is int:
+        value = seed
+    elif isinstance(seed, torch.Tensor):
         if seed.dtype.is_floating_point or seed.dtype.is_complex or seed.dtype == torch.bool:
             raise TypeError(f"seed must be an integer tensor, got dtype {seed.dtype}")
         if seed.numel() != 1:
             raise ValueError(f"seed must hold one integer, got a tensor of shape {tuple(seed.shape)}")
+        return seed
+    elif isinstance(seed, bool) or not hasattr(type(seed), "__index__"):
+        raise TypeError(f"seed must be None, an int or an integer tensor, got {type(seed).__name__}")
+    else:
+        value = operator.index(seed)  # numpy integers
+    if not _SEED_MIN <= value <= _SEED_MAX:
+        raise ValueError(f"seed must be in [-2**63, 2**64 - 1] (torch.manual_seed's range), got {value}")
+    return _to_int64(value)
+
+
+def _resolve_seed(seed, device: torch.device):
+    """A checked seed (see _checked_seed) as the kernel takes it: an int, or an int64 tensor on the
+    device when the seed lives there; None draws one (draw_seed)."""
+    if seed is None:
+        return draw_seed(device)
+    if isinstance(seed, torch.Tensor):
         if seed.device == device and device.type != "cpu":
             return seed.reshape(1).to(torch.int64)
         return _to_int64(int(seed.reshape(()).item()))
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise TypeError(f"seed must be None, an int or an integer tensor, got {type(seed).__name__}")
-    return _to_int64(seed)
+    return seed
+
+
+# ---------------------------------------------------------------------------------------------
+# Arguments: p and dim
+# ---------------------------------------------------------------------------------------------
+
+
+def dropout_probability(p) -> float:
+    """p as a float in [0, 1], accepted where torch.nn.functional.dropout accepts it: a real number
+    (bools count as 0 and 1, numpy scalars too) or a 0-d real tensor. TypeError for anything else;
+    ValueError naming p outside [0, 1] or for NaN. The function and the module share this check."""
+    if isinstance(p, (float, int)):  # bool is an int
+        value = float(p)
+    elif isinstance(p, torch.Tensor):
+        if p.dim() != 0 or p.is_complex():
+            raise TypeError(
+                f"dropout probability p must be a real number or a 0-d real tensor, got a tensor of "
+                f"shape {tuple(p.shape)} and dtype {p.dtype}"
+            )
+        value = float(p)
+    elif isinstance(p, numbers.Real):  # numpy floating and integer scalars, fractions
+        value = float(p)
+    else:
+        raise TypeError(f"dropout probability p must be a real number, got {type(p).__name__}")
+    if not 0.0 <= value <= 1.0:  # NaN fails the range test too
+        raise ValueError(f"dropout probability p has to be between 0 and 1, but got p={value!r}")
+    return value
+
+
+def _dim_message(dim) -> str:
+    return f"dim must be an int or a sequence of ints (() for element-wise dropout), got {dim!r}"
+
+
+def _one_dim(d, dim) -> int:
+    """One dim as a Python int: anything `operator.index` takes (ints, numpy integers, integer 0-d
+    tensors) except bools: nn.Dropout's second argument is `inplace`, here it is `dim`, so
+    SeededVariationalDropout(0.5, True) must not mean dim=1."""
+    if isinstance(d, bool) or (isinstance(d, torch.Tensor) and d.dtype == torch.bool):
+        raise TypeError(
+            f"{_dim_message(dim)}: a bool is not a dim (SeededVariationalDropout's second argument is dim, "
+            "not nn.Dropout's inplace)"
+        )
+    try:
+        return operator.index(d)
+    except TypeError:
+        raise TypeError(_dim_message(dim)) from None
+
+
+def canonical_dim(dim) -> int | tuple[int, ...]:
+    """`dim` as a Python int or a tuple of Python ints, each element checked (TypeError otherwise);
+    a generator or other iterable is read once, here. Ranges are checked against x (_shared_dims)."""
+    if type(dim) is int:  # the common cases first, without the general checks' cost
+        return dim
+    if type(dim) is tuple and all(type(d) is int for d in dim):
+        return dim
+    if hasattr(type(dim), "__index__") and getattr(dim, "ndim", 0) == 0:  # one dim (ints, 0-d tensors)
+        return _one_dim(dim, dim)
+    if isinstance(dim, (str, bytes)) or not isinstance(dim, Iterable):
+        raise TypeError(_dim_message(dim))
+    items = tuple(dim)
+    return tuple(_one_dim(d, dim) for d in items)
+
+
+def _normalized_dims(dim: int | tuple[int, ...], ndim: int) -> tuple[int, ...]:
+    """A canonical dim (negatives from the end) as sorted non-negative dims of a rank-`ndim` tensor.
+
+    As in torch, a 0-d tensor has one dim to name (0 or -1); sharing a one-element mask along it
+    changes nothing, so it shares none."""
+    rank = max(ndim, 1)
+    normalized = []
+    for d in (dim,) if isinstance(dim, int) else dim:
+        if not -rank <= d < rank:
+            raise IndexError(f"Dimension out of range (expected to be in range of [{-rank}, {rank - 1}], but got {d})")
+        normalized.append(d % rank)
+    if len(set(normalized)) != len(normalized):
+        raise ValueError(f"dim {dim!r} names the same dimension more than once")
+    return tuple(sorted(normalized)) if ndim > 0 else ()
+
+
+# _normalized_dims by (canonical dim, rank), for eager calls. The keys hold Python ints only
+# (canonical_dim), so no two different arguments share an entry.
+_SHARED_DIMS: dict[tuple, tuple[int, ...]] = {}
+
+
+def _shared_dims(dim: int | tuple[int, ...], ndim: int) -> tuple[int, ...]:
+    key = (dim, ndim)
+    if key not in _SHARED_DIMS:
+        _SHARED_DIMS[key] = _normalized_dims(dim, ndim)
+    return _SHARED_DIMS[key]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -616,36 +814,12 @@ def _resolve_seed(seed, device: torch.device):
 # ---------------------------------------------------------------------------------------------
 
 
-_SHARED_DIMS: dict[tuple, tuple[int, ...]] = {}
-
-
-def _normalize_dims(dim, ndim: int) -> tuple[int, ...]:
-    """dim (int or sequence, negatives from the end) as sorted non-negative dims; cached."""
-    key = (dim if isinstance(dim, int) else tuple(dim), ndim)
-    if key in _SHARED_DIMS:
-        return _SHARED_DIMS[key]
-    dims = (dim,) if isinstance(dim, int) else tuple(dim)
-    normalized = []
-    for d in dims:
-        if isinstance(d, bool) or not isinstance(d, int):
-            raise TypeError(f"dim must be an int or a tuple of ints, got {dim!r}")
-        if not -ndim <= d < ndim:
-            raise IndexError(f"Dimension out of range (expected to be in range of [{-ndim}, {ndim - 1}], but got {d})")
-        normalized.append(d % ndim)
-    if len(set(normalized)) != len(normalized):
-        raise ValueError(f"dim {dim!r} names the same dimension more than once")
-    _SHARED_DIMS[key] = tuple(sorted(normalized))
-    return _SHARED_DIMS[key]
-
-
-def _check_arguments(x: torch.Tensor, p: float) -> None:
+def _check_input(x: torch.Tensor) -> None:
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
     if x.dtype not in SUPPORTED_DTYPES:
         names = ", ".join(str(d) for d in SUPPORTED_DTYPES)
         raise TypeError(f"seeded_variational_dropout does not support dtype {x.dtype}; supported: {names}")
-    if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= p <= 1.0:  # NaN fails the range test
-        raise ValueError(f"dropout probability p has to be between 0 and 1, but got p={p!r}")
 
 
 def seeded_variational_dropout(
@@ -658,34 +832,56 @@ def seeded_variational_dropout(
     """Variational (locked) dropout: one mask shared along `dim`, kept in backward as a seed only.
 
     Args:
-        x: a float16, bfloat16, float32 or float64 tensor of any rank >= 1, any strides.
-        p: the probability of dropping an element of the mask, in [0, 1] (resolved to 2**-16).
-        dim: the dimension(s) one mask is shared along (negative counts from the end); `()` is
-            element-wise dropout. The mask has x's shape with these dims set to 1.
+        x: a float16, bfloat16, float32 or float64 tensor of any rank, any strides; on a CUDA or
+            CPU device, or the meta device (shapes only: the result is `torch.empty_like(x)`).
+        p: the probability of dropping an element of the mask, in [0, 1] (resolved to 2**-16): what
+            `torch.nn.functional.dropout` accepts (a real number, a numpy scalar, a 0-d real tensor;
+            bools count as 0 and 1). TypeError for another type, ValueError outside [0, 1] or NaN.
+        dim: the dimension(s) one mask is shared along (negative counts from the end): an int or a
+            sequence of ints (numpy integers and integer 0-d tensors count as ints; bools are a
+            TypeError); `()` is element-wise dropout. The mask has x's shape with these dims set to 1.
+            A 0-d x has one element: `()`, 0 and -1 all drop it or keep it alone.
         seed: None draws from torch's generator of x's device (so `torch.manual_seed` reproduces
-            the mask); an int or a one-element integer tensor is used as given.
-        training: when False, or when p == 0, x itself is returned and no kernel runs.
+            the mask, in eager and compiled code alike); an int in [-2**63, 2**64 - 1] (torch's
+            seed range; s and s - 2**64 are the same seed) or a one-element integer tensor is used
+            as given.
+        training: when False, or when p == 0, x itself is returned and no kernel runs (dim's range is
+            not checked against x then, as nothing is dropped).
 
     Returns:
         x * mask / (1 - p) in x's dtype, laid out like `torch.empty_like(x)`. p == 1 gives zeros.
+
+    Raises:
+        RuntimeError under `torch.jit.trace` in training mode: a trace would record one seed, and
+        every call of the traced code would drop the same elements (trace in eval mode, or use
+        `torch.compile`).
     """
-    _check_arguments(x, p)
-    if x.dim() == 0:
-        raise ValueError("seeded_variational_dropout needs a tensor of rank >= 1, got a 0-d tensor")
-    shared_dims = _normalize_dims(dim, x.dim())
+    _check_input(x)
+    p = dropout_probability(p)
+    dim = canonical_dim(dim)
+    seed = _checked_seed(seed)
     if not training or p == 0:
         return x
-    p = float(p)
+    if torch.jit.is_tracing():
+        raise RuntimeError(
+            "seeded_variational_dropout cannot be traced by torch.jit.trace in training mode: the trace "
+            "would keep one seed, so every call would drop the same elements. Trace in eval mode, or "
+            "use torch.compile."
+        )
     if torch.compiler.is_compiling():
+        # Traced once per graph, so no cache: reading one would guard on its contents, and the entry
+        # this call adds would fail that guard and compile the graph again.
+        shared_dims = _normalized_dims(dim, x.dim())
         if seed is None:
-            seed = torch.randint(-_SEED_BOUND, _SEED_BOUND - 1, (1,), device=x.device, dtype=torch.int64)
+            seed = _draw_seed_op(_next_traced_draw(), device=x.device)
         elif not isinstance(seed, torch.Tensor):
             seed = torch.tensor([seed], dtype=torch.int64, device=x.device)
         return _locked_dropout_op(x, seed.reshape(1).to(torch.int64), p, list(shared_dims))
+    shared_dims = _shared_dims(dim, x.dim())
     if x.is_cuda and p < 1 and (seed is None or type(seed) is int):
         fast = fast_path.module()
         if fast is not None:  # the C++ hot path: None when it has no launch for x's layout yet
-            y = fast.forward(x, p, shared_dims, None if seed is None else _to_int64(seed))
+            y = fast.forward(x, p, shared_dims, seed)
             if y is not None:
                 return y
     seed = _resolve_seed(seed, x.device)

@@ -6,7 +6,12 @@ implementation fails one with probability below 1e-6).
 """
 
 import math
+import os
+import pathlib
+import subprocess
+import sys
 
+import numpy as np
 import pytest
 import torch
 from conftest import HAS_CUDA, KERNEL_DEVICE
@@ -15,9 +20,10 @@ from triton import cdiv as triton_cdiv
 import kernels.seeded_dropout as op_module
 from kernels import SeededVariationalDropout, seeded_variational_dropout
 from kernels.layout import plan_view
-from kernels.mask_stream import keep_threshold
+from kernels.mask_stream import keep_mask, keep_threshold
 from kernels.seeded_dropout import dropout_reference, dropout_triton, mask_shape_of
 
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 # (shape, shared dims): odd sizes, several ranks, shared dims first / middle / last / several / none.
 CASES = [
@@ -117,12 +123,24 @@ def test_kernel_equals_cpu_path_bit_for_bit(case, dtype):
         assert torch.equal(actual.view(torch.uint8), expected.view(torch.uint8)), (seed, p)
 
 
+def sized_between_the_tile_rules(shape, itemsize, sm_count):
+    """`shape` with its leading size set so the tensor fills 4 full-size tiles per SM of the device: enough
+    that small-tensor tiles (below _PROGRAMS_PER_SM per SM) do not apply, few enough that the latency-bound
+    rule (below _SMALL_GRID_PROGRAMS_PER_SM per SM) does, so turning that rule off changes the tile."""
+    assert op_module._PROGRAMS_PER_SM <= 4 < op_module._SMALL_GRID_PROGRAMS_PER_SM
+    full_tile = op_module._TILE_BYTES // itemsize
+    return (triton_cdiv(4 * full_tile * sm_count, math.prod(shape[1:])), *shape[1:])
+
+
 @pytest.mark.parametrize("dtype", [torch.float16, torch.float64])
 @pytest.mark.parametrize("case", [((4, 33, 40), ()), ((4, 9, 16), (1,)), ((2, 3, 5, 7), (2, 3))], ids=_ids)
 def test_mask_does_not_depend_on_the_tile_rule(case, dtype, monkeypatch):
-    # These tensors are small, so the latency-bound tile rule picks their tiles; with it off they get
-    # the streaming tiles of large tensors. Both must launch the same function of (seed, p, shape).
-    shape, dims = case
+    # The latency-bound tile rule picks these tensors' tiles (their size follows the device's SM count);
+    # with it off they get the streaming tiles of large tensors. Both must launch the same function of
+    # (seed, p, shape).
+    base_shape, dims = case
+    itemsize = torch.empty((), dtype=dtype).element_size()
+    shape = sized_between_the_tile_rules(base_shape, itemsize, op_module._sm_count(torch.device(KERNEL_DEVICE)))
     x = torch.randn(shape, dtype=dtype).to(KERNEL_DEVICE)
     tiles = {}
     for rule in (op_module._SMALL_GRID_PROGRAMS_PER_SM, 0):
@@ -133,7 +151,24 @@ def test_mask_does_not_depend_on_the_tile_rule(case, dtype, monkeypatch):
         expected = dropout_reference(x.cpu(), 11, 0.3, dims)
         assert torch.equal(actual.view(torch.uint8), expected.view(torch.uint8)), rule
     op_module.clear_launch_caches()
-    assert len({(plan.blocks, plan.num_warps) for plan in tiles.values()}) == 2  # two different tiles
+    assert len({(plan.blocks, plan.num_warps) for plan in tiles.values()}) == 2, (shape, tiles)  # two tiles
+
+
+@pytest.mark.parametrize("sm_count", [1, 80, 108, 132, 144])
+@pytest.mark.parametrize("dtype", [torch.float16, torch.float32, torch.float64])
+@pytest.mark.parametrize("case", [((4, 33, 40), ()), ((4, 9, 16), (1,)), ((2, 3, 5, 7), (2, 3))], ids=_ids)
+def test_the_tile_rule_test_sizes_its_tensors_for_any_sm_count(case, dtype, sm_count, monkeypatch):
+    # The test above runs on one device; its sizing must separate the two rules on every GPU.
+    base_shape, dims = case
+    itemsize = torch.empty((), dtype=dtype).element_size()
+    shape = sized_between_the_tile_rules(base_shape, itemsize, sm_count)
+    strides = torch.empty(shape, device="meta").stride()
+    view = plan_view(shape, dims, (strides, strides))
+    tiles = set()
+    for rule in (op_module._SMALL_GRID_PROGRAMS_PER_SM, 0):
+        monkeypatch.setattr(op_module, "_SMALL_GRID_PROGRAMS_PER_SM", rule)
+        tiles.add(op_module._tile(view, itemsize, sm_count))
+    assert len(tiles) == 2, (shape, tiles)
 
 
 def _strided_inputs():
@@ -310,16 +345,16 @@ def test_dim_out_of_range_and_duplicates():
         seeded_variational_dropout(x, 0.5, dim=(1, -2))
 
 
-def test_bad_seed_and_rank_zero():
+def test_bad_seed():
     x = torch.randn(2, 3)
     with pytest.raises(TypeError, match="integer tensor"):
         seeded_variational_dropout(x, 0.5, seed=torch.tensor(1.0))
     with pytest.raises(TypeError, match="seed"):
         seeded_variational_dropout(x, 0.5, seed=1.5)
+    with pytest.raises(TypeError, match="seed"):
+        seeded_variational_dropout(x, 0.5, seed=True)
     with pytest.raises(ValueError, match="one integer"):
         seeded_variational_dropout(x, 0.5, seed=torch.tensor([1, 2]))
-    with pytest.raises(ValueError, match="rank"):
-        seeded_variational_dropout(torch.tensor(1.0), 0.5)
 
 
 def test_negative_dims_count_from_the_end():
@@ -328,6 +363,271 @@ def test_negative_dims_count_from_the_end():
         seeded_variational_dropout(x, 0.5, dim=-2, seed=4), seeded_variational_dropout(x, 0.5, dim=1, seed=4)
     )
     assert mask_shape_of((3, 4, 5), (0, 2)) == (1, 4, 1)
+
+
+# --- dim: what is accepted, and no call changes how another is read ---------------------------------
+
+
+def is_locked_along(y: torch.Tensor, dims) -> bool:
+    keep = kept_elements(y)
+    return torch.equal(keep, keep.amax(dim=dims, keepdim=True).expand_as(keep))
+
+
+def test_a_generator_dim_is_read_once_and_changes_no_later_call():
+    # A shape and dims no other test uses, so what the first call leaves behind is what is tested.
+    x = torch.rand(2, 3, 4, 5, 6) + 0.5  # no zeros: a zero in y is a dropped element
+    expected = dropout_reference(x, 5, 0.5, (1, 3))
+    assert torch.equal(seeded_variational_dropout(x, 0.5, dim=(d for d in (1, 3)), seed=5), expected)
+    assert torch.equal(seeded_variational_dropout(x, 0.5, dim=(1, 3), seed=5), expected)
+    assert torch.equal(seeded_variational_dropout(x, 0.5, dim=[1, -2], seed=5), expected)
+    assert is_locked_along(SeededVariationalDropout(0.5, dim=(1, 3))(x), (1, 3))
+    x.requires_grad_(True)
+    seeded_variational_dropout(x, 0.5, dim=(1, 3), seed=5).sum().backward()
+    assert torch.equal(x.grad, dropout_reference(torch.ones_like(x), 5, 0.5, (1, 3)))
+
+
+def test_dim_is_checked_the_same_whatever_came_before():
+    x = torch.randn(2, 3, 4)
+    seeded_variational_dropout(x, 0.5, dim=1, seed=1)  # valid calls first, with equal-comparing dims
+    seeded_variational_dropout(x, 0.5, dim=(1,), seed=1)
+    for bad in (True, (True,), 1.0, (1.0,)):
+        with pytest.raises(TypeError, match="dim must be an int or a sequence of ints"):
+            seeded_variational_dropout(x, 0.5, dim=bad, seed=1)
+
+
+def test_bool_dims_are_a_type_error_in_the_function_and_the_module():
+    # nn.Dropout(0.5, True) means inplace=True; here the second argument is dim.
+    with pytest.raises(TypeError, match="bool"):
+        SeededVariationalDropout(0.5, True)
+    with pytest.raises(TypeError, match="bool"):
+        SeededVariationalDropout(0.5, dim=(0, False))
+    for bad in (True, False, (0, True), torch.tensor(True)):
+        with pytest.raises(TypeError, match="bool"):
+            seeded_variational_dropout(torch.randn(2, 3, 4), 0.5, dim=bad, seed=1)
+
+
+BAD_DIMS = {
+    "float": 1.0,
+    "None": None,
+    "str": "1",
+    "tuple-with-str": (1, "2"),
+    "nested": ((1,),),
+    "object": object(),
+    "float-tensor": torch.tensor(1.0),
+    "numpy-bool": np.bool_(True),
+    "numpy-float": np.float64(1.0),
+}
+
+
+@pytest.mark.parametrize("bad", BAD_DIMS.values(), ids=BAD_DIMS.keys())
+def test_dims_of_another_type_say_what_dim_must_be(bad):
+    with pytest.raises(TypeError, match=r"dim must be an int or a sequence of ints"):
+        seeded_variational_dropout(torch.randn(2, 3, 4), 0.5, dim=bad, seed=1)
+    with pytest.raises(TypeError, match=r"dim must be an int or a sequence of ints"):
+        seeded_variational_dropout(torch.randn(2, 3, 4), 0.5, dim=bad, training=False)  # checked in eval too
+    with pytest.raises(TypeError, match=r"dim must be an int or a sequence of ints"):
+        SeededVariationalDropout(0.5, bad)
+
+
+def test_numpy_and_tensor_integer_dims_work():
+    x = torch.randn(3, 4, 5)
+    expected = seeded_variational_dropout(x, 0.5, dim=1, seed=2)
+    for dim in (np.int64(1), np.int32(-2), torch.tensor(1), (np.int64(1),), [torch.tensor(-2)], torch.tensor([1])):
+        assert torch.equal(seeded_variational_dropout(x, 0.5, dim=dim, seed=2), expected), dim
+    assert torch.equal(seeded_variational_dropout(x, 0.5, dim=np.array([0, 2]), seed=2),
+                       seeded_variational_dropout(x, 0.5, dim=(0, 2), seed=2))  # fmt: skip
+    assert repr(SeededVariationalDropout(0.5, np.int64(1))) == "SeededVariationalDropout(p=0.5, dim=1)"
+    assert repr(SeededVariationalDropout(0.5, [np.int64(0), 2])) == "SeededVariationalDropout(p=0.5, dim=(0, 2))"
+
+
+# --- p: what F.dropout accepts -----------------------------------------------------------------------
+
+P_EQUAL_TO_HALF = {
+    "tensor": torch.tensor(0.5),
+    "float64-tensor": torch.tensor(0.5, dtype=torch.float64),
+    "float16-tensor": torch.tensor(0.5, dtype=torch.float16),
+    "numpy-float32": np.float32(0.5),
+    "numpy-float64": np.float64(0.5),
+}
+
+
+@pytest.mark.parametrize("p", P_EQUAL_TO_HALF.values(), ids=P_EQUAL_TO_HALF.keys())
+def test_p_is_taken_as_f_dropout_takes_it(p):
+    x = torch.randn(3, 4, 5)
+    torch.nn.functional.dropout(x, p)  # torch accepts it
+    expected = seeded_variational_dropout(x, 0.5, dim=1, seed=3)
+    assert torch.equal(seeded_variational_dropout(x, p, dim=1, seed=3), expected)
+    layer = SeededVariationalDropout(p)
+    assert type(layer.p) is float and layer.p == 0.5
+
+
+def test_integer_and_bool_p_count_as_0_and_1_as_in_f_dropout():
+    x = torch.randn(3, 4, 5)
+    for p in (1, True, np.int64(1), torch.tensor(1), torch.tensor(True)):
+        assert torch.equal(torch.nn.functional.dropout(x, p), torch.zeros_like(x))
+        assert torch.equal(seeded_variational_dropout(x, p, seed=1), torch.zeros_like(x))
+    for p in (0, False, torch.tensor(0)):
+        assert torch.equal(torch.nn.functional.dropout(x, p), x)
+        assert seeded_variational_dropout(x, p) is x
+    assert SeededVariationalDropout(True).p == 1.0
+
+
+BAD_P_TYPES = {
+    "str": "0.5",
+    "None": None,
+    "complex": 0.5j,
+    "1-d tensor": torch.tensor([0.5]),
+    "complex tensor": torch.tensor(0.5j),
+    "list": [0.5],
+}
+
+
+@pytest.mark.parametrize("p", BAD_P_TYPES.values(), ids=BAD_P_TYPES.keys())
+def test_p_of_another_type_is_a_type_error_naming_p(p):
+    with pytest.raises(TypeError, match="dropout probability p must be a real number") as from_function:
+        seeded_variational_dropout(torch.randn(2, 3), p)
+    with pytest.raises(TypeError) as from_module:
+        SeededVariationalDropout(p)
+    assert str(from_module.value) == str(from_function.value)  # one check for both
+
+
+@pytest.mark.parametrize("p", [torch.tensor(1.5), np.float32(-0.25), torch.tensor(float("nan"))], ids=str)
+def test_p_out_of_range_names_its_value(p):
+    value = repr(float(p))
+    with pytest.raises(ValueError, match=rf"between 0 and 1, but got p={value}$"):
+        seeded_variational_dropout(torch.randn(2, 3), p)
+    with pytest.raises(ValueError, match=rf"between 0 and 1, but got p={value}$"):
+        SeededVariationalDropout(p)
+
+
+# --- seeds: torch.manual_seed's range, in eager and compiled code ------------------------------------
+
+
+def test_seeds_take_torch_manual_seeds_range():
+    x = torch.randn(3, 4, 16)
+
+    def run(seed):
+        return seeded_variational_dropout(x, 0.5, dim=1, seed=seed)
+
+    assert torch.equal(run(2**64 - 1), run(-1))  # negative seeds are taken modulo 2**64
+    assert torch.equal(run(2**63), run(-(2**63)))
+    assert torch.equal(run(np.uint64(2**64 - 1)), run(-1))
+    assert torch.equal(run(np.int64(7)), run(7))
+    assert not torch.equal(run(2**64 - 1), run(0))
+    for bad in (2**64, 2**64 + 5, -(2**63) - 1, 2**100):
+        with pytest.raises(ValueError, match=r"seed must be in \[-2\*\*63, 2\*\*64 - 1\]"):
+            run(bad)
+        with pytest.raises(ValueError):
+            torch.Generator().manual_seed(bad)  # torch refuses it too
+
+
+def test_compiled_code_takes_seeds_by_the_same_rule():
+    def compiled_with_seed(seed, fullgraph=True):
+        def dropout(t):
+            return seeded_variational_dropout(t, 0.5, dim=1, seed=seed)
+
+        return torch.compile(dropout, fullgraph=fullgraph, backend="aot_eager")
+
+    x = torch.randn(3, 4, 16)
+    for seed in (2**63 + 5, 2**64 - 1, -3):
+        assert torch.equal(compiled_with_seed(seed)(x), seeded_variational_dropout(x, 0.5, dim=1, seed=seed)), seed
+    with pytest.raises(ValueError, match="seed must be in"):  # (with fullgraph, dynamo reports it as Unsupported)
+        compiled_with_seed(2**64, fullgraph=False)(x)
+
+
+# --- meta and 0-d tensors, torch.jit.trace -----------------------------------------------------------
+
+
+def test_meta_tensors_get_shapes_forward_and_backward_and_draw_no_seed():
+    x = torch.empty(3, 4, 5, device="meta", requires_grad=True)
+    rng_state = torch.get_rng_state()
+    for dim, seed, p in (((1,), None, 0.5), ((), 7, 0.3), ((0, 2), torch.tensor(3), 0.5), (1, None, 1.0)):
+        y = seeded_variational_dropout(x, p, dim=dim, seed=seed)
+        assert y.device.type == "meta" and y.shape == x.shape and y.dtype == x.dtype
+        y.sum().backward()
+        assert x.grad.device.type == "meta" and x.grad.shape == x.shape
+        x.grad = None
+    assert SeededVariationalDropout(0.5)(torch.empty(2, 3, 4, device="meta")).shape == (2, 3, 4)
+    assert torch.equal(torch.get_rng_state(), rng_state)  # nothing drawn
+
+
+def test_a_0d_tensor_is_returned_in_eval_mode_and_at_p_zero():
+    x = torch.tensor(2.0)
+    assert torch.nn.functional.dropout(x, 0.5, training=False) is x
+    assert seeded_variational_dropout(x, 0.5, training=False) is x
+    assert seeded_variational_dropout(x, 0.0) is x
+    assert SeededVariationalDropout(0.5).eval()(x) is x  # the default dim=1 is not checked against x there
+
+
+@pytest.mark.parametrize("device", sorted({"cpu", KERNEL_DEVICE}))
+def test_a_0d_tensor_in_training_drops_its_one_element(device):
+    # As in torch, a 0-d tensor has one dim to name (0 or -1); sharing its mask along it changes nothing.
+    x = torch.tensor(3.0, device=device, requires_grad=True)
+    outcomes = set()
+    for seed in range(6):
+        element_wise = dropout_reference(torch.tensor([3.0]), seed, 0.5, ()).reshape(())
+        for dim in ((), 0, -1, (0,)):
+            y = seeded_variational_dropout(x, 0.5, dim=dim, seed=seed)
+            assert y.shape == () and torch.equal(y.detach().cpu(), element_wise), (seed, dim)
+        y.backward()
+        assert torch.equal(x.grad.cpu(), element_wise / 3)
+        x.grad = None
+        outcomes.add(float(element_wise))
+    assert outcomes == {0.0, 6.0}
+    with pytest.raises(IndexError, match=r"range of \[-1, 0\], but got 1\)"):
+        seeded_variational_dropout(x, 0.5, dim=1, seed=0)
+
+
+def test_jit_trace_is_refused_in_training_mode():
+    # A trace would record one seed: every call of the traced module would drop the same elements.
+    layer = SeededVariationalDropout(0.5)
+    x = torch.randn(2, 3, 4)
+    with pytest.raises(RuntimeError, match="torch.jit.trace"):
+        torch.jit.trace(layer, x)
+    with pytest.raises(RuntimeError, match="torch.jit.trace"):
+        torch.jit.trace(lambda t: seeded_variational_dropout(t, 0.5, dim=1, seed=3), x)
+    traced = torch.jit.trace(torch.nn.Sequential(torch.nn.Identity(), layer.eval()), x, check_trace=False)
+    assert torch.equal(traced(x), x)  # eval mode: the identity, nothing random to record
+
+
+# --- the CPU path in chunks ---------------------------------------------------------------------------
+
+
+def assert_same_bits_any_nan(actual: torch.Tensor, expected: torch.Tensor) -> None:
+    """Bit for bit, except that a NaN matches any NaN: torch's float-to-half conversion gives NaN a
+    different payload in its vectorized and scalar loops, so a NaN's bits follow where a chunk ends."""
+    nan = expected.isnan()
+    assert torch.equal(actual.isnan(), nan)
+    assert torch.equal(actual[~nan].view(torch.uint8), expected[~nan].view(torch.uint8))
+
+
+CHUNK_CASES = [((3, 7, 11), ()), ((3, 17, 33), (1,)), ((2, 3, 5, 7), (0, 2)), ((255,), ())]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", CHUNK_CASES, ids=_ids)
+def test_cpu_path_in_chunks_equals_one_piece_bit_for_bit(case, dtype):
+    shape, dims = case
+    x = torch.randn(shape).to(dtype)
+    x.view(-1)[:4] = torch.tensor([float("inf"), -float("inf"), float("nan"), 0.0]).to(dtype)
+    for view in (x, x.transpose(0, -1)):
+        whole = dropout_reference(view, 7, 0.4, dims, chunk_elements=x.numel())
+        assert whole.isnan().any()  # the infinities or the NaN, dropped, or the NaN kept
+        for chunk in (1, 5, 8, 13, 100):
+            assert_same_bits_any_nan(dropout_reference(view, 7, 0.4, dims, chunk_elements=chunk), whole)
+    mask_shape = mask_shape_of(shape, dims)
+    assert torch.equal(keep_mask(7, mask_shape, 0.4, chunk_elements=3), keep_mask(7, mask_shape, 0.4))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_inf_and_nan_inputs_give_what_the_kernel_gives(dtype):
+    # A dropped element is x * 0: NaN for an infinite or NaN x, in the kernel and on the CPU path alike
+    # (which NaN is not pinned: the interpreter's bfloat16 NaN has another payload than torch's).
+    x = torch.tensor([float("inf"), -float("inf"), float("nan"), 1.0] * 16).reshape(4, 16).to(dtype)
+    expected = dropout_triton(x.to(KERNEL_DEVICE), 3, 0.5, ()).cpu()
+    actual = dropout_reference(x, 3, 0.5, ())
+    torch.testing.assert_close(actual, expected, rtol=0, atol=0, equal_nan=True)
+    assert torch.isnan(actual[:, :2]).any() and torch.isinf(actual[:, :2]).any()  # some dropped, some kept
 
 
 # --- nn.Module -----------------------------------------------------------------------------------------
@@ -367,6 +667,129 @@ def test_compile_inductor_on_gpu_matches_eager_with_a_seed():
     assert torch.equal(y, seeded_variational_dropout(x, 0.5, dim=1, seed=17))
     y.sum().backward()
     assert torch.equal(x.grad, dropout_reference(torch.ones(4, 16, 64), 17, 0.5, (1,)).cuda())
+
+
+def test_compiled_calls_draw_fresh_masks_and_backward_reuses_each():
+    # Two identical calls in one graph: two seed draws (not merged by common-subexpression elimination),
+    # each call's backward with its own forward's mask, and torch.manual_seed reproducing both.
+    def two_dropouts(t):
+        return seeded_variational_dropout(t, 0.5, dim=1), seeded_variational_dropout(t, 0.5, dim=1)
+
+    compiled = torch.compile(two_dropouts, fullgraph=True, backend="aot_eager")
+    x = (torch.rand(4, 6, 32) + 0.5).requires_grad_(True)  # no zeros: a zero in y is a dropped element
+    torch.manual_seed(0)
+    a, b = compiled(x)
+    assert not torch.equal(kept_elements(a), kept_elements(b))
+    grad_a, grad_b = torch.randn_like(a), torch.randn_like(b)
+    torch.autograd.backward((a, b), (grad_a, grad_b))
+    assert torch.equal(x.grad, torch.where(a != 0, grad_a * 2, 0) + torch.where(b != 0, grad_b * 2, 0))
+    torch.manual_seed(0)
+    again = compiled(x)
+    torch.manual_seed(0)
+    eager = two_dropouts(x)
+    for compiled_y, again_y, eager_y in zip((a, b), again, eager, strict=True):
+        assert torch.equal(again_y, compiled_y) and torch.equal(eager_y, compiled_y)
+
+
+def test_compiled_calls_compile_once():
+    frames = []
+
+    def count_frames(graph_module, example_inputs):
+        frames.append(graph_module)
+        return graph_module.forward
+
+    # Dims and a rank no other test uses: the first call is the first the op sees of them.
+    compiled = torch.compile(lambda t: seeded_variational_dropout(t, 0.5, dim=(0, 3)), backend=count_frames)
+    x = torch.randn(2, 3, 4, 5)
+    masks = [kept_elements(compiled(x)) for _ in range(3)]
+    assert len(frames) == 1
+    assert not torch.equal(masks[0], masks[1]) and not torch.equal(masks[1], masks[2])
+
+
+@pytest.mark.parametrize("device", sorted({"cpu", KERNEL_DEVICE}))
+def test_inductor_compiled_masks_follow_manual_seed_as_eager_ones(device):
+    # Inductor swaps random aten ops for its own generator; the op's seed draw must stay the eager one, so
+    # a compiled model and an eager one see the same masks after the same torch.manual_seed.
+    def dropout(t):
+        return seeded_variational_dropout(t, 0.5, dim=1)
+
+    compiled = torch.compile(dropout, fullgraph=True)
+    x = torch.randn(4, 6, 32, device=device, requires_grad=True)
+    torch.manual_seed(5)
+    y = compiled(x)
+    y.backward(torch.ones_like(y))
+    torch.manual_seed(5)
+    assert torch.equal(y, dropout(x))
+    assert torch.equal(x.grad, (y != 0).to(x.dtype) * 2)
+
+
+@pytest.mark.parametrize("backend", ["aot_eager", "inductor"])
+def test_compiled_activation_checkpointing_recomputes_the_forward_mask(backend):
+    # Checkpointing makes the partitioner recompute the seed draw in backward: it must replay the
+    # generator state the forward draw saw, so backward drops what forward dropped.
+    def block(t):
+        return seeded_variational_dropout(t * 3, 0.5, dim=1) * 2
+
+    def checkpointed(t):
+        return torch.utils.checkpoint.checkpoint(block, t, use_reentrant=False)
+
+    compiled = torch.compile(checkpointed, fullgraph=True, backend=backend)
+    x = (torch.rand(3, 5, 16, dtype=torch.float64) + 0.5).requires_grad_(True)
+    torch.manual_seed(7)
+    y = compiled(x)
+    y.backward(torch.ones_like(y))
+    assert torch.equal(x.grad, (y != 0).to(x.dtype) * 12)  # 3 * 2 * 1 / (1 - p) where kept
+    torch.manual_seed(7)
+    assert torch.equal(y, block(x))
+
+
+# The child process of the test below: one tiny model, compiled, two training steps after torch.manual_seed(0).
+COLD_WARM_SCRIPT = """
+import sys
+
+import torch
+from torch._dynamo.utils import counters
+
+from kernels import SeededVariationalDropout
+
+device, out_path = sys.argv[1], sys.argv[2]
+torch.manual_seed(0)
+model = torch.nn.Sequential(
+    torch.nn.Linear(32, 64), SeededVariationalDropout(0.5, dim=1), torch.nn.GELU(),
+    torch.nn.Linear(64, 32), SeededVariationalDropout(0.25, dim=()),
+).to(device)
+compiled = torch.compile(model, fullgraph=True)
+x = torch.randn(4, 8, 32, device=device)
+results = []
+for step in range(2):
+    y = compiled(x)
+    y.square().mean().backward()
+    results += [y.detach().cpu()] + [p.grad.detach().cpu().clone() for p in model.parameters()]
+    model.zero_grad()
+cache = {
+    "hits": counters["inductor"]["fxgraph_cache_hit"] + counters["aot_autograd"]["autograd_cache_hit"],
+    "misses": counters["inductor"]["fxgraph_cache_miss"] + counters["aot_autograd"]["autograd_cache_miss"],
+}
+torch.save({"results": results, "cache": cache}, out_path)
+"""
+
+
+@pytest.mark.skipif(not HAS_CUDA, reason="Inductor on the GPU: run by the device suite")
+def test_compiled_model_is_reproducible_with_a_cold_and_a_warm_compile_cache(tmp_path):
+    script = tmp_path / "two_steps.py"
+    script.write_text(COLD_WARM_SCRIPT)
+    env = dict(os.environ, TORCHINDUCTOR_CACHE_DIR=str(tmp_path / "inductor-cache"))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+    runs = []
+    for name in ("cold", "warm"):
+        out = tmp_path / f"{name}.pt"
+        subprocess.run([sys.executable, str(script), "cuda", str(out)], env=env, check=True, timeout=600)
+        runs.append(torch.load(out))
+    cold, warm = runs
+    assert cold["cache"]["misses"] > 0  # the first process compiled
+    assert warm["cache"]["hits"] > 0 and warm["cache"]["misses"] == 0  # the second one loaded it all
+    for cold_tensor, warm_tensor in zip(cold["results"], warm["results"], strict=True):
+        assert torch.equal(cold_tensor, warm_tensor)
 
 
 def test_small_tensors_get_smaller_tiles_and_large_ones_keep_theirs():
