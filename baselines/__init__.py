@@ -1,10 +1,10 @@
-"""The implementations the harness times against each other, registered by name.
-
-`get(name).build(case, **options)` returns `forward(x) -> y`; see `baselines/registry.py`.
-Importing this package registers: copy, seeded, eager, compile, native, per_element_rng.
+"""The implementations users pick today, which the seeded op is timed against, registered by name
+in `baselines/registry.py`: eager, compile, native (mask-based, `baselines/mask_based.py`) and
+per_element_rng (`baselines/per_element_rng.py`). The harness adds the product and the roofline
+(`runners/implementations.py`), and looks every name up there.
 """
 
-from baselines import mask_based, per_element_rng, roofline, seeded  # noqa: F401  (registration)
+from baselines import mask_based, per_element_rng  # noqa: F401  (registration)
 from baselines.case import DropoutCase, NotApplicable
 from baselines.registry import IMPLEMENTATIONS, Implementation, get, register
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import torch
 
-from kernels.seeded_dropout import mask_shape_of
+from kernels.cpu_path import mask_shape_of
 
 
 @dataclass(frozen=True)

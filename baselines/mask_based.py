@@ -40,7 +40,8 @@ def _raise_recompile_limit(limit: int) -> None:
             setattr(config, name, max(getattr(config, name), limit))
 
 
-def _compiled_graph_count() -> int:
+def compiled_graph_count() -> int:
+    """Graphs torch.compile has compiled in this process so far."""
     from torch._dynamo.utils import counters
 
     return counters["stats"]["unique_graphs"]
@@ -67,11 +68,11 @@ def build_compile(case: DropoutCase, backend="inductor", mode=None, dynamic=Fals
         torch._functorch.config.donated_buffer = False
     compiled = torch.compile(build_eager(case), fullgraph=True, dynamic=dynamic, backend=backend, mode=mode)
 
-    graphs_before = _compiled_graph_count()
+    graphs_before = compiled_graph_count()
     x = torch.randn(case.shape, dtype=case.dtype, device=case.device, requires_grad=True)
     y = compiled(x)
     y.backward(torch.ones_like(y))
-    if _compiled_graph_count() == graphs_before:
+    if compiled_graph_count() == graphs_before:
         raise CompileFallback("torch.compile compiled no graph for this case: it ran eagerly")
     return compiled
 

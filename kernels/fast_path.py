@@ -1,24 +1,27 @@
 """The C++ hot path (`kernels/csrc/fast_path.cpp`): loading it and handing it launches.
 
-Python plans each layout and compiles the kernel once; `register_launch` then gives the C++ side a
-launch record for that layout (function handle, grid, block, and a slot per kernel parameter), and
-from the next call on the op runs without Python: seed drawn in C++ from torch's CUDA generator,
-`cuLaunchKernel`, and a C++ autograd node (its backward does not take the GIL on autograd's device
-thread). Without a record, or on a capturing stream, the C++ side returns None and Python runs.
+Python plans each layout and compiles the kernel once (`kernels/launch.py`); `register_launch` then
+gives the C++ side a launch record for that layout (function handle, grid, block, and a slot per
+kernel parameter), and from the next call on the op runs without Python: seed drawn in C++ from
+torch's CUDA generator, `cuLaunchKernel`, and a C++ autograd node (its backward does not take the
+GIL on autograd's device thread). Without a record, or on a capturing stream, the C++ side returns
+None and Python runs.
 
-Built on first use with `torch.utils.cpp_extension.load` (a C++ compiler is needed; the CUDA driver
-is opened at run time, no CUDA toolkit is). Set SEEDED_DROPOUT_CPP=0 to stay on the Python launch.
-If the build fails the op warns once and keeps the Python launch: same results, more host time.
+Built on first use with `torch.utils.cpp_extension.load`, from the source beside this file wherever
+the package lives (a C++ compiler and ninja are needed; the CUDA driver is opened at run time, no
+CUDA toolkit is). If the build fails the op warns once and keeps the Python launch: same results,
+more host time. A leaf module: the Python launch the C++ side falls back to is handed in
+(`module(fallback)`), not imported.
 """
 
 from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Callable
 
 import torch
 
-ENABLED = os.environ.get("SEEDED_DROPOUT_CPP", "1") != "0"
 _SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "csrc", "fast_path.cpp")
 
 # Slot numbers: the `Slot` enum of fast_path.cpp.
@@ -39,39 +42,39 @@ GEOMETRY_ARGUMENTS = (
     "out_stride_o", "out_stride_s", "out_stride_i",
 )  # fmt: skip
 
-_loaded = {"tried": False, "module": None}
+_loaded = {"tried": False, "module": None, "fallback": False}
 
 
-def module():
-    """The compiled extension, or None (disabled, or the build failed: then a warning says why).
+def module(fallback: Callable | None = None):
+    """The compiled extension, or None (the build failed: then a warning says why). `fallback`, the
+    Python launch `fallback(x, seed, p, dims)` the C++ side calls for layouts it has no record of,
+    is handed over at the first load that has one.
 
     Built on CPU builds of torch too (tests reach its autograd node there); the op uses it only for
     CUDA tensors. On CUDA builds it also reads the CUDA generator's graph-safe state."""
     if _loaded["tried"]:
+        if fallback is not None and not _loaded["fallback"] and _loaded["module"] is not None:
+            _loaded["module"].set_fallback(fallback)
+            _loaded["fallback"] = True
         return _loaded["module"]
     _loaded["tried"] = True
-    if not ENABLED:
-        return None
     try:
         from torch.utils.cpp_extension import load
 
         with_cuda = torch.version.cuda is not None
         torch_lib = os.path.join(os.path.dirname(torch.__file__), "lib")
         extension = load(
-            name="seeded_dropout_fast_path" + ("" if with_cuda else "_cpu"),
+            name="seeded_variational_dropout_fast_path" + ("" if with_cuda else "_cpu"),
             sources=[_SOURCE],
             extra_cflags=["-O3"] + (["-DSEEDED_DROPOUT_WITH_CUDA"] if with_cuda else []),
             extra_ldflags=[f"-L{torch_lib}", "-ltorch_cuda", "-lc10_cuda"] if with_cuda else [],
-            verbose=os.environ.get("SEEDED_DROPOUT_CPP_VERBOSE") == "1",
         )
     except Exception as error:  # a missing compiler or headers: the Python launch still works
-        warnings.warn(f"seeded_dropout: C++ hot path unavailable, using the Python launch ({error})", stacklevel=2)
+        warnings.warn(f"seeded_variational_dropout: C++ hot path unavailable, using the Python launch ({error})",
+                      stacklevel=2)  # fmt: skip
         return None
-    from kernels.seeded_dropout import dropout_any_device
-
-    extension.set_fallback(dropout_any_device)
     _loaded["module"] = extension
-    return extension
+    return module(fallback)
 
 
 def launch_slots(signature: dict[str, str], geometry: tuple[int, ...]) -> list[tuple[int, int]] | None:
@@ -92,8 +95,10 @@ def launch_slots(signature: dict[str, str], geometry: tuple[int, ...]) -> list[t
     return slots
 
 
-def register_launch(compiled, plan, x: torch.Tensor) -> bool:
-    """Give the C++ side the launch just made for x's layout. False where it cannot take it."""
+def register_launch(compiled, x: torch.Tensor, shared_dims, grid: int, geometry: tuple[int, ...]) -> bool:
+    """Give the C++ side the launch just made for x's layout: Triton's compiled kernel, the grid (a
+    program count) and the geometry arguments (GEOMETRY_ARGUMENTS' values). False where it cannot
+    take it."""
     extension = module()
     if extension is None:
         return False
@@ -107,11 +112,10 @@ def register_launch(compiled, plan, x: torch.Tensor) -> bool:
         and metadata.shared <= 48 * 1024
     )
     signature = getattr(getattr(compiled, "src", None), "signature", None)
-    slots = launch_slots(signature, plan.geometry) if plain_launch and isinstance(signature, dict) else None
+    slots = launch_slots(signature, geometry) if plain_launch and isinstance(signature, dict) else None
     if slots is None:
         return False
-    shared_dims = list(plan.key[3])
-    return extension.register_launch(x, shared_dims, compiled.function, plan.grid[0], metadata.num_warps * 32,
+    return extension.register_launch(x, list(shared_dims), compiled.function, grid, metadata.num_warps * 32,
                                      metadata.shared, slots)  # fmt: skip
 
 

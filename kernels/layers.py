@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from kernels.seeded_dropout import canonical_dim, dropout_probability, seeded_variational_dropout
+from .functional import canonical_dim, dropout_probability, seeded_variational_dropout
 
 
 class SeededVariationalDropout(nn.Module):

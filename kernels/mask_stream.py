@@ -19,8 +19,17 @@ Specification (`MASK_STREAM_VERSION = 1`). The mask is a function of (seed, mask
   float32 for 16- and 32-bit inputs, multiplied in float64 for float64 inputs; a dropped element
   becomes `x * 0`. Results are rounded to the input dtype (round to nearest even).
 
-The Triton kernels in `kernels/seeded_dropout.py` implement the same function; the test vectors in
-`tests/mask_stream_vectors.json` pin both.
+Seeds drawn from torch's generator (`seed=None`). On CUDA the seed of a call is a function of the
+device generator's state: `seed_from_generator(initial_seed, offset) = splitmix64(initial_seed +
+0x9E3779B97F4A7C15 * (offset // 4 + 1))` (splitmix64: Steele, Lea and Flood, OOPSLA'14, multipliers
+0xBF58476D1CE4E5B9 and 0x94D049BB133111EB), after which the generator's Philox offset advances by 4,
+as any random op's would. So `torch.manual_seed(s)` reproduces every mask of a run, eager, compiled
+or replayed in a CUDA graph. On CPU the seed is one `torch.randint` from the default generator.
+
+The Triton kernel (`kernels/triton_kernel.py`) implements the same function, and derives seeds on
+the device by the same formula; the C++ hot path (`kernels/csrc/fast_path.cpp`) repeats the
+formula's constants, which `tests/test_fast_path.py` pins to these. The test vectors in
+`tests/mask_stream_vectors.json` pin the masks.
 """
 
 from __future__ import annotations
@@ -39,9 +48,30 @@ PHILOX_KEY_A = 0x9E3779B9
 PHILOX_KEY_B = 0xBB67AE85
 DECISIONS_PER_CALL = 8  # four 32-bit words, two 16-bit halves each
 THRESHOLD_BITS = 16
+GOLDEN_GAMMA = 0x9E3779B97F4A7C15
+SPLITMIX_MUL_A = 0xBF58476D1CE4E5B9
+SPLITMIX_MUL_B = 0x94D049BB133111EB
 
 _U32 = 0xFFFFFFFF
 _U64 = 0xFFFFFFFFFFFFFFFF
+
+
+def to_int64(value: int) -> int:
+    """A 64-bit seed (any int, taken modulo 2**64) as a signed int64: the form the op keeps."""
+    value &= _U64
+    return value - (1 << 64) if value >= 1 << 63 else value
+
+
+def splitmix64(state: int) -> int:
+    z = state & _U64
+    z = ((z ^ (z >> 30)) * SPLITMIX_MUL_A) & _U64
+    z = ((z ^ (z >> 27)) * SPLITMIX_MUL_B) & _U64
+    return z ^ (z >> 31)
+
+
+def seed_from_generator(initial_seed: int, offset: int) -> int:
+    """The seed a call with seed=None takes from a generator at (initial seed, Philox offset)."""
+    return to_int64(splitmix64(initial_seed + GOLDEN_GAMMA * (offset // 4 + 1)))
 
 
 def keep_threshold(p: float) -> int:

@@ -8,19 +8,17 @@ written to results/cpu-smoke/, and loudly labelled as not GPU figures.
 
 from __future__ import annotations
 
-import copy
-import os
 import sys
 from pathlib import Path
 
 import hydra
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
+from runners.context import RunContext
 from runners.launch import multirun_argv, pin_to_own_gpu, requested_launcher
-from runners.plan import as_list, dtype_names, impl_names, mode_names, part_of, sweep_points, timer_names
-from runners.provenance import CPU_SLUG, collect, results_slug
-from runners.results_io import MixedGpuError, ResultsFile
+from runners.provenance import CPU_SLUG
+from runners.results_io import ResultsFile
 
 CPU_BANNER = """
 ================================================================================
@@ -30,152 +28,41 @@ CPU_BANNER = """
 """
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("device=cuda asked for, but torch sees no GPU")
-    return device
-
-
-def use_triton_interpreter_without_gpu(device: torch.device) -> None:
-    """Triton kernels run on CPU tensors only in its interpreter, chosen before triton is imported."""
-    if device.type != "cpu":
-        return
-    if "triton" in sys.modules and os.environ.get("TRITON_INTERPRET") != "1":
-        print("warning: triton was imported before TRITON_INTERPRET=1 could be set; Triton baselines will fail")
-    os.environ.setdefault("TRITON_INTERPRET", "1")
-
-
-def workload_name(cfg: DictConfig) -> str:
-    """`workload: micro` / `workload: model` (conf/workload/), or a node with a `name`."""
-    workload = cfg.get("workload", "micro")
-    return str(workload.name if isinstance(workload, DictConfig) else workload)
-
-
-def output_path(cfg: DictConfig, slug: str, dtype: str) -> Path:
-    """results/<slug>/<dtype>.csv, or `output` as given; part files get `.part-<i>-of-<n>`."""
-    path = Path(cfg.output) if cfg.get("output") else Path(cfg.results_dir) / slug / f"{dtype}.csv"
-    if cfg.part_count > 1:
-        path = path.with_name(f"{path.stem}.part-{cfg.part_index}-of-{cfg.part_count}{path.suffix}")
-    return path
-
-
-def _options(node) -> dict:
-    return OmegaConf.to_container(node, resolve=True) if node is not None else {}
-
-
-def _writers(cfg, dtypes, slug, gpu) -> dict[str, ResultsFile]:
-    writers, by_path = {}, {}
-    for dtype in dtypes:
-        path = output_path(cfg, slug, dtype)
-        if path not in by_path:
-            by_path[path] = ResultsFile(path)
-            other = by_path[path].gpus() - {gpu}
-            if other:
-                raise MixedGpuError(f"{path} holds results of {sorted(other)}; this is {gpu!r}: pick another output")
-        writers[dtype] = by_path[path]
-    return writers
-
-
-def run_model_workload(cfg: DictConfig, writers: dict[str, ResultsFile]) -> list[Path]:
-    # Dispatch point of `workload=model` (end-to-end training steps): runners/model_workload.py,
-    # owned by its own module; called once per dtype with that dtype's results file.
-    from runners import model_workload
-
-    rows = []
-    for dtype, writer in writers.items():
-        cfg_one_dtype = copy.deepcopy(cfg)
-        cfg_one_dtype.dtype.names = [dtype]
-        rows += model_workload.run_model_sweep(cfg_one_dtype, writer)
-    finish_run(writers, rows)
-    return list(dict.fromkeys(w.path for w in writers.values()))
-
-
 def run(cfg: DictConfig) -> list[Path]:
     """Run the sweep `cfg` describes; returns the results files written (one per dtype)."""
     pin_to_own_gpu(cfg)  # job i of a local multi-GPU sweep: GPU i alone, before anything touches CUDA
-    device = resolve_device(str(cfg.device))
-    use_triton_interpreter_without_gpu(device)
-    from tqdm.auto import tqdm
-
-    import baselines
-    from runners import gpu_state
-    from runners.summary import summary_text
-    from runners.sweep import SweepSettings, count_rows, run_point
-
-    if device.type == "cpu":
+    context = RunContext.open(cfg)  # chooses Triton's interpreter on CPU: triton is imported after it
+    if context.device.type == "cpu":
         print(CPU_BANNER, flush=True)
     if int(cfg.get("gpus", 1)) > 1 and not cfg.get("launcher"):
         print(f"note: gpus={cfg.gpus} spreads jobs from the command line (runners/launch.py); this run uses one GPU")
-    dtypes = dtype_names(cfg)
-    provenance = collect(device, cfg.get("git_sha"))
-    writers = _writers(cfg, dtypes, results_slug(device), provenance["gpu"])
-    paths = list(dict.fromkeys(w.path for w in writers.values()))
-
-    workload = workload_name(cfg)
-    if workload == "model":
-        return run_model_workload(cfg, writers)
-    if workload != "micro":
-        raise ValueError(f"unknown workload {workload!r}: micro or model")
-
-    settings = SweepSettings(
-        impls=impl_names(cfg),
-        modes=mode_names(cfg),
-        timers=timer_names(cfg, device),
-        device=device,
-        impl_options=_options(cfg.impl.get("options")),
-        timer_settings=_options(cfg.timer.get("settings")),
-        host_max_numel=int(cfg.timer.host_max_numel),
-        overwrite=bool(cfg.overwrite),
-        workload=workload,
-        rounds=int(cfg.timer.rounds),
-        shuffle_seed=int(cfg.timer.shuffle_seed),
-    )
-    for name in settings.impls:
-        baselines.get(name)  # an unknown name fails here, before anything runs
-    all_points = sweep_points(cfg, dtypes)
-    points = part_of(all_points, int(cfg.part_index), int(cfg.part_count))
-    total = count_rows(points, settings)
-    print(
-        f"{len(points)} points x {settings.impls} x {settings.modes} x {settings.timers}: "
-        f"{total} rows of {settings.rounds} rounds (p={as_list(cfg.p)}) -> {', '.join(map(str, paths))}",
-        flush=True,
-    )
-    gpu_state.warm_up(device, float(cfg.timer.gpu_warmup_s))
-    rows = []
-    interactive = sys.stderr.isatty()
-    progress = tqdm(
-        total=total * settings.rounds, unit="timing", dynamic_ncols=True, mininterval=0.5 if interactive else 15
-    )
+    if cfg.workload.name == "model":
+        from runners.model_workload import run_model_sweep as run_workload
+    elif cfg.workload.name == "micro":
+        from runners.sweep import run_sweep as run_workload
+    else:
+        raise ValueError(f"unknown workload {cfg.workload.name!r}: micro or model")
     try:
-        for point in points:
-            # the point's place in the whole sweep seeds its rounds' order, whichever part runs it
-            point_index = all_points.index(point)
-            rows += run_point(point, settings, writers[point.dtype], provenance, progress, point_index)
+        rows = run_workload(cfg, context)
     except KeyboardInterrupt:
-        progress.close()
-        for writer in dict.fromkeys(writers.values()):
+        for writer in context.files():
             writer.compact()
-        print(f"\ninterrupted: every finished row is in {', '.join(map(str, paths))}; run again to resume")
+        print(f"\ninterrupted: every finished row is in {', '.join(map(str, context.paths))}; run again to resume")
         raise
-    progress.close()
-    print(summary_text(rows), flush=True)
-    print("written: " + ", ".join(map(str, paths)))
-    if device.type == "cpu":
+    print("written: " + ", ".join(map(str, context.paths)))
+    if context.device.type == "cpu":
         print(CPU_BANNER.replace("\n\n", "\n"), flush=True)
-    finish_run(writers, rows)
-    return paths
+    finish_run(context.files(), rows)
+    return context.paths
 
 
 # ---- the end of a run: the results files compacted, the exit status ---------------------------------
 
 
-def finish_run(writers: dict[str, ResultsFile], rows: list) -> None:
+def finish_run(files: list[ResultsFile], rows: list) -> None:
     """What a run does last: compact each results file (one row per key; rows other processes
     appended meanwhile are kept), then exit with status 1 when every row this run wrote failed."""
-    for writer in dict.fromkeys(writers.values()):
+    for writer in files:
         writer.compact()
     exit_if_every_row_failed(rows)
 

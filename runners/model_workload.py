@@ -37,9 +37,11 @@ import torch
 import torch.nn.functional as F
 from omegaconf import OmegaConf
 
+from baselines.mask_based import compiled_graph_count
+from runners.context import RunContext
 from runners.models import DROPOUT_IMPLS, SHARED_DIM, build_model, markov_corpus
-from runners.plan import DTYPES, dtype_names
-from runners.provenance import collect, utc_now
+from runners.plan import DTYPES
+from runners.provenance import utc_now
 from runners.rows import ResultRow, format_dim
 
 VARIANTS = ("compile", "autocast", "ckpt")
@@ -114,13 +116,6 @@ def time_steps(step, batches, device: torch.device) -> list[float]:
         step(batch)
         samples.append((time.perf_counter() - begin) * 1e3)
     return samples
-
-
-def compiled_graph_count() -> int:
-    """Graphs torch.compile has compiled in this process so far."""
-    from torch._dynamo.utils import counters
-
-    return int(counters["stats"]["unique_graphs"])
 
 
 class ModelTrainer:
@@ -287,32 +282,27 @@ def summary_text(rows: list[ResultRow]) -> str:
     return "\n".join(lines)
 
 
-def run_model_sweep(cfg, writer) -> list[ResultRow]:
-    """Every (dtype, model, impl) of `cfg` not yet done in `writer` (a key whose last row is `ok` or
-    `skipped`; `error`/`oom` rows are measured again), all of them with `overwrite`.
-
-    `cfg` is the composed bench config with `workload=model`; `writer` a
-    `runners.results_io.ResultsFile`. Each row is written the moment it is complete.
-    """
-    from runners.bench import resolve_device
-
-    device = resolve_device(str(cfg.device))
+def run_model_sweep(cfg, context: RunContext) -> list[ResultRow]:
+    """Every (dtype, model, impl) of `cfg` not yet done in its dtype's results file (all of them
+    with `overwrite`); `cfg` is the composed bench config with `workload=model`. Each row is written
+    the moment it is complete; returns the rows written."""
+    device = context.device
     workload = cfg.workload
     tiny = use_tiny_sizes(workload, device)
     settings = RunSettings.from_config(workload, tiny)
     impl_names = [parse_impl(str(name)).name for name in workload.impls]  # bad names fail before any run
     models = model_configs(workload, tiny)
-    provenance = collect(device, cfg.get("git_sha"))
     overwrite = bool(cfg.get("overwrite", False))
     rows = []
-    for dtype_name in dtype_names(cfg):
+    for dtype_name in context.dtypes:
+        writer = context.writers[dtype_name]
         for model_cfg in models:
             for impl_name in impl_names:
                 if not overwrite and writer.done(new_row(model_cfg, impl_name, dtype_name, device).key()):
                     continue
                 began = time.perf_counter()
                 row = run_model(model_cfg, impl_name, dtype_name, device, settings)
-                for name, value in provenance.items():
+                for name, value in context.provenance.items():
                     setattr(row, name, value)
                 row.timestamp = utc_now()
                 writer.write(row)

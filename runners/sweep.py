@@ -18,20 +18,25 @@ from __future__ import annotations
 import gc
 import math
 import statistics
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
+from omegaconf import DictConfig, OmegaConf
+from tqdm.auto import tqdm
 
-import baselines
 from baselines import DropoutCase, NotApplicable
-from runners import checks, gpu_state, memory, timers
+from baselines.mask_based import compiled_graph_count
+from runners import checks, gpu_state, implementations, memory, timers
+from runners.context import RunContext
 from runners.modes import make_inputs, mode_call_factory
-from runners.plan import DTYPES, Point, timers_at
+from runners.plan import DTYPES, Point, as_list, impl_names, mode_names, part_of, sweep_points, timer_names, timers_at
 from runners.provenance import utc_now
 from runners.results_io import ResultsFile
 from runners.rounds import RoundSummary, median_or_nan, round_order
 from runners.rows import ResultRow
+from runners.summary import summary_text
 
 OOM_ERRORS = tuple({getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError), torch.cuda.OutOfMemoryError})
 ERROR_TEXT_LIMIT = 500
@@ -54,12 +59,6 @@ class SweepSettings:
 
 class RecompiledWhileTiming(RuntimeError):
     """torch.compile compiled a graph inside a timed region: the time would include compilation."""
-
-
-def compiled_graph_count() -> int:
-    from torch._dynamo.utils import counters
-
-    return counters["stats"]["unique_graphs"]
 
 
 def describe_error(error: BaseException) -> str:
@@ -128,7 +127,7 @@ class Measurement:
 
 def prepare(name: str, case: DropoutCase, inputs, settings: SweepSettings) -> Prepared | tuple[str, str, str]:
     """Build, check and count saved bytes; or (status, check, error) of the rows it cannot time."""
-    impl = baselines.get(name)
+    impl = implementations.get(name)
     try:
         forward = impl.build(case, **settings.impl_options.get(name, {}))
         check = checks.check(forward, case, impl.is_dropout)
@@ -187,7 +186,7 @@ def run_point(
     def row(impl: str, mode: str, timer: str, **fields) -> ResultRow:
         return ResultRow(
             workload=settings.workload, impl=impl, mode=mode, timer=timer, **point.key_fields(), numel=case.numel,
-            bytes_moved=baselines.get(impl).bytes_moved(case, mode), shuffle_seed=settings.shuffle_seed, **fields,
+            bytes_moved=implementations.get(impl).bytes_moved(case, mode), shuffle_seed=settings.shuffle_seed, **fields,
         )  # fmt: skip
 
     rows: dict[tuple[str, str, str], ResultRow] = {}
@@ -262,3 +261,47 @@ def write_point_rows(
         writer.write(result)
         written.append(result)
     return written
+
+
+def settings_of(cfg: DictConfig, device: torch.device) -> SweepSettings:
+    def options(node) -> dict:
+        return OmegaConf.to_container(node, resolve=True) if node is not None else {}
+
+    settings = SweepSettings(
+        impls=impl_names(cfg), modes=mode_names(cfg), timers=timer_names(cfg, device), device=device,
+        impl_options=options(cfg.impl.get("options")), timer_settings=options(cfg.timer.get("settings")),
+        host_max_numel=int(cfg.timer.host_max_numel), overwrite=bool(cfg.overwrite), workload=cfg.workload.name,
+        rounds=int(cfg.timer.rounds), shuffle_seed=int(cfg.timer.shuffle_seed),
+    )  # fmt: skip
+    for name in settings.impls:
+        implementations.get(name)  # an unknown name fails here, before anything runs
+    return settings
+
+
+def run_sweep(cfg: DictConfig, context: RunContext) -> list[ResultRow]:
+    """The micro-benchmark workload: every point of `cfg` (this job's part of them) measured and
+    written; returns the rows written. Prints its plan, a progress bar and a summary."""
+    settings = settings_of(cfg, context.device)
+    all_points = sweep_points(cfg, context.dtypes)
+    points = part_of(all_points, int(cfg.part_index), int(cfg.part_count))
+    total = count_rows(points, settings)
+    print(
+        f"{len(points)} points x {settings.impls} x {settings.modes} x {settings.timers}: "
+        f"{total} rows of {settings.rounds} rounds (p={as_list(cfg.p)}) -> {', '.join(map(str, context.paths))}",
+        flush=True,
+    )
+    gpu_state.warm_up(context.device, float(cfg.timer.gpu_warmup_s))
+    rows = []
+    interactive = sys.stderr.isatty()
+    progress = tqdm(
+        total=total * settings.rounds, unit="timing", dynamic_ncols=True, mininterval=0.5 if interactive else 15
+    )
+    try:
+        for point in points:
+            # the point's place in the whole sweep seeds its rounds' order, whichever part runs it
+            point_index = all_points.index(point)
+            rows += run_point(point, settings, context.writers[point.dtype], context.provenance, progress, point_index)
+    finally:
+        progress.close()
+    print(summary_text(rows), flush=True)
+    return rows

@@ -217,7 +217,8 @@ def test_the_planted_kernel_is_slower_on_paper_and_computes_the_same(tmp_path):
     # the planted kernel, run by the Triton interpreter on CPU, gives the unplanted kernel's output
     check = (
         "import torch\n"
-        "from kernels.seeded_dropout import dropout_triton, dropout_reference\n"
+        "from kernels.launch import dropout_triton\n"
+        "from kernels.cpu_path import dropout_reference\n"
         "x = torch.randn(8, 5, 64)\n"
         "for dims in ((1,), ()):\n"
         "    assert torch.equal(dropout_triton(x, 7, 0.5, dims), dropout_reference(x, 7, 0.5, dims)), dims\n"

@@ -5,10 +5,10 @@ import pytest
 import torch
 from conftest import KERNEL_DEVICE
 
-import baselines
 from baselines import DropoutCase, NotApplicable, per_element_rng
 from baselines.mask_based import CompileFallback
 from baselines.per_element_rng import dim_groups
+from runners import implementations
 from runners.checks import PASS, check
 
 CPU = torch.device("cpu")
@@ -30,16 +30,16 @@ def device_for(name):
 
 def test_registry_holds_the_issues_implementations():
     expected = {"copy", "seeded", "eager", "compile", "native", "per_element_rng"}
-    assert set(baselines.IMPLEMENTATIONS) >= expected
+    assert set(implementations.IMPLEMENTATIONS) >= expected
     with pytest.raises(KeyError, match="registered"):
-        baselines.get("no_such_impl")
+        implementations.get("no_such_impl")
 
 
 @pytest.mark.parametrize("shape,dims", CASES, ids=str)
 @pytest.mark.parametrize("name", ["copy", "seeded", "eager", "native", "per_element_rng"])
 def test_implementation_passes_the_correctness_check(name, shape, dims):
     torch.manual_seed(0)
-    impl = baselines.get(name)
+    impl = implementations.get(name)
     case = make_case(shape, dims, device=device_for(name))
     assert check(impl.build(case), case, impl.is_dropout) == PASS
 
@@ -49,14 +49,14 @@ def test_implementation_passes_the_correctness_check(name, shape, dims):
 def test_implementation_passes_in_every_dtype(name, dtype):
     torch.manual_seed(0)
     case = make_case((4, 9, 16), (1,), p=0.3, dtype=dtype, device=device_for(name))
-    assert check(baselines.get(name).build(case), case, True) == PASS
+    assert check(implementations.get(name).build(case), case, True) == PASS
 
 
 def test_compile_passes_and_compiles_one_graph_per_case():
     torch.manual_seed(0)
     for shape, dims in CASES[:2]:
         case = make_case(shape, dims)
-        assert check(baselines.get("compile").build(case, **OPTIONS["compile"]), case, True) == PASS
+        assert check(implementations.get("compile").build(case, **OPTIONS["compile"]), case, True) == PASS
 
 
 def test_compile_that_falls_back_to_eager_is_an_error(monkeypatch):
@@ -64,14 +64,14 @@ def test_compile_that_falls_back_to_eager_is_an_error(monkeypatch):
     # limit's silent fallback looks like from outside.
     monkeypatch.setattr(torch, "compile", lambda fn, **kwargs: fn)
     with pytest.raises(CompileFallback):
-        baselines.get("compile").build(make_case((2, 3, 4), (1,)), backend="aot_eager")
+        implementations.get("compile").build(make_case((2, 3, 4), (1,)), backend="aot_eager")
 
 
 def test_native_refuses_cases_no_torch_op_fits():
     with pytest.raises(NotApplicable):
-        baselines.get("native").build(make_case((2, 3, 4, 5), (1,)))  # 4-d sharing one dim
+        implementations.get("native").build(make_case((2, 3, 4, 5), (1,)))  # 4-d sharing one dim
     with pytest.raises(NotApplicable):
-        baselines.get("native").build(make_case((2, 3, 4), (0, 2)))
+        implementations.get("native").build(make_case((2, 3, 4), (0, 2)))
 
 
 def test_per_element_rng_groups_and_its_limit():
@@ -80,17 +80,17 @@ def test_per_element_rng_groups_and_its_limit():
     assert dim_groups((2, 3, 4, 4), (2, 3)) == [(6, 1), (16, 0)]
     assert dim_groups((4, 1, 6), (1,)) == [(24, 1)]  # a size-1 shared dim shares nothing
     with pytest.raises(NotApplicable):
-        baselines.get("per_element_rng").build(make_case((2, 2, 2, 2, 2), (1, 3)))  # 5 groups
+        implementations.get("per_element_rng").build(make_case((2, 2, 2, 2, 2), (1, 3)))  # 5 groups
 
 
 def test_per_element_rng_masks_depend_on_the_mask_index_only():
     # Same mask for x of shape (B, T, D) and its first time step (B, 1, D), under the same seed.
     torch.manual_seed(1)
-    forward = baselines.get("per_element_rng").build(make_case((3, 7, 16), (1,), device=TRITON_DEVICE))
+    forward = implementations.get("per_element_rng").build(make_case((3, 7, 16), (1,), device=TRITON_DEVICE))
     x = torch.ones(3, 7, 16, device=TRITON_DEVICE)
     torch.manual_seed(5)
     y = forward(x)
-    forward_one_step = baselines.get("per_element_rng").build(make_case((3, 1, 16), (1,), device=TRITON_DEVICE))
+    forward_one_step = implementations.get("per_element_rng").build(make_case((3, 1, 16), (1,), device=TRITON_DEVICE))
     torch.manual_seed(5)
     assert torch.equal(forward_one_step(x[:, :1].contiguous()), y[:, :1])
 
@@ -98,7 +98,7 @@ def test_per_element_rng_masks_depend_on_the_mask_index_only():
 def test_per_element_rng_refuses_cpu_tensors_without_the_interpreter(monkeypatch):
     monkeypatch.setattr(per_element_rng, "_INTERPRETED", False)
     with pytest.raises(NotApplicable, match="TRITON_INTERPRET"):
-        baselines.get("per_element_rng").build(make_case((2, 3, 4), (1,)))
+        implementations.get("per_element_rng").build(make_case((2, 3, 4), (1,)))
 
 
 def test_per_element_rng_kernel_is_not_specialized_on_its_seed():
@@ -116,16 +116,16 @@ def test_bytes_models():
     case = make_case((8, 16, 32), (1,), dtype=torch.float16)
     n, m = 8 * 16 * 32 * 2, 8 * 32 * 2
     for name in ("seeded", "copy", "per_element_rng", "compile"):  # read x + write y per pass (compile: a bound)
-        impl = baselines.get(name)
+        impl = implementations.get(name)
         assert impl.bytes_moved(case, "fwd") == impl.bytes_moved(case, "bwd") == 2 * n
         assert impl.bytes_moved(case, "fwd_bwd") == 4 * n
     for name in ("eager", "native"):  # + write the mask and read it; bwd reads it again
-        impl = baselines.get(name)
+        impl = implementations.get(name)
         assert impl.bytes_moved(case, "fwd") == 2 * n + 2 * m
         assert impl.bytes_moved(case, "bwd") == 2 * n + m
         assert impl.bytes_moved(case, "fwd_bwd") == 4 * n + 3 * m
     elementwise = make_case((8, 16, 32), (), dtype=torch.float16)
-    assert baselines.get("native").bytes_moved(elementwise, "fwd") == 2 * n + 8 * 16 * 32  # bool mask
+    assert implementations.get("native").bytes_moved(elementwise, "fwd") == 2 * n + 8 * 16 * 32  # bool mask
 
 
 def test_case_shapes():

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 
-import baselines
+from runners import implementations
 from runners.plan import DTYPES, as_list, dtype_names, impl_names, mode_names, shape_cases, sweep_points
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
@@ -28,7 +28,7 @@ def assert_runnable(cfg) -> None:
     for shape, dims in shape_cases(cfg):
         assert all(s >= 1 for s in shape) and all(0 <= d < len(shape) for d in dims)
     for name in impl_names(cfg):
-        baselines.get(name)
+        implementations.get(name)
     for name in impl_names(cfg):
         assert set(cfg.impl.options.get(name, {})) <= set(_build_parameters(name))
     assert set(mode_names(cfg)) <= {"fwd", "bwd", "fwd_bwd"}
@@ -40,7 +40,7 @@ def assert_runnable(cfg) -> None:
 def _build_parameters(name: str) -> list[str]:
     import inspect
 
-    return list(inspect.signature(baselines.get(name).build).parameters)[1:]
+    return list(inspect.signature(implementations.get(name).build).parameters)[1:]
 
 
 @pytest.mark.parametrize("override", [f"{group}={option}" for group in GROUPS for option in options(group)], ids=str)
@@ -55,7 +55,7 @@ def test_defaults_are_the_original_projects_sweep():
     assert impl_names(cfg) == ["copy", "seeded", "eager", "compile", "native", "per_element_rng"]
     assert mode_names(cfg) == ["fwd", "bwd", "fwd_bwd"]
     assert list(cfg.timer.names) == ["event", "cuda_graph", "host"]
-    assert cfg.workload == "micro" and cfg.part_index == 0 and cfg.part_count == 1
+    assert cfg.workload.name == "micro" and cfg.part_index == 0 and cfg.part_count == 1
     assert cfg.output is None and cfg.overwrite is False
 
 

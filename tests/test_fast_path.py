@@ -5,18 +5,33 @@ table it is given, checked against the kernel's real argument list, and the devi
 derivation, run through the kernel (Triton's interpreter without CUDA) against `draw_seed`'s formula.
 """
 
+import re
+from pathlib import Path
+
 import pytest
 import torch
 from conftest import KERNEL_DEVICE
 
-import kernels.seeded_dropout as op_module
-from kernels import fast_path
-from kernels.mask_stream import keep_threshold
-from kernels.seeded_dropout import GeneratorState, dropout_reference, dropout_triton
+from kernels import fast_path, mask_stream
+from kernels.cpu_path import dropout_reference
+from kernels.launch import dropout_any_device, dropout_triton, scale_bits
+from kernels.mask_stream import keep_threshold, seed_from_generator
+from kernels.seeds import GeneratorState
+from kernels.triton_kernel import seeded_dropout_kernel
+
+CPP_SOURCE = Path(fast_path.__file__).parent / "csrc" / "fast_path.cpp"
 
 
 def _derived_seed(base: int, offset: int) -> int:
-    return op_module._to_int64(op_module._splitmix64(base + op_module._GOLDEN_GAMMA * (offset // 4 + 1)))
+    return seed_from_generator(base, offset)
+
+
+def test_the_cpp_seed_formula_uses_the_specs_constants():
+    """fast_path.cpp repeats seed_from_generator in C++: its constants must be mask_stream's."""
+    source = CPP_SOURCE.read_text()
+    constants = {int(found, 16) for found in re.findall(r"0x([0-9A-Fa-f]{16})ull", source)}
+    assert constants == {mask_stream.GOLDEN_GAMMA, mask_stream.SPLITMIX_MUL_A, mask_stream.SPLITMIX_MUL_B}
+    assert "(offset / 4 + 1)" in source and "set_offset(offset + 4)" in source
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.float32])
@@ -36,7 +51,7 @@ def test_seed_from_generator_state_is_draw_seeds_formula(dtype, base, offset, in
 
 def test_launch_slots_cover_every_kernel_argument():
     # The kernel's real argument list, none compiled in: every one must map to a slot.
-    names = op_module._locked_dropout_kernel.arg_names
+    names = seeded_dropout_kernel.arg_names
     runtime = [n for n in names if n.upper() != n]  # constexprs are the upper-case ones
     geometry = tuple(range(2, 2 + len(fast_path.GEOMETRY_ARGUMENTS)))
     slots = fast_path.launch_slots(dict.fromkeys(runtime, "i64"), geometry)
@@ -68,14 +83,14 @@ def test_launch_slots_refuse_what_they_do_not_know(signature):
 
 @pytest.fixture(scope="module")
 def extension():
-    built = fast_path.module()
+    built = fast_path.module(dropout_any_device)  # the Python launch it falls back to, as the op hands it
     assert built is not None, "the C++ extension did not build (a warning says why)"
     return built
 
 
 def test_extension_numbers_match_python(extension):
     for p in (1e-9, 0.1, 0.25, 0.5, 0.7, 1 / 3, 0.99999, 2.5 / 65536, 3.5 / 65536):
-        assert extension.call_scalars(p) == (keep_threshold(p), op_module._scale_bits(p))
+        assert extension.call_scalars(p) == (keep_threshold(p), scale_bits(p))
 
 
 def test_extension_autograd_node_forward_backward_and_double_backward(extension):

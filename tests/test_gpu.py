@@ -4,10 +4,10 @@ without CUDA; the device run executes them (`scripts/gpu_tests.sh`)."""
 import pytest
 import torch
 
-import kernels.seeded_dropout as op_module
 from kernels import seeded_variational_dropout
+from kernels.cpu_path import dropout_reference
 from kernels.mask_stream import dropout_scale, keep_threshold, random_halves
-from kernels.seeded_dropout import dropout_reference
+from kernels.seeds import draw_seed
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
@@ -74,8 +74,9 @@ LAYOUTS = [
 
 def _fast():
     from kernels import fast_path
+    from kernels.launch import dropout_any_device
 
-    extension = fast_path.module()
+    extension = fast_path.module(dropout_any_device)
     assert extension is not None, "the C++ hot path did not build on this CUDA machine"
     return extension
 
@@ -93,10 +94,10 @@ def test_hot_path_takes_the_second_call_and_matches_the_cpu_path(dtype, name, la
 
 
 def test_hot_path_numbers_match_python():
-    from kernels.seeded_dropout import _scale_bits, draw_seed
+    from kernels.launch import scale_bits
 
     for p in (1e-9, 0.1, 0.25, 0.5, 0.7, 1 / 3, 0.99999, 2.5 / 65536):
-        assert _fast().call_scalars(p) == (keep_threshold(p), _scale_bits(p))
+        assert _fast().call_scalars(p) == (keep_threshold(p), scale_bits(p))
     torch.cuda.manual_seed(5)
     from_cpp = [_fast().draw_seed(0) for _ in range(3)]
     torch.cuda.manual_seed(5)
@@ -107,7 +108,7 @@ def test_hot_path_autograd_gradients_and_double_backward():
     x = torch.randn(4, 8, 32, device="cuda", dtype=torch.float64, requires_grad=True)
     seeded_variational_dropout(x.detach(), 0.4, dim=1, seed=3)  # register the layout
     y = seeded_variational_dropout(x, 0.4, dim=1, seed=3)
-    assert type(y.grad_fn).__name__ != "_SeededDropoutFunctionBackward"  # the C++ node
+    assert type(y.grad_fn).__name__ != "SeededDropoutFunctionBackward"  # the C++ node
     grad = torch.randn_like(x)
     (gx,) = torch.autograd.grad(y, x, grad)
     assert torch.equal(gx.cpu(), dropout_reference(grad.cpu(), 3, 0.4, (1,)))
@@ -125,7 +126,7 @@ def test_hot_path_draws_from_the_generator_like_python():
     torch.manual_seed(9)
     fast = [seeded_variational_dropout(x, 0.5, dim=1) for _ in range(2)]
     torch.manual_seed(9)
-    seeds = [op_module.draw_seed(x.device) for _ in range(2)]
+    seeds = [draw_seed(x.device) for _ in range(2)]
     assert not torch.equal(fast[0], fast[1])
     for y, seed in zip(fast, seeds, strict=True):
         assert torch.equal(y.cpu(), dropout_reference(x.cpu(), seed, 0.5, (1,)))
@@ -148,7 +149,7 @@ def test_graph_replay_after_manual_seed_draws_the_eager_mask():
         static_y = seeded_variational_dropout(x, 0.5, dim=1)
         static_y.backward(grad)
     torch.manual_seed(21)
-    seeds = [op_module.draw_seed(x.device) for _ in range(3)]
+    seeds = [draw_seed(x.device) for _ in range(3)]
     torch.manual_seed(21)
     for seed in seeds:
         graph.replay()

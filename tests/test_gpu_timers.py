@@ -16,9 +16,8 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 
-import baselines
 from baselines import DropoutCase
-from runners import timers
+from runners import implementations, timers
 from runners.bench import run
 from runners.modes import make_inputs, mode_call_factory
 from runners.results_io import read_results
@@ -31,7 +30,7 @@ LARGEST = (64, 8192, 768)  # 1.6 GB: where cudaMemcpy slowed down in a graph
 
 def forward_of(impl: str, shape, dims=(1,), dtype=torch.float32):
     case = DropoutCase(shape, dims, 0.5, dtype, torch.device("cuda"))
-    return baselines.get(impl).build(case)
+    return implementations.get(impl).build(case)
 
 
 def factory(impl: str, shape, mode: str = "fwd"):

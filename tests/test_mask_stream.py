@@ -9,6 +9,7 @@ import torch
 from conftest import KERNEL_DEVICE
 from make_mask_vectors import mask_digest
 
+from kernels.launch import dropout_triton
 from kernels.mask_stream import (
     MASK_STREAM_VERSION,
     keep_mask,
@@ -17,7 +18,6 @@ from kernels.mask_stream import (
     random_halves,
     split_seed,
 )
-from kernels.seeded_dropout import dropout_triton
 
 VECTORS = json.loads(pathlib.Path(__file__).with_name("mask_stream_vectors.json").read_text())
 

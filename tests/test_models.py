@@ -219,7 +219,7 @@ def compose_bench(*overrides: str):
 def test_model_workload_config_composes_into_runnable_settings():
     cfg = compose_bench("workload=model")
     workload = cfg.workload
-    assert bench.workload_name(cfg) == "model"
+    assert cfg.workload.name == "model"
     assert list(workload.run) == ["awd_lstm", "transformer"]
     impls = [parse_impl(name) for name in workload.impls]
     assert {impl.dropout for impl in impls} == set(DROPOUT_IMPLS)

@@ -17,8 +17,9 @@ from hydra import compose, initialize_config_dir
 import baselines
 from baselines import per_element_rng
 from baselines.registry import streaming_bytes
-from runners import bench, results_io
-from runners.bench import default_to_cpu_smoke, output_path, run
+from runners import bench, implementations, results_io
+from runners.bench import default_to_cpu_smoke, run
+from runners.context import output_path
 from runners.merge import main as merge_main
 from runners.modes import make_inputs, make_mode_call
 from runners.results_io import MixedGpuError, ResultsFile, read_results, samples_path_for
@@ -58,7 +59,7 @@ def planted():
 
     yield plant
     for name in added:
-        baselines.IMPLEMENTATIONS.pop(name)
+        implementations.IMPLEMENTATIONS.pop(name)
 
 
 @pytest.mark.slow
@@ -180,7 +181,7 @@ def test_interrupt_keeps_finished_rows_and_a_rerun_resumes(tmp_path, planted):
         if case.shared_dims == () and interrupts_left[0]:
             interrupts_left[0] -= 1
             raise KeyboardInterrupt
-        return baselines.get("eager").build(case)
+        return implementations.get("eager").build(case)
 
     planted("interrupting", build_interrupting_at_second_point)
     cfg = tiny_cfg(tmp_path, "impl.names=[copy,seeded,interrupting,eager]", "mode=fwd")
@@ -238,12 +239,13 @@ def test_model_workload_is_dispatched_to_its_module(tmp_path, monkeypatch):
     from runners import model_workload
 
     calls = []
-    monkeypatch.setattr(model_workload, "run_model_sweep", lambda cfg, writer: calls.append((cfg, writer)) or [])
+    monkeypatch.setattr(model_workload, "run_model_sweep", lambda cfg, context: calls.append((cfg, context)) or [])
     cfg = tiny_cfg(tmp_path, "workload=model", "dtype=all")
-    assert bench.workload_name(cfg) == "model"
+    assert cfg.workload.name == "model"
     run(cfg)
-    assert [list(c.dtype.names) for c, _ in calls] == [["fp16"], ["bf16"], ["fp32"], ["fp64"]]
-    assert [w.path.name for _, w in calls] == ["fp16.csv", "bf16.csv", "fp32.csv", "fp64.csv"]
+    (cfg, context), = calls  # one call, with every dtype's file in the context it shares with the sweep
+    assert context.dtypes == ["fp16", "bf16", "fp32", "fp64"] and context.device.type == "cpu"
+    assert [context.writers[d].path.name for d in context.dtypes] == ["fp16.csv", "bf16.csv", "fp32.csv", "fp64.csv"]
 
 
 def test_a_run_whose_every_row_failed_exits_with_status_1(tmp_path, planted, capsys):
@@ -309,7 +311,7 @@ def test_without_a_gpu_the_entry_point_defaults_to_the_cpu_smoke_experiment(monk
 
 def test_backward_modes_reset_the_gradient_between_calls():
     inputs = make_inputs((2, 3, 4), torch.float32, torch.device("cpu"))
-    forward = baselines.get("seeded").build(baselines.DropoutCase((2, 3, 4), (1,), 0.5, torch.float32, "cpu"))
+    forward = implementations.get("seeded").build(baselines.DropoutCase((2, 3, 4), (1,), 0.5, torch.float32, "cpu"))
     for mode in ("bwd", "fwd_bwd"):
         mode_call = make_mode_call(forward, inputs.x, inputs.grad_out, mode)
         mode_call.reset()

@@ -17,11 +17,13 @@ import torch
 from conftest import HAS_CUDA, KERNEL_DEVICE
 from triton import cdiv as triton_cdiv
 
-import kernels.seeded_dropout as op_module
+import kernels.launch as launch_module
 from kernels import SeededVariationalDropout, seeded_variational_dropout
+from kernels.cpu_path import dropout_reference, mask_shape_of
+from kernels.launch import LaunchCache, dropout_triton, sm_count
 from kernels.layout import plan_view
 from kernels.mask_stream import keep_mask, keep_threshold
-from kernels.seeded_dropout import dropout_reference, dropout_triton, mask_shape_of
+from kernels.tiling import DEFAULT_POLICY, TilePolicy, choose_tile, tile_elements
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
@@ -123,51 +125,61 @@ def test_kernel_equals_cpu_path_bit_for_bit(case, dtype):
         assert torch.equal(actual.view(torch.uint8), expected.view(torch.uint8)), (seed, p)
 
 
+# The default policy with the latency-bound tile rule off.
+WITHOUT_SMALL_GRID_RULE = TilePolicy(small_grid_programs_per_sm=0)
+
+
 def sized_between_the_tile_rules(shape, itemsize, sm_count):
     """`shape` with its leading size set so the tensor fills 4 full-size tiles per SM of the device: enough
-    that small-tensor tiles (below _PROGRAMS_PER_SM per SM) do not apply, few enough that the latency-bound
-    rule (below _SMALL_GRID_PROGRAMS_PER_SM per SM) does, so turning that rule off changes the tile."""
-    assert op_module._PROGRAMS_PER_SM <= 4 < op_module._SMALL_GRID_PROGRAMS_PER_SM
-    full_tile = op_module._TILE_BYTES // itemsize
+    that small-tensor tiles (below programs_per_sm per SM) do not apply, few enough that the latency-bound
+    rule (below small_grid_programs_per_sm per SM) does, so turning that rule off changes the tile."""
+    assert DEFAULT_POLICY.programs_per_sm <= 4 < DEFAULT_POLICY.small_grid_programs_per_sm
+    full_tile = DEFAULT_POLICY.tile_bytes // itemsize
     return (triton_cdiv(4 * full_tile * sm_count, math.prod(shape[1:])), *shape[1:])
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.float64])
 @pytest.mark.parametrize("case", [((4, 33, 40), ()), ((4, 9, 16), (1,)), ((2, 3, 5, 7), (2, 3))], ids=_ids)
-def test_mask_does_not_depend_on_the_tile_rule(case, dtype, monkeypatch):
+def test_mask_does_not_depend_on_the_tile_rule(case, dtype):
     # The latency-bound tile rule picks these tensors' tiles (their size follows the device's SM count);
     # with it off they get the streaming tiles of large tensors. Both must launch the same function of
     # (seed, p, shape).
     base_shape, dims = case
     itemsize = torch.empty((), dtype=dtype).element_size()
-    shape = sized_between_the_tile_rules(base_shape, itemsize, op_module._sm_count(torch.device(KERNEL_DEVICE)))
+    shape = sized_between_the_tile_rules(base_shape, itemsize, sm_count(torch.device(KERNEL_DEVICE)))
     x = torch.randn(shape, dtype=dtype).to(KERNEL_DEVICE)
-    tiles = {}
-    for rule in (op_module._SMALL_GRID_PROGRAMS_PER_SM, 0):
-        monkeypatch.setattr(op_module, "_SMALL_GRID_PROGRAMS_PER_SM", rule)
-        op_module.clear_launch_caches()
-        tiles[rule] = op_module._launch_plan(x, torch.empty_like(x), dims)
-        actual = dropout_triton(x, 11, 0.3, dims).cpu()
+    plans = {}
+    for policy in (DEFAULT_POLICY, WITHOUT_SMALL_GRID_RULE):
+        plans[policy] = LaunchCache().plan(x, torch.empty_like(x), dims, policy)
+        actual = dropout_triton(x, 11, 0.3, dims, policy).cpu()
         expected = dropout_reference(x.cpu(), 11, 0.3, dims)
-        assert torch.equal(actual.view(torch.uint8), expected.view(torch.uint8)), rule
-    op_module.clear_launch_caches()
-    assert len({(plan.blocks, plan.num_warps) for plan in tiles.values()}) == 2, (shape, tiles)  # two tiles
+        assert torch.equal(actual.view(torch.uint8), expected.view(torch.uint8)), policy
+    assert len({(plan.blocks, plan.num_warps) for plan in plans.values()}) == 2, (shape, plans)  # two tiles
 
 
-@pytest.mark.parametrize("sm_count", [1, 80, 108, 132, 144])
+def test_a_policy_is_part_of_the_plans_key_so_no_cached_launch_crosses_policies():
+    x = torch.randn(sized_between_the_tile_rules((4, 9, 16), 4, sm_count(torch.device(KERNEL_DEVICE))),
+                    device=KERNEL_DEVICE)  # fmt: skip
+    for policy in (DEFAULT_POLICY, WITHOUT_SMALL_GRID_RULE, DEFAULT_POLICY):
+        dropout_triton(x, 5, 0.5, (1,), policy)
+    keys = [key for key in launch_module._CACHE.plans if key[0] == x.shape and key[3] == (1,)]
+    assert {key[-1] for key in keys} == {DEFAULT_POLICY, WITHOUT_SMALL_GRID_RULE}
+    plans = {key[-1]: launch_module._CACHE.plans[key] for key in keys}
+    assert plans[DEFAULT_POLICY].blocks != plans[WITHOUT_SMALL_GRID_RULE].blocks or (
+        plans[DEFAULT_POLICY].num_warps != plans[WITHOUT_SMALL_GRID_RULE].num_warps)
+
+
+@pytest.mark.parametrize("sms", [1, 80, 108, 132, 144])
 @pytest.mark.parametrize("dtype", [torch.float16, torch.float32, torch.float64])
 @pytest.mark.parametrize("case", [((4, 33, 40), ()), ((4, 9, 16), (1,)), ((2, 3, 5, 7), (2, 3))], ids=_ids)
-def test_the_tile_rule_test_sizes_its_tensors_for_any_sm_count(case, dtype, sm_count, monkeypatch):
+def test_the_tile_rule_test_sizes_its_tensors_for_any_sm_count(case, dtype, sms):
     # The test above runs on one device; its sizing must separate the two rules on every GPU.
     base_shape, dims = case
     itemsize = torch.empty((), dtype=dtype).element_size()
-    shape = sized_between_the_tile_rules(base_shape, itemsize, sm_count)
+    shape = sized_between_the_tile_rules(base_shape, itemsize, sms)
     strides = torch.empty(shape, device="meta").stride()
     view = plan_view(shape, dims, (strides, strides))
-    tiles = set()
-    for rule in (op_module._SMALL_GRID_PROGRAMS_PER_SM, 0):
-        monkeypatch.setattr(op_module, "_SMALL_GRID_PROGRAMS_PER_SM", rule)
-        tiles.add(op_module._tile(view, itemsize, sm_count))
+    tiles = {choose_tile(view, itemsize, sms, policy) for policy in (DEFAULT_POLICY, WITHOUT_SMALL_GRID_RULE)}
     assert len(tiles) == 2, (shape, tiles)
 
 
@@ -295,8 +307,8 @@ def test_eval_mode_and_p_zero_return_x_without_a_kernel(monkeypatch):
     def no_kernel(*args, **kwargs):
         raise AssertionError("a kernel was launched")
 
-    monkeypatch.setattr(op_module, "_launch", no_kernel)
-    monkeypatch.setattr(op_module, "dropout_reference", no_kernel)
+    monkeypatch.setattr(launch_module, "launch", no_kernel)
+    monkeypatch.setattr(launch_module, "dropout_reference", no_kernel)
     x = torch.randn(3, 4, 5, device=KERNEL_DEVICE)
     assert seeded_variational_dropout(x, 0.5, training=False) is x
     assert seeded_variational_dropout(x, 0.0) is x
@@ -793,10 +805,12 @@ def test_compiled_model_is_reproducible_with_a_cold_and_a_warm_compile_cache(tmp
 
 
 def test_small_tensors_get_smaller_tiles_and_large_ones_keep_theirs():
-    tile = op_module._tile_elements
-    full = op_module._TILE_BYTES // 2
+    def tile(numel, itemsize, sm_count):
+        return tile_elements(numel, itemsize, sm_count, DEFAULT_POLICY)
+
+    full = DEFAULT_POLICY.tile_bytes // 2
     assert tile(64 * 4096 * 768, 2, 132) == full  # fills the GPU many times over
-    assert tile(64 * 1 * 768, 2, 132) == op_module._MIN_TILE_BYTES // 2  # never below the minimum
+    assert tile(64 * 1 * 768, 2, 132) == DEFAULT_POLICY.min_tile_bytes // 2  # never below the minimum
     assert tile(64 * 16 * 768, 2, 132) == 4096  # 786432 / 264 programs -> 2979 -> 4096
     small = tile(64 * 16 * 768, 2, 132)
     assert triton_cdiv(64 * 16 * 768, small) >= 132  # at least one program per SM
@@ -805,11 +819,12 @@ def test_small_tensors_get_smaller_tiles_and_large_ones_keep_theirs():
 def test_latency_bound_grids_get_one_philox_call_per_thread_and_fewer_warps():
     def tile_of(t, itemsize, dims):
         shape, strides = (64, t, 768), (t * 768, 768, 1)
-        return op_module._tile(plan_view(shape, dims, (strides, strides)), itemsize, 132)
+        tile = choose_tile(plan_view(shape, dims, (strides, strides)), itemsize, 132)
+        return tile.block_o, tile.block_s, tile.block_c, tile.lanes, tile.num_warps
 
     # element-wise, 3 MB of float32 (a grid of 192 programs at full tiles): 1024-element grouped tiles
     block_o, block_s, block_c, lanes, warps = tile_of(16, 4, ())
-    assert lanes == 8 and block_o * block_s * block_c * lanes == op_module._SMALL_GRID_TILE
+    assert lanes == 8 and block_o * block_s * block_c * lanes == DEFAULT_POLICY.small_grid_tile
     assert warps == block_o * block_s * block_c // 32  # one Philox call (8 elements) per thread
     # shared dim, same size: the plain tile keeps its size, with 2 warps instead of 8
     assert tile_of(16, 4, (1,)) == (1, 16, 256, 1, 2)

@@ -3,7 +3,7 @@
 // Python keeps every decision: it plans each layout, compiles the Triton kernel and registers the
 // result here as a launch record (function handle, grid, block, and what goes in each kernel
 // parameter). A call whose layout has a record then runs without Python: seed drawn from torch's
-// CUDA generator (same formula as kernels/seeded_dropout.py's draw_seed), output allocated,
+// CUDA generator (kernels/mask_stream.py's seed_from_generator), output allocated,
 // cuLaunchKernel, and an autograd node whose backward is C++ too (no GIL on autograd's device
 // thread). A call without a record, or on a capturing stream, returns None and Python takes it.
 //
@@ -59,7 +59,7 @@ const Driver& driver() {
     Driver d;
     void* lib = dlopen("libcuda.so.1", RTLD_LAZY | RTLD_NOLOAD);
     if (lib == nullptr) lib = dlopen("libcuda.so.1", RTLD_LAZY);
-    TORCH_CHECK(lib != nullptr, "seeded_dropout fast path: cannot open libcuda.so.1");
+    TORCH_CHECK(lib != nullptr, "seeded_variational_dropout fast path: cannot open libcuda.so.1");
     d.launch_kernel = reinterpret_cast<LaunchKernel>(dlsym(lib, "cuLaunchKernel"));
     d.stream_is_capturing = reinterpret_cast<StreamIsCapturing>(dlsym(lib, "cuStreamIsCapturing"));
     d.func_get_param_info = reinterpret_cast<FuncGetParamInfo>(dlsym(lib, "cuFuncGetParamInfo"));
@@ -70,7 +70,7 @@ const Driver& driver() {
     d.primary_ctx_retain = reinterpret_cast<PrimaryCtxRetain>(dlsym(lib, "cuDevicePrimaryCtxRetain"));
     TORCH_CHECK(d.launch_kernel && d.stream_is_capturing && d.ctx_get_current && d.ctx_set_current && d.device_get &&
                     d.primary_ctx_retain,
-                "seeded_dropout fast path: libcuda lacks entry points");
+                "seeded_variational_dropout fast path: libcuda lacks entry points");
     return d;
   }();
   return loaded;
@@ -80,7 +80,7 @@ void check_driver(CUresult result, const char* what) {
   if (result == 0) return;
   const char* message = "unknown error";
   if (driver().get_error_string != nullptr) driver().get_error_string(result, &message);
-  TORCH_CHECK(false, "seeded_dropout fast path: ", what, " failed: ", message, " (CUresult ", result, ")");
+  TORCH_CHECK(false, "seeded_variational_dropout fast path: ", what, " failed: ", message, " (CUresult ", result, ")");
 }
 
 // ---- launch records ---------------------------------------------------------------------------
@@ -119,7 +119,7 @@ struct KeyHash {
   }
 };
 
-// Python clears the table with its own caches (kernels/seeded_dropout.py, 4096 launches); this limit
+// Python clears the table with its own caches (kernels/launch.py, 4096 plans); this limit
 // only guards against a caller that registers without ever clearing.
 constexpr size_t kRecordLimit = 1 << 16;
 constexpr int kMaxParams = 32;
@@ -163,7 +163,7 @@ bool capturing(CUstream stream) {
   return status != 0;
 }
 
-// ---- the numbers of one call (the same as kernels/mask_stream.py and kernels/seeded_dropout.py) -
+// ---- the numbers of one call (the same as kernels/mask_stream.py and kernels/launch.py) ---------
 
 int32_t keep_threshold(double p) { return static_cast<int32_t>(std::nearbyint(p * 65536.0)); }
 
@@ -180,7 +180,8 @@ uint64_t splitmix64(uint64_t z) {
   return z ^ (z >> 31);
 }
 
-// splitmix64(initial seed + golden gamma * (offset / 4 + 1)), then the offset advances by 4.
+// kernels/mask_stream.py's seed_from_generator: splitmix64(initial seed + golden gamma * (offset / 4 + 1)),
+// then the offset advances by 4 (tests/test_fast_path.py pins these constants to Python's).
 int64_t draw_seed(const c10::Device& device) {
   auto generator = at::globalContext().defaultGenerator(device);
   std::lock_guard<std::mutex> lock(generator.mutex());
@@ -237,7 +238,7 @@ void launch(const Record& record, const at::Tensor& x, const at::Tensor& out, in
 }
 
 at::Tensor python_launch(const at::Tensor& x, int64_t seed, double p, const std::vector<int64_t>& dims) {
-  TORCH_CHECK(fallback != nullptr, "seeded_dropout fast path: no Python fallback registered");
+  TORCH_CHECK(fallback != nullptr, "seeded_variational_dropout fast path: no Python fallback registered");
   pybind11::gil_scoped_acquire gil;
   pybind11::object result =
       pybind11::reinterpret_borrow<pybind11::object>(fallback)(x, seed, p, pybind11::tuple(pybind11::cast(dims)));
@@ -265,7 +266,7 @@ at::Tensor run(const at::Tensor& x, int64_t seed, double p, const std::vector<in
 
 // ---- autograd: nothing saved but the seed, p and the dims ------------------------------------
 
-struct LockedDropout : public torch::autograd::Function<LockedDropout> {
+struct SeededDropout : public torch::autograd::Function<SeededDropout> {
   // `record`: x's, when the caller has already looked it up (else null: looked up here).
   static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& x, int64_t seed, double p,
                             const std::vector<int64_t>& dims, const RecordPtr& record) {
@@ -283,7 +284,7 @@ struct LockedDropout : public torch::autograd::Function<LockedDropout> {
     // The op is linear: its backward is itself on the gradient. Through autograd only when a graph
     // of the backward is being recorded (double backward).
     at::Tensor grad_x = torch::autograd::GradMode::is_enabled()
-                            ? LockedDropout::apply(grads[0], seed, p, dims, RecordPtr())
+                            ? SeededDropout::apply(grads[0], seed, p, dims, RecordPtr())
                             : run(grads[0], seed, p, dims);
     return {grad_x, at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
   }
@@ -300,7 +301,7 @@ pybind11::object forward(const at::Tensor& x, double p, const std::vector<int64_
   if (capturing(current_stream(x.device()))) return pybind11::none();
   const int64_t chosen = seed.has_value() ? *seed : draw_seed(x.device());
   if (x.requires_grad() && torch::autograd::GradMode::is_enabled()) {
-    return pybind11::cast(LockedDropout::apply(x, chosen, p, dims, record));
+    return pybind11::cast(SeededDropout::apply(x, chosen, p, dims, record));
   }
   return pybind11::cast(run_record(*record, x, chosen, p, dims));
 }
@@ -317,7 +318,7 @@ bool register_launch(const at::Tensor& x, const std::vector<int64_t>& dims, int6
   record.shared_bytes = static_cast<unsigned>(shared_bytes);
   for (size_t i = 0; i < params.size(); ++i) {
     const auto slot = static_cast<Slot>(params[i].first);
-    TORCH_CHECK(slot >= kInputPtr && slot <= kNullPtr, "seeded_dropout fast path: bad slot ", params[i].first);
+    TORCH_CHECK(slot >= kInputPtr && slot <= kNullPtr, "seeded_variational_dropout fast path: bad slot ", params[i].first);
     const bool is_word = slot == kSeedLow || slot == kSeedHigh || slot == kThreshold || slot == kConstI32;
     size_t offset = 0, size = 0;
     if (driver().func_get_param_info(record.function, i, &offset, &size) != 0 || size != (is_word ? 4u : 8u)) {
@@ -362,7 +363,7 @@ std::tuple<at::Tensor, at::Tensor, int64_t> philox_state(int64_t device_index) {
   auto generator = at::cuda::detail::getDefaultCUDAGenerator(static_cast<c10::DeviceIndex>(device_index));
   std::lock_guard<std::mutex> lock(generator.mutex());
   const at::PhiloxCudaState state = at::check_generator<at::CUDAGeneratorImpl>(generator)->philox_cuda_state(4);
-  TORCH_CHECK(state.captured_, "seeded_dropout: philox_state is for CUDA graph capture only");
+  TORCH_CHECK(state.captured_, "seeded_variational_dropout: philox_state is for CUDA graph capture only");
   const auto options = at::TensorOptions().dtype(at::kLong).device(c10::Device(c10::DeviceType::CUDA, device_index));
   return {at::from_blob(state.seed_.ptr, {1}, options), at::from_blob(state.offset_.ptr, {1}, options),
           static_cast<int64_t>(state.offset_intragraph_)};
@@ -373,7 +374,7 @@ std::tuple<at::Tensor, at::Tensor, int64_t> philox_state(int64_t device_index) {
 // launch): what `forward` runs once it has a seed, callable on its own so tests reach the node on CPU.
 at::Tensor apply_with_seed(const at::Tensor& x, int64_t seed, double p, const std::vector<int64_t>& dims) {
   if (x.requires_grad() && torch::autograd::GradMode::is_enabled()) {
-    return LockedDropout::apply(x, seed, p, dims, RecordPtr());
+    return SeededDropout::apply(x, seed, p, dims, RecordPtr());
   }
   return run(x, seed, p, dims);
 }

@@ -1,0 +1,62 @@
+"""How the op enters autograd and the compiler: the eager `torch.autograd.Function` (no dispatcher
+round trip) and the `torch.library` custom op with its fake and autograd registration (what
+`torch.compile` traces). Both save nothing but the seed for backward: an int, or a one-element
+tensor when the seed lives on the device. The op is linear, so its backward is itself applied to
+the gradient with the same seed.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .launch import dropout_any_device
+
+
+class SeededDropoutFunction(torch.autograd.Function):
+    """Eager autograd: saves the seed only (an int on ctx, or a one-element tensor)."""
+
+    @staticmethod
+    def forward(ctx, x, seed, p, shared_dims):
+        ctx.p, ctx.shared_dims = p, shared_dims
+        if isinstance(seed, torch.Tensor):
+            ctx.save_for_backward(seed)
+            ctx.seed = None
+        else:
+            ctx.seed = seed
+        return dropout_any_device(x, seed, p, shared_dims)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        seed = ctx.saved_tensors[0] if ctx.seed is None else ctx.seed
+        # d(x * mask * scale)/dx = mask * scale: the forward's own function applied to the gradient.
+        # Through autograd only when a graph of the backward is recorded (double backward).
+        if torch.is_grad_enabled():
+            return SeededDropoutFunction.apply(grad_out, seed, ctx.p, ctx.shared_dims), None, None, None
+        return dropout_any_device(grad_out, seed, ctx.p, ctx.shared_dims), None, None, None
+
+
+@torch.library.custom_op("seeded_variational_dropout::dropout", mutates_args=())
+def dropout_op(x: torch.Tensor, seed: torch.Tensor, p: float, shared_dims: list[int]) -> torch.Tensor:
+    """The op with its seed as a one-element int64 tensor: what compiled code calls."""
+    if x.device.type == "cpu" or seed.device != x.device:
+        seed = int(seed.reshape(()).item())
+    return dropout_any_device(x, seed, p, shared_dims)
+
+
+@dropout_op.register_fake
+def _(x, seed, p, shared_dims):
+    return torch.empty_like(x)
+
+
+def _setup_context(ctx, inputs, output):
+    _, seed, p, shared_dims = inputs
+    ctx.save_for_backward(seed)
+    ctx.p, ctx.shared_dims = p, shared_dims
+
+
+def _backward(ctx, grad_out):
+    (seed,) = ctx.saved_tensors
+    return dropout_op(grad_out, seed, ctx.p, ctx.shared_dims), None, None, None
+
+
+dropout_op.register_autograd(_backward, setup_context=_setup_context)
