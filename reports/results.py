@@ -1,8 +1,8 @@
 """Reading results: which folders hold a GPU's CSVs, the columns the report needs, provenance.
 
 `results/<gpu-slug>/<dtype>.csv` holds one GPU's rows for one dtype (the columns of
-`runners/rows.py`'s `ResultRow`; this stage reads the CSV only and imports nothing from
-`runners/`). Raw samples (`<dtype>.samples.csv`) are not needed here: the CSV carries p20/p50/p80.
+`runners/rows.py`'s `ResultRow`; of `runners/` this stage imports that contract and nothing
+else). Raw samples (`<dtype>.samples.csv`) are not needed here: the CSV carries p20/p50/p80.
 
 A CSV the report cannot use stops it with a `ResultsError` naming the file, and for a bad value
 the CSV line and the column: a number column that does not parse; a micro-benchmark row whose
@@ -19,7 +19,6 @@ cpu-smoke and ci whose rows all come from the GPU it is named after (`gpu_slug`)
 from __future__ import annotations
 
 import csv
-import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from reports.sweeps import parse_dim, parse_shape
+from runners.rows import KEY_COLUMNS, gpu_slug
 
 DTYPES = ("fp16", "bf16", "fp32", "fp64")
 # folders under results/ that are not a GPU's published results; rendered only when named
@@ -37,7 +37,6 @@ NOT_PUBLISHED = ("cpu-smoke", "ci")
 PROVENANCE_COLUMNS = (
     "timestamp", "git_sha", "git_dirty", "gpu", "driver", "cuda", "torch", "triton", "python",
 )
-KEY_COLUMNS = ("workload", "impl", "mode", "timer", "dtype", "shape", "dim", "p")
 VALUE_COLUMNS = (
     "bytes_moved", "p20_ms", "p50_ms", "p80_ms", "gbps", "pct_of_copy",
     "peak_mem_delta_bytes", "saved_for_backward_bytes", "tokens_per_s", "loss", "status", "error",
@@ -223,11 +222,6 @@ def find_gpu_dirs(paths: list[Path], results_dir: Path | None = None) -> list[Pa
                                     f"folder under it ({' and '.join(NOT_PUBLISHED)} are rendered only when named)")
         found += rendered
     return found
-
-
-def gpu_slug(name: str) -> str:
-    """The folder of a GPU's results, as runners/provenance.py names it: 'NVIDIA H200' -> 'nvidia-h200'."""
-    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
 
 
 def unpublished_reason(gpu_dir: Path, frame: pd.DataFrame) -> str | None:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from reports import markdown
 from reports.markdown import escape
 from reports.sweeps import MODES, PRODUCT_IMPL, Sweep, extreme, format_size, ordered_impls, speedups
 
@@ -65,17 +66,17 @@ def summary_table(lines: list[SummaryLine], sweep: Sweep) -> str:
     for baseline in SPEEDUP_BASELINES:
         header += [f"vs {baseline}: worst", f"vs {baseline}: best"]
     header += [f"host µs/call: {impl}" for impl in HOST_IMPLS]
-    table = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    rows = []
     for line in lines:
         pct = (f"{line.pct_of_copy:.1f}% ({symbol}={format_size(line.largest)})"
                if math.isfinite(line.pct_of_copy) else "–")
-        cells = [escape(line.dtype), escape(line.mode), pct]
+        cells = [line.dtype, line.mode, pct]
         for baseline in SPEEDUP_BASELINES:
             worst, best = line.speedup_range[baseline]
             cells += [format_speedup(worst, symbol), format_speedup(best, symbol)]
         cells += [format_number(line.host_us[impl], ".1f") for impl in HOST_IMPLS]
-        table.append("| " + " | ".join(cells) + " |")
-    return "\n".join(table)
+        rows.append(cells)
+    return markdown.table(header, rows)
 
 
 def value_range(values: list[float], fmt: str) -> str:
@@ -155,19 +156,18 @@ def model_table(rows: pd.DataFrame) -> str:
     """Per dtype, model config and dropout impl: step time, tokens/s, peak memory, loss."""
     header = ["dtype", "model", "impl", "step ms, p50 (p20-p80)", "tokens/s", "peak memory delta, GiB",
               "loss", "status"]
-    table = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    table = []
     for (dtype, model), of_model in rows.groupby(["dtype", "shape"], sort=True):
         for impl in ordered_impls(set(of_model.impl)):
             for row in of_model[of_model.impl == impl].sort_values(["dim", "p"]).itertuples():
-                names = [escape(dtype), escape(model), escape(impl)]
+                names = [dtype, model, impl]
                 if row.status != "ok":
-                    table.append("| " + " | ".join(names + ["–"] * 4 + [escape(row.status)]) + " |")
+                    table.append(names + ["–"] * 4 + [row.status])
                     continue
-                cells = [*names,
-                         f"{format_number(row.p50_ms, '.2f')} ({format_number(row.p20_ms, '.2f')}-"
-                         f"{format_number(row.p80_ms, '.2f')})",
-                         format_number(row.tokens_per_s, ",.0f"),
-                         format_number(row.peak_mem_delta_bytes / 2**30, ".2f"),
-                         format_number(row.loss, ".4f"), escape(row.status)]
-                table.append("| " + " | ".join(cells) + " |")
-    return "\n".join(table)
+                table.append([*names,
+                              f"{format_number(row.p50_ms, '.2f')} ({format_number(row.p20_ms, '.2f')}-"
+                              f"{format_number(row.p80_ms, '.2f')})",
+                              format_number(row.tokens_per_s, ",.0f"),
+                              format_number(row.peak_mem_delta_bytes / 2**30, ".2f"),
+                              format_number(row.loss, ".4f"), row.status])  # fmt: skip
+    return markdown.table(header, table)

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from reports.markdown import escape
+from reports import markdown
 from reports.results import DTYPES, load_gpu_results
 from reports.sweeps import parse_shape
 
@@ -62,7 +62,7 @@ def _pivot(rows: pd.DataFrame, value: str) -> pd.DataFrame:
 
 def _where(key: tuple) -> str:
     shape, dim, mode = key
-    return f"{escape(shape)} {escape(dim)} {escape(mode)}"
+    return f"{shape} {dim} {mode}"
 
 
 def _seq_length(shape: str) -> int:
@@ -147,18 +147,18 @@ def peak_memory(rows: pd.DataFrame) -> Count:
 
 
 TARGETS = (
-    ("1. >= 95% of copy, >= 64 MiB (event)", lambda rows, dtype: large_tensors(rows, dtype)),
-    ("2. seeded <= best baseline, fwd + fwd_bwd (event)", lambda rows, _: never_slower(rows, "event")),
+    ("1. ≥ 95% of copy, ≥ 64 MiB (event)", lambda rows, dtype: large_tensors(rows, dtype)),
+    ("2. seeded ≤ best baseline, fwd + fwd_bwd (event)", lambda rows, _: never_slower(rows, "event")),
     ("2. the same in GPU time (cuda_graph)", lambda rows, _: never_slower(rows, "cuda_graph")),
-    ("3. eager/seeded >= 1.5 (cuda_graph), T <= 64: fwd", lambda rows, _: graph_speedup(rows, "fwd")),
-    ("3. eager/seeded >= 1.5 (cuda_graph), T <= 64: bwd", lambda rows, _: graph_speedup(rows, "bwd")),
-    ("3. eager/seeded >= 1.5 (cuda_graph), T <= 64: fwd_bwd", lambda rows, _: graph_speedup(rows, "fwd_bwd")),
-    ("4. host timer, fwd, smallest tensor <= 12 µs", lambda rows, _: host_cost(rows)),
-    ("5. element-wise >= 90% of copy (event)", lambda rows, _: elementwise_copy(rows, "event")),
-    ("5. element-wise >= 90% of copy (cuda_graph)", lambda rows, _: elementwise_copy(rows, "cuda_graph")),
+    ("3. eager/seeded ≥ 1.5 (cuda_graph), T ≤ 64: fwd", lambda rows, _: graph_speedup(rows, "fwd")),
+    ("3. eager/seeded ≥ 1.5 (cuda_graph), T ≤ 64: bwd", lambda rows, _: graph_speedup(rows, "bwd")),
+    ("3. eager/seeded ≥ 1.5 (cuda_graph), T ≤ 64: fwd_bwd", lambda rows, _: graph_speedup(rows, "fwd_bwd")),
+    ("4. host timer, fwd, smallest tensor ≤ 12 µs", lambda rows, _: host_cost(rows)),
+    ("5. element-wise ≥ 90% of copy (event)", lambda rows, _: elementwise_copy(rows, "event")),
+    ("5. element-wise ≥ 90% of copy (cuda_graph)", lambda rows, _: elementwise_copy(rows, "cuda_graph")),
     ("5. element-wise faster than F.dropout (event)", lambda rows, _: elementwise_vs_dropout(rows, "event")),
     ("5. element-wise faster than F.dropout (cuda_graph)", lambda rows, _: elementwise_vs_dropout(rows, "cuda_graph")),
-    ("6. fwd_bwd peak memory <= every baseline", lambda rows, _: peak_memory(rows)),
+    ("6. fwd_bwd peak memory ≤ every baseline", lambda rows, _: peak_memory(rows)),
 )
 
 
@@ -175,12 +175,9 @@ def targets_table(frame: pd.DataFrame) -> str:
     dtypes = list(counts[0][1])
     if not dtypes:
         return ""
-    header = ["target", *dtypes]
-    table = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
-    for label, by_dtype in counts:
-        if any(count.total for count in by_dtype.values()):
-            table.append("| " + " | ".join([label, *(str(by_dtype[dtype]) for dtype in dtypes)]) + " |")
-    return "\n".join(table)
+    rows = [[label, *(str(by_dtype[dtype]) for dtype in dtypes)]
+            for label, by_dtype in counts if any(count.total for count in by_dtype.values())]
+    return markdown.table(["target", *dtypes], rows)
 
 
 def main(argv: list[str] | None = None) -> int:

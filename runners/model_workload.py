@@ -17,7 +17,7 @@ when that loss is finite and below the held-out loss before training, else `fail
 
 impl names: `<dropout>[:<variant>...]`.
 - dropout: `seeded` (the product op), `eager` (AWD-LSTM's mask-based LockedDropout), `native`
-  (`F.dropout1d` on the transposed view), and the issue's `compile`, which is `eager` with the
+  (`F.dropout1d` on the transposed view), and `compile`, which is `eager` with the
   loss under `torch.compile`: it is spelled `compile`, never `eager:compile`.
 - variants: `compile` (forward + loss under `torch.compile`, so backward too through
   AOTAutograd; the optimizer step stays eager), `autocast` (fp32 parameters, bf16 autocast;
@@ -81,7 +81,7 @@ class ModelImpl:
 
 def parse_impl(name: str) -> ModelImpl:
     dropout, *variants = name.split(":")
-    if dropout == "compile":  # the issue's `compile` implementation: eager dropout, compiled step
+    if dropout == "compile":  # the `compile` implementation: eager dropout, compiled step
         dropout, variants = "eager", ["compile", *variants]
     elif dropout == "eager" and "compile" in variants:
         raise ValueError(f"impl {name!r}: eager dropout under torch.compile is spelled 'compile'")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import platform
-import re
 import subprocess
 import uuid
 from datetime import datetime, timezone
@@ -11,13 +10,10 @@ from pathlib import Path
 
 import torch
 
+from runners.rows import gpu_slug
+
 CPU_SLUG = "cpu-smoke"
 PROJECT_ROOT = Path(__file__).resolve().parents[1]  # the folder holding runners/
-
-
-def gpu_slug(device_name: str) -> str:
-    """'NVIDIA H200' -> 'nvidia-h200': lower case, runs of anything not alphanumeric become '-'."""
-    return re.sub(r"[^a-z0-9]+", "-", device_name.lower()).strip("-")
 
 
 def results_slug(device: torch.device) -> str:

@@ -17,6 +17,7 @@ Text encodings used in key columns:
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 
 STATUSES = ("ok", "error", "oom", "skipped")
@@ -24,6 +25,12 @@ MODES = ("fwd", "bwd", "fwd_bwd", "step")
 TIMERS = ("event", "cuda_graph", "host", "cpu")
 
 KEY_COLUMNS = ("workload", "impl", "mode", "timer", "dtype", "shape", "dim", "p")
+
+
+def gpu_slug(device_name: str) -> str:
+    """The folder of a GPU's results, results/<slug>/: 'NVIDIA H200' -> 'nvidia-h200' (lower case,
+    runs of anything not alphanumeric become '-')."""
+    return re.sub(r"[^a-z0-9]+", "-", device_name.lower()).strip("-")
 
 
 def format_shape(shape) -> str:

@@ -3,7 +3,7 @@
 # rows written straight under $OUT (so a command cut off at its time limit still returns every
 # finished row), then a listing of what was written.
 #
-# usage, from the repo root (Hydra carried as wheels in .whl/, see shared/GPU.md):
+# usage, from the repo root (Hydra carried as wheels in .whl/, see docs/harness.md "On the GPU machine"):
 #   OUT=/some/dir bash scripts/gpu_bench.sh [DTYPES] [hydra overrides...]
 #     DTYPES: all (default), one dtype, or a comma list: fp16,bf16
 #   e.g. bash scripts/gpu_bench.sh fp32 shape=seed_sweep      # quick check of every GPU code path
@@ -46,7 +46,7 @@ args="$dtype_args results_dir=$OUT${GIT_SHA:+ git_sha=$GIT_SHA} $*"
   nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv 2>&1
 } | tee "$LOG"
 if [ "${RESUME:-0}" = 1 ]; then
-  slug=$("$PY" -c "import torch; from runners.provenance import gpu_slug; print(gpu_slug(torch.cuda.get_device_name()))") ||
+  slug=$("$PY" -c "import torch; from runners.rows import gpu_slug; print(gpu_slug(torch.cuda.get_device_name()))") ||
     { echo "RESUME=1: no GPU name, nothing to resume from" | tee -a "$LOG"; slug=none; }
   for dtype in $dtype_list; do
     for f in "results/$slug/$dtype.csv" "results/$slug/$dtype.samples.csv"; do

@@ -94,7 +94,7 @@ def test_columns_match_the_csv_contract():
     assert set(stored_results.INTERVAL_COLUMNS) <= set(rows.COLUMNS)
 
 
-# --- the proof the issue asks for ------------------------------------------------------------
+# --- the verdicts that matter most ------------------------------------------------------------
 
 
 def test_seeded_30pct_slower_with_tight_samples_is_regressed_and_exits_1(capsys, tmp_path):

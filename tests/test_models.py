@@ -156,7 +156,7 @@ def test_parse_impl():
             parse_impl(bad)
 
 
-# The four dropout implementations and two variants; `compile` (torch.compile on CPU) is
+# The four dropout implementations and two variants; `compile` (torch.compile on CPU) is
 # the slow one: 20-30 seconds per model on two cores.
 STEP_IMPLS = [
     "seeded", "eager", "native", pytest.param("compile", marks=pytest.mark.slow), "seeded:ckpt", "seeded:autocast",

@@ -42,10 +42,13 @@ def repo(tmp_path):
 
 
 def test_gpu_slug_is_the_folder_name_the_runners_give():
-    from runners.provenance import gpu_slug as runners_gpu_slug
+    from runners.rows import gpu_slug
 
-    for name in ("NVIDIA H200", "NVIDIA GeForce RTX 4090", "AMD Instinct MI300X", "NVIDIA *H200* | <b>x</b>", ""):
-        assert results.gpu_slug(name) == runners_gpu_slug(name), name
+    assert results.gpu_slug is gpu_slug  # one definition, the CSV contract's
+    expected = ("nvidia-h200", "nvidia-geforce-rtx-4090", "amd-instinct-mi300x", "nvidia-h200-b-x-b", "")
+    for name, slug in zip(("NVIDIA H200", "NVIDIA GeForce RTX 4090", "AMD Instinct MI300X",
+                           "NVIDIA *H200* | <b>x</b>", ""), expected, strict=True):  # fmt: skip
+        assert gpu_slug(name) == slug, name
 
 
 def test_the_committed_readme_shows_the_h200():

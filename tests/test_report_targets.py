@@ -111,6 +111,6 @@ def test_table_skips_rows_not_ok_and_targets_without_data():
     table = targets.targets_table(rows)
     lines = table.splitlines()
     assert lines[0] == "| target | fp16 | fp32 |"
-    assert "| 1. >= 95% of copy, >= 64 MiB (event) | 1/1 (min 97.0% at 64x1024x768 (1,) fwd) |" in table
+    assert "| 1. ≥ 95% of copy, ≥ 64 MiB (event) | 1/1 (min 97.0% at 64x1024x768 (1,) fwd) |" in table
     assert len(lines) == 3  # header, rule, the one target with data
     assert targets.targets_table(rows[rows.workload == "nothing"]) == ""

@@ -9,7 +9,7 @@ the LSTM, sequence for the transformer): element (b, t, d) is kept iff mask (b, 
 - `native`: `NativeLockedDropout`, the closest thing torch ships: `F.dropout1d` (per-channel
   dropout) on the transposed view (B, D, T), which zeroes channel (b, d) for every t.
 
-The `compile` implementation of the issue is `eager` with the model's loss under `torch.compile`;
+The `compile` implementation is `eager` with the model's loss under `torch.compile`;
 compiling is not a property of the layer, so the workload does it (`runners.model_workload`).
 """
 
