@@ -17,8 +17,6 @@ what the data holds:
 from __future__ import annotations
 
 import math
-import statistics
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,16 +32,6 @@ class ShiftTest:
     significant: bool
     method: str  # "mann-whitney", the interval's name ("rounds" or "p20-p80"), or "none"
     detail: str
-
-
-def round_medians(samples_ms: Sequence[float], sample_rounds: Sequence[int]) -> list[float]:
-    """The median of each round's samples, in round order."""
-    if len(samples_ms) != len(sample_rounds):
-        raise ValueError(f"{len(samples_ms)} samples but {len(sample_rounds)} round numbers")
-    by_round: dict[int, list[float]] = {}
-    for sample, round_index in zip(samples_ms, sample_rounds, strict=True):
-        by_round.setdefault(int(round_index), []).append(float(sample))
-    return [statistics.median(by_round[r]) for r in sorted(by_round)]
 
 
 def smallest_mann_whitney_p(n_base: int, n_cand: int) -> float:

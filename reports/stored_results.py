@@ -17,8 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from reports.stats import round_medians
-from runners.rows import KEY_COLUMNS, SAMPLES_COLUMNS
+from runners.rows import KEY_COLUMNS, SAMPLES_COLUMNS, round_medians
 
 TIMING_COLUMNS = ("p20_ms", "p50_ms", "p80_ms")
 INTERVAL_COLUMNS = ("ci_lo_ms", "ci_hi_ms")

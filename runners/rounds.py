@@ -72,16 +72,6 @@ class RoundSummary:
         )  # fmt: skip
 
 
-def round_medians(samples_ms: Sequence[float], sample_rounds: Sequence[int]) -> list[float]:
-    """The median of each round's samples, in round order (the unit a comparison tests)."""
-    if len(samples_ms) != len(sample_rounds):
-        raise ValueError(f"{len(samples_ms)} samples but {len(sample_rounds)} round numbers")
-    by_round: dict[int, list[float]] = {}
-    for sample, round_index in zip(samples_ms, sample_rounds, strict=True):
-        by_round.setdefault(int(round_index), []).append(float(sample))
-    return [statistics.median(by_round[r]) for r in sorted(by_round)]
-
-
 def median_or_nan(values: Sequence[float]) -> float:
     finite = [v for v in values if math.isfinite(v)]
     return float(statistics.median(finite)) if finite else math.nan

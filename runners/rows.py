@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import statistics
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 STATUSES = ("ok", "error", "oom", "skipped")
@@ -116,3 +118,14 @@ class ResultRow:
 SAMPLE_FIELDS = ("samples_ms", "sample_rounds")
 COLUMNS = tuple(f.name for f in dataclasses.fields(ResultRow) if f.name not in SAMPLE_FIELDS)
 SAMPLES_COLUMNS = (*KEY_COLUMNS, *SAMPLE_FIELDS)
+
+
+def round_medians(samples_ms: Sequence[float], sample_rounds: Sequence[int]) -> list[float]:
+    """The median of each round's samples, in round order: a row's observations (the samples file
+    holds the samples and the round of each; runners/rounds.py says why rounds are the unit)."""
+    if len(samples_ms) != len(sample_rounds):
+        raise ValueError(f"{len(samples_ms)} samples but {len(sample_rounds)} round numbers")
+    by_round: dict[int, list[float]] = {}
+    for sample, round_index in zip(samples_ms, sample_rounds, strict=True):
+        by_round.setdefault(int(round_index), []).append(float(sample))
+    return [statistics.median(by_round[r]) for r in sorted(by_round)]

@@ -11,8 +11,9 @@ import pandas as pd
 import pytest
 
 from reports import compare, comparison, stored_results
-from reports.stats import round_medians, shift_significance, smallest_mann_whitney_p
+from reports.stats import shift_significance, smallest_mann_whitney_p
 from runners import rows
+from runners.rows import round_medians
 
 FIXTURES = Path(__file__).parent / "fixtures" / "compare"
 REPO_ROOT = Path(__file__).resolve().parents[1]

@@ -5,7 +5,8 @@ import random
 
 import pytest
 
-from runners.rounds import RoundSummary, interval_coverage, round_medians, round_order
+from runners.rounds import RoundSummary, interval_coverage, round_order
+from runners.rows import round_medians
 from runners.sweep import bound_of
 
 
