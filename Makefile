@@ -1,5 +1,6 @@
 # Seeded variational dropout: the op, its benchmark harness and its reports.
-# `make` lists the targets. The repo runs from its root: nothing is installed as a package.
+# `make` lists the targets. The harness runs from the repo root; the op is installed (editable, so
+# always this tree's kernels/) as the package seeded_variational_dropout.
 
 .DEFAULT_GOAL := help
 SHELL := /bin/bash
@@ -29,13 +30,13 @@ help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-18s %s\n", $$1, $$2}'
 	@echo "  variables: DTYPE=fp16|bf16|fp32|fp64|all  ARGS='hydra overrides'  PY=python  RESULTS=dir  REF=git-ref PAIRS=n ARGS_AB='key=value' ARGS_JUDGE='key=value'"
 
-install: $(SETUP) ## make .venv with CPU torch (from this disk if present) and the dependencies
+install: $(SETUP) ## make .venv: CPU torch (from this disk if present), the op (editable) and the harness's dependencies
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install -q --upgrade pip
 	$(VENV)/bin/python -c "import torch" 2>/dev/null || $(VENV)/bin/python -m pip install -q "torch==2.13.0"
-	$(VENV)/bin/python -m pip install -q ".[dev,launchers]"
+	$(VENV)/bin/python -m pip install -q -e ".[bench,dev,launchers]"
 	touch $@
 
 lint: $(SETUP) ## ruff

@@ -6,16 +6,16 @@ that mask for backward. `SeededVariationalDropout` draws the same kind of mask f
 generator but keeps only a seed, and regenerates the mask in backward. The model below is
 batch-first, (batch, time, features), so time is dim 1. The swap is the line marked `# was:`.
 
-Run from the repo root (CPU is fine):  python -m examples.awd_lstm_swap [--steps 40]
+Run (CPU is fine), with the package installed (`make install`, or `pip install .`):
+    python examples/awd_lstm_swap.py [--steps 40]
 """
 
 from __future__ import annotations
 
 import torch
+from seeded_variational_dropout import SeededVariationalDropout
 from torch import nn
-
-from examples.toy_training import example_arguments, train
-from kernels import SeededVariationalDropout
+from toy_training import example_arguments, train
 
 
 class LockedDropout(nn.Module):

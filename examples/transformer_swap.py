@@ -6,16 +6,16 @@ with `dim=1` draws one decision per (sequence, feature), shared along the sequen
 dropout), and keeps only a seed for backward; `dim=()` would keep `nn.Dropout`'s element-wise
 masks instead. The swap is the line marked `# was:`.
 
-Run from the repo root (CPU is fine):  python -m examples.transformer_swap [--steps 40]
+Run (CPU is fine), with the package installed (`make install`, or `pip install .`):
+    python examples/transformer_swap.py [--steps 40]
 """
 
 from __future__ import annotations
 
 import torch
+from seeded_variational_dropout import SeededVariationalDropout
 from torch import nn
-
-from examples.toy_training import example_arguments, train
-from kernels import SeededVariationalDropout
+from toy_training import example_arguments, train
 
 
 class Block(nn.Module):

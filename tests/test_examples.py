@@ -1,4 +1,5 @@
-"""The examples run on CPU, train, and really are a one-line swap (both sides of the line run)."""
+"""The examples run as plain scripts that import the installed package (`make install` installs it,
+editable), on CPU; they train, and really are a one-line swap (both sides of the line run)."""
 
 import os
 import re
@@ -14,7 +15,9 @@ SWAP_LINE = re.compile(r"^(?P<indent>\s*)(?P<now>.*SeededVariationalDropout\(.*?
 
 
 def run_script(path: Path, *args: str) -> str:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "CUDA_VISIBLE_DEVICES": ""}
+    """`python path ...` as a user runs it: from the repo root, without the repo on PYTHONPATH."""
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    env["CUDA_VISIBLE_DEVICES"] = ""
     done = subprocess.run(
         [sys.executable, str(path), "--device", "cpu", *args],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
@@ -50,5 +53,6 @@ def test_example_is_a_one_line_swap_and_the_old_line_runs_too(example, tmp_path)
     assert source.count("SeededVariationalDropout(") == 1, "the op is made on one line only"
     original = source.replace(swap.group(0), swap.group("indent") + swap.group("was"))
     (tmp_path / f"{example}_original.py").write_text(original)
+    (tmp_path / "toy_training.py").write_text((ROOT / "examples" / "toy_training.py").read_text())
     output = run_script(tmp_path / f"{example}_original.py", "--steps", "2")
     assert "SeededVariationalDropout(" not in output and len(losses(output)) == 2
