@@ -146,10 +146,16 @@ def prepare(name: str, case: DropoutCase, inputs, settings: SweepSettings) -> Pr
     return Prepared(forward, check, saved_bytes, note)
 
 
-def time_once(prepared: Prepared, inputs, mode: str, timer: str, settings: SweepSettings) -> timers.Timing:
+def time_once(prepared: Prepared, inputs, mode: str, timer: str, settings: SweepSettings,
+              first_round: bool = True) -> timers.Timing:
+    """One round's timing of one (impl, mode, timer). Rounds after the first warm up with one call:
+    compilation and caches were warmed by the first."""
     make_call = mode_call_factory(prepared.forward, inputs, mode)
+    timer_settings = dict(settings.timer_settings.get(timer, {}))
+    if not first_round and "warmup" in timer_settings:
+        timer_settings["warmup"] = min(int(timer_settings["warmup"]), 1)
     graphs_before = compiled_graph_count()
-    timing = timers.measure(timer, make_call, settings.timer_settings.get(timer, {}))
+    timing = timers.measure(timer, make_call, timer_settings)
     if compiled_graph_count() != graphs_before:
         raise RecompiledWhileTiming("torch.compile compiled a graph while being timed")
     return timing
@@ -215,7 +221,8 @@ def run_point(
                 if measurement.failure is not None:
                     continue
                 try:
-                    measurement.timings.append(time_once(prepared[impl], inputs, mode, timer, settings))
+                    measurement.timings.append(time_once(prepared[impl], inputs, mode, timer, settings,
+                                                         first_round=round_index == 0))
                     if (impl, mode) not in peak_by_mode:
                         make_call = mode_call_factory(prepared[impl].forward, inputs, mode)
                         peak_by_mode[impl, mode] = memory.peak_memory_delta(make_call(), case.device)

@@ -1,13 +1,19 @@
 #!/usr/bin/env bash
 # Device command: the whole test suite against CUDA tensors (run from the repo root on the GPU machine).
 #   bash scripts/gpu_tests.sh [pytest arguments]      (writes $OUT/gpu-tests.log when OUT is set)
-# Hydra and the launchers are installed from carried wheels in .whl/ when the machine lacks them
-# (docs/harness.md, "On the GPU machine").
+# Hydra and the launchers are installed from carried wheels in .whl/ when the machine lacks Hydra
+# (docs/harness.md, "On the GPU machine"). The op is
+# made importable as `seeded_variational_dropout` by a link to kernels/, as `make install` (editable)
+# does here, for the examples, which import the package.
 set -o pipefail
 export PYTHONUNBUFFERED=1
 if [ -d .whl ] && ! python3 -c "import hydra" 2>/dev/null; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .whl/*.whl || exit 2
   export PYTHONPATH=/tmp/site
+fi
+if ! python3 -c "import seeded_variational_dropout" 2>/dev/null; then
+  mkdir -p /tmp/site && ln -sfn "$PWD/kernels" /tmp/site/seeded_variational_dropout
+  export PYTHONPATH="${PYTHONPATH:+$PYTHONPATH:}/tmp/site"
 fi
 export PYTHONPATH="${PYTHONPATH:+$PYTHONPATH:}$PWD"
 log="${OUT:-/tmp}/gpu-tests.log"

@@ -78,7 +78,7 @@ def test_ci_experiment():
     assert impl_names(cfg) == ["copy", "seeded"]  # the gated op and its roofline: short processes
     assert mode_names(cfg) == ["fwd", "fwd_bwd"]
     assert list(cfg.timer.names) == ["event", "cuda_graph"]  # both GPU time, what the gate trusts
-    assert cfg.timer.rounds == 3 and cfg.timer.settings.event.reps == 10
+    assert cfg.timer.rounds == 3 and cfg.timer.settings.event.reps == 6
     assert cfg.output == "results/ci/candidate.csv" and cfg.overwrite is True
     sizes = sorted(shape[0] * shape[1] * shape[2] for shape, _ in shape_cases(cfg))
     assert sizes[0] <= 64 * 768 and sizes[-1] >= 64 * 4096 * 768  # small to large

@@ -160,6 +160,25 @@ def test_each_round_runs_every_implementation_in_a_fresh_shuffled_order(tmp_path
 
 
 @pytest.mark.slow
+def test_rounds_after_the_first_warm_up_with_one_call(tmp_path, planted):
+    calls = []
+
+    def build(case):
+        def forward(x):
+            calls.append(1)
+            return x * 1
+
+        return forward
+
+    planted("counted", build, is_dropout=False)
+    cfg = tiny_cfg(tmp_path, "impl.names=[counted]", "mode=fwd", "timer.rounds=3", "timer.settings.cpu.warmup=3",
+                   cases=[{"dim": [1], "shapes": [[2, 3, 8]]}])  # fmt: skip
+    run(cfg)
+    timed = (3 + REPS) + 2 * (1 + REPS)  # warm-up 3 in round 1, then 1
+    assert len(calls) - timed == 2  # the rest: the correctness check and the saved-bytes count
+
+
+@pytest.mark.slow
 def test_second_run_skips_finished_keys_unless_overwrite(tmp_path):
     cfg = tiny_cfg(tmp_path, "impl.names=[copy,seeded,eager]")
     path = run(cfg)[0]
