@@ -92,6 +92,7 @@ class GpuReport:
     not_ok: str
     models: str | None
     targets: str  # the performance targets' table; "" without micro-benchmark rows
+    method: str = ""  # how the micro-benchmark rows were measured (method_note)
 
 
 def write_if_changed(path: Path, data: bytes) -> bool:
@@ -164,6 +165,7 @@ def render_gpu(gpu_dir: Path, frame: pd.DataFrame | None = None) -> GpuReport:
         not_ok=tables.not_ok_summary(frame),
         models=tables.model_table(model_rows) if len(model_rows) else None,
         targets=targets.targets_table(frame),
+        method=method_note(frame),
     )
     summary_path = gpu_dir / "summary.md"
     summary = gpu_markdown(report, summary_path.parent, level=1, readme_view=False)
@@ -177,6 +179,23 @@ def render_gpu(gpu_dir: Path, frame: pd.DataFrame | None = None) -> GpuReport:
     return report
 
 
+def method_note(frame: pd.DataFrame) -> str:
+    """How the micro-benchmark rows were measured: in rounds with the event timer's head start, or
+    (rows without `rounds`, from before it) with an event timer that could include host time."""
+    micro = frame[(frame.workload == "micro") & (frame.timer != "cpu")]
+    if micro.empty:
+        return ""
+    earlier = micro[~(pd.to_numeric(micro.rounds, errors="coerce") > 0)]
+    if earlier.empty:
+        return ("Method: every point measured in rounds, implementations shuffled each round; a row is the median "
+                "of its round medians (docs/harness.md). `event` is the GPU time of an eagerly issued call, "
+                "`cuda_graph` of a graph replay, `host` the host's time per call of back-to-back calls.")
+    return (f"Method: {len(earlier)} of {len(micro)} micro-benchmark rows were measured before rounds and the event "
+            "timer's head start (docs/harness.md, the method): their `event` times include host time wherever "
+            "issuing a call took the host longer than the L2 flush before it, so read their small sizes as "
+            "host-inclusive; `cuda_graph` is GPU time either way.")
+
+
 def link(path: Path, from_dir: Path) -> str:
     return Path(os.path.relpath(path, from_dir)).as_posix()
 
@@ -188,14 +207,14 @@ def gpu_markdown(report: GpuReport, from_dir: Path, level: int, readme_view: boo
     heading = "#" * level
     summary_link = link(report.gpu_dir / "summary.md", from_dir)
     parts = [f"{heading} {escape(report.provenance.gpu)} (`{report.gpu_dir.name}`)",
-             f"Provenance: {escape(report.provenance.footer())}."]
+             f"Provenance: {escape(report.provenance.footer())}.", report.method]
     for index, summary in enumerate(report.sweeps):
         timers = ", ".join(escape(timer) for timer in sorted(summary.timers))
         parts += [f"{heading}# {escape(summary.sweep.title)}",
                   tables.findings(summary.lines, summary.sweep, timers)]
         if index == 0 or not readme_view:
             parts += [tables.summary_table(summary.lines, summary.sweep),
-                      f"Speedup = baseline p50 time / seeded p50 time (timer {timers}: GPU time), over the sweep "
+                      f"Speedup = baseline p50 time / seeded p50 time (timer {timers}), over the sweep "
                       f"of {summary.sweep.symbol}; host µs/call: p50 of back-to-back calls on one small tensor."]
         if summary.host_lines and not readme_view:
             parts += [f"Host overhead, {escape(summary.sweep.title)}: the host timer on the smallest tensor, the "

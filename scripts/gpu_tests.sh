@@ -2,9 +2,9 @@
 # Device command: the whole test suite against CUDA tensors (run from the repo root on the GPU machine).
 #   bash scripts/gpu_tests.sh [pytest arguments]      (writes $OUT/gpu-tests.log when OUT is set)
 # Hydra and the launchers are installed from carried wheels in .whl/ when the machine lacks Hydra
-# (docs/harness.md, "On the GPU machine"). The op is
-# made importable as `seeded_variational_dropout` by a link to kernels/, as `make install` (editable)
-# does here, for the examples, which import the package.
+# (docs/harness.md, "On the GPU machine"). The op is made importable as `seeded_variational_dropout`
+# by a link to kernels/ in the interpreter's site-packages, as `make install` (editable) does on a
+# development machine: the examples import the package, and their tests run them without PYTHONPATH.
 set -o pipefail
 export PYTHONUNBUFFERED=1
 if [ -d .whl ] && ! python3 -c "import hydra" 2>/dev/null; then
@@ -12,8 +12,8 @@ if [ -d .whl ] && ! python3 -c "import hydra" 2>/dev/null; then
   export PYTHONPATH=/tmp/site
 fi
 if ! python3 -c "import seeded_variational_dropout" 2>/dev/null; then
-  mkdir -p /tmp/site && ln -sfn "$PWD/kernels" /tmp/site/seeded_variational_dropout
-  export PYTHONPATH="${PYTHONPATH:+$PYTHONPATH:}/tmp/site"
+  site=$(python3 -c "import sysconfig; print(sysconfig.get_paths()['purelib'])") &&
+    ln -sfn "$PWD/kernels" "$site/seeded_variational_dropout" || exit 2
 fi
 export PYTHONPATH="${PYTHONPATH:+$PYTHONPATH:}$PWD"
 log="${OUT:-/tmp}/gpu-tests.log"

@@ -99,19 +99,22 @@ def test_cuda_graph_timer_agrees_with_plain_replays(impl, shape):
     assert abs(harness / plain - 1) < 0.05, (harness, plain)
 
 
-@pytest.mark.parametrize("shape", [LARGE, LARGEST])
-def test_copy_is_a_roofline_under_every_timer(shape):
-    """Under each timer no dropout beats the copy of the same tensor by more than noise. (A graph
-    replay and an eager call are different executions: at 1.6 GB both copy and the op ran 9-10%
-    slower replayed than eagerly on the H200, their outputs living in the graph's memory pool;
-    the copy stays their roofline either way.)"""
+MEDIUM = (64, 1024, 768)  # 201 MB of fp32
+
+
+@pytest.mark.parametrize(("timer", "shape"), [("event", MEDIUM), ("event", LARGE), ("event", LARGEST),
+                                              ("cuda_graph", MEDIUM)])  # fmt: skip
+def test_copy_is_a_roofline_under_every_timer(timer, shape):
+    """No dropout beats the copy of the same tensor by more than noise. Under `cuda_graph` this is
+    checked below 0.5 GB: above it, a replay's outputs live in the graph's private memory pool, and
+    on the H200 that made copy 9-11% and the op 7-9% slower than eagerly in one run and the other
+    way round in another (results/nvidia-h200/probes/17-*, 18-*): the two are then not comparable
+    row by row, and docs/harness.md says so."""
     times = {}
     for impl in ("copy", "seeded"):
         make_call, _ = factory(impl, shape)
-        for timer in ("event", "cuda_graph"):
-            times[impl, timer] = statistics.median(timer_us(timer, make_call).samples_ms)
-    for timer in ("event", "cuda_graph"):
-        assert times["seeded", timer] > 0.97 * times["copy", timer], (timer, times)
+        times[impl] = statistics.median(timer_us(timer, make_call).samples_ms)
+    assert times["seeded"] > 0.97 * times["copy"], times
 
 
 def test_host_timer_agrees_with_a_plain_back_to_back_loop():

@@ -231,3 +231,15 @@ def test_main_renders_a_named_folder(tmp_path, capsys):
     assert (gpu_dir / "summary.md").is_file()
     assert len(list((gpu_dir / "figures").glob("fp32_*.png"))) == 4  # throughput, speedup, memory, host
     assert f"{gpu_dir}: 5 files, 5 changed" in capsys.readouterr().out
+
+
+def test_the_method_note_says_which_rows_predate_rounds_and_the_head_start():
+    frame = fixture_rows()
+    frame["rounds"] = pd.to_numeric(frame["rounds"], errors="coerce").fillna(0)
+    assert render.method_note(frame).startswith("Method: every point measured in rounds")
+    older = frame.assign(rounds=[0 if timer == "event" else r for timer, r in zip(frame.timer, frame.rounds,
+                                                                                    strict=True)])
+    micro = older[older.workload == "micro"]
+    note = render.method_note(older)
+    assert f"{int((micro.rounds == 0).sum())} of {len(micro)} micro-benchmark rows were measured before" in note
+    assert "host-inclusive" in note
