@@ -37,13 +37,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
-import yaml
-from omegaconf import OmegaConf
-from omegaconf.errors import OmegaConfBaseException
 from scipy.stats import t as student_t
 
 from reports.markdown import escape, publish, table
 from runners.rows import KEY_COLUMNS
+from runners.settings_args import help_text, parse_settings, wants_help
 
 EXIT_PASS, EXIT_FAIL, EXIT_UNUSABLE = 0, 1, 2
 VERDICTS = ("broken", "regressed", "noisy", "improved", "unchanged")
@@ -270,13 +268,7 @@ def render(verdict: Verdict, cfg: ABJudgeConfig) -> str:
 
 
 def load_config(argv: list[str]) -> ABJudgeConfig:
-    for arg in argv:
-        if "=" not in arg or arg.startswith("-"):
-            raise Unjudgeable(f"arguments are key=value (see --help), got {arg!r}")
-    try:
-        cfg = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(ABJudgeConfig), OmegaConf.from_dotlist(argv)))
-    except (OmegaConfBaseException, yaml.YAMLError) as error:
-        raise Unjudgeable(f"bad argument: {str(error).splitlines()[0]}") from error
+    cfg = parse_settings(ABJudgeConfig, argv, Unjudgeable)
     if not 0 <= cfg.threshold < 1 or not 0 < cfg.confidence < 1:
         raise Unjudgeable(f"threshold must lie in [0, 1), confidence in (0, 1); got {cfg.threshold}, {cfg.confidence}")
     return cfg
@@ -304,9 +296,8 @@ def run(cfg: ABJudgeConfig) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if any(arg in ("-h", "--help", "help") for arg in argv):
-        print(__doc__)
-        print("settings (key=value):\n" + OmegaConf.to_yaml(OmegaConf.structured(ABJudgeConfig)))
+    if wants_help(argv):
+        print(help_text(__doc__, ABJudgeConfig))
         return EXIT_PASS
     try:
         return run(load_config(argv))

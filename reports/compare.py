@@ -49,14 +49,11 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-from omegaconf import OmegaConf
-from omegaconf.errors import OmegaConfBaseException
-
 from reports.comparison import VERDICTS, Comparison, GateRule, check_comparable, compare
 from reports.markdown import escape, publish, table
 from reports.stored_results import StoredResults, UnusableInput, load_results, samples_path_for
 from runners.rows import KEY_COLUMNS
+from runners.settings_args import help_text, parse_settings, wants_help
 
 EXIT_PASS, EXIT_FAIL, EXIT_UNUSABLE = 0, 1, 2
 
@@ -84,13 +81,7 @@ class CompareConfig:
 
 def load_config(argv: list[str]) -> CompareConfig:
     """The schema's defaults overridden by key=value arguments; unknown keys and bad values refused."""
-    for arg in argv:
-        if "=" not in arg or arg.startswith(("-", "+", "~")):
-            raise UnusableInput(f"arguments are key=value (see --help), got {arg!r}")
-    try:
-        cfg = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(CompareConfig), OmegaConf.from_dotlist(argv)))
-    except (OmegaConfBaseException, yaml.YAMLError) as err:
-        raise UnusableInput(f"bad argument: {err}".splitlines()[0]) from err
+    cfg = parse_settings(CompareConfig, argv, UnusableInput)
     for name in ("baseline", "candidate"):
         if not getattr(cfg, name):
             raise UnusableInput(f"{name}=PATH is required (see --help)")
@@ -214,11 +205,6 @@ def render_markdown(base: StoredResults, cand: StoredResults, comparison: Compar
 # ---- command line -----------------------------------------------------------------------------
 
 
-def help_text() -> str:
-    schema = OmegaConf.to_yaml(OmegaConf.structured(CompareConfig))
-    return f"{__doc__}\nsettings (key=value; defaults):\n\n{schema}"
-
-
 def run(cfg: CompareConfig) -> int:
     """Compare, print, publish; return the exit status."""
     try:
@@ -250,8 +236,8 @@ def run(cfg: CompareConfig) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if any(arg in ("-h", "--help", "help") for arg in argv):
-        print(help_text())
+    if wants_help(argv):
+        print(help_text(__doc__, CompareConfig))
         return EXIT_PASS
     try:
         cfg = load_config(argv)

@@ -39,9 +39,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import yaml
-from omegaconf import OmegaConf
-from omegaconf.errors import OmegaConfBaseException
+from runners.settings_args import help_text, parse_settings, wants_help
 
 ROOT = Path(__file__).resolve().parent.parent
 SIDES = ("ref", "candidate")
@@ -208,22 +206,13 @@ def run(cfg: ABConfig) -> int:
 
 
 def load_config(argv: list[str]) -> ABConfig:
-    schema = OmegaConf.structured(ABConfig)
-    for arg in argv:
-        if "=" not in arg or arg.startswith("-"):
-            raise ABError(f"arguments are key=value (see --help), got {arg!r}")
-    try:
-        merged = OmegaConf.merge(schema, OmegaConf.from_dotlist(argv))
-    except (OmegaConfBaseException, yaml.YAMLError) as error:
-        raise ABError(f"bad argument: {str(error).splitlines()[0]}") from error
-    return OmegaConf.to_object(merged)
+    return parse_settings(ABConfig, argv, ABError)
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if any(arg in ("-h", "--help", "help") for arg in argv):
-        print(__doc__)
-        print("settings (key=value):\n" + OmegaConf.to_yaml(OmegaConf.structured(ABConfig)))
+    if wants_help(argv):
+        print(help_text(__doc__, ABConfig))
         return 0
     try:
         return run(load_config(argv))
