@@ -40,7 +40,7 @@ import pandas as pd
 from scipy.stats import t as student_t
 
 from reports.markdown import escape, publish, table
-from runners.rows import KEY_COLUMNS
+from runners.rows import KEY_COLUMNS, key_text
 from runners.settings_args import help_text, parse_settings, wants_help
 
 EXIT_PASS, EXIT_FAIL, EXIT_UNUSABLE = 0, 1, 2
@@ -208,11 +208,6 @@ def judge(job: ABJob, cfg: ABJudgeConfig) -> Verdict:
         else:
             judged.append(verdict)
     return Verdict(judged, not_ok, job)
-
-
-def key_text(key: tuple) -> str:
-    fields = dict(zip(KEY_COLUMNS, key, strict=True))
-    return " ".join(fields[name] for name in ("impl", "mode", "timer", "dtype", "shape")) + f" dim {fields['dim']}"
 
 
 def verdict_row(v: KeyVerdict) -> list[str]:

@@ -52,7 +52,7 @@ from pathlib import Path
 from reports.comparison import VERDICTS, Comparison, GateRule, check_comparable, compare
 from reports.markdown import escape, publish, table
 from reports.stored_results import StoredResults, UnusableInput, load_results, samples_path_for
-from runners.rows import KEY_COLUMNS
+from runners.rows import KEY_COLUMNS, key_text
 from runners.settings_args import help_text, parse_settings, wants_help
 
 EXIT_PASS, EXIT_FAIL, EXIT_UNUSABLE = 0, 1, 2
@@ -136,11 +136,6 @@ def headline(comparison: Comparison) -> str:
     if reason:
         return f"**CANNOT JUDGE**: {escape(reason)}."
     return f"**PASS**: no regression in gated impls ({escape(gated)})."
-
-
-def key_text(key: tuple) -> str:
-    fields = dict(zip(KEY_COLUMNS, key, strict=True))
-    return " ".join(fields[c] for c in ("impl", "mode", "timer", "dtype", "shape")) + f" dim {fields['dim']}"
 
 
 def constant_key_columns(keys: list[tuple]) -> dict[str, str]:

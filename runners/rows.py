@@ -35,6 +35,13 @@ def gpu_slug(device_name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", device_name.lower()).strip("-")
 
 
+def key_text(key: tuple) -> str:
+    """A key (KEY_COLUMNS' values, as text) in a few words for a report line: impl, mode, timer,
+    dtype, shape and dim."""
+    fields = dict(zip(KEY_COLUMNS, key, strict=True))
+    return " ".join(fields[name] for name in ("impl", "mode", "timer", "dtype", "shape")) + f" dim {fields['dim']}"
+
+
 def format_shape(shape) -> str:
     return "x".join(str(int(s)) for s in shape)
 
