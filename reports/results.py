@@ -161,18 +161,18 @@ def read_results_csv(path: Path) -> pd.DataFrame:
             frame[name] = missing_value
         elif isinstance(missing_value, float):
             frame[name] = pd.to_numeric(frame[name], errors="coerce")
-    return last_row_per_key(path, frame)
-
-
-def last_row_per_key(path: Path, frame: pd.DataFrame) -> pd.DataFrame:
-    """One row per key, the last written: a file read while a run appends to it (or after a run was
-    killed, before the next compacts it) holds superseded rows (runners/results_io.py)."""
-    superseded = frame.duplicated(list(KEY_COLUMNS), keep="last")
-    if superseded.any():
-        print(f"{path}: {int(superseded.sum())} superseded row(s) left out (the file is not compacted yet)",
-              file=sys.stderr)
-        frame = frame[~superseded].reset_index(drop=True)
+    frame, superseded = drop_superseded(frame)
+    if superseded:
+        print(f"{path}: {superseded} superseded row(s) left out (the file is not compacted yet)", file=sys.stderr)
     return frame
+
+
+def drop_superseded(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """One row per key, the last written, and the number of rows left out: a file read while a run
+    appends to it (or after a run was killed, before the next compacts it) holds superseded rows
+    (runners/results_io.py)."""
+    superseded = frame.duplicated(list(KEY_COLUMNS), keep="last")
+    return frame[~superseded].reset_index(drop=True), int(superseded.sum())
 
 
 def dtype_csvs(gpu_dir: Path) -> list[Path]:

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from reports.results import drop_superseded
 from runners.rows import KEY_COLUMNS, SAMPLES_COLUMNS, round_medians
 
 TIMING_COLUMNS = ("p20_ms", "p50_ms", "p80_ms")
@@ -80,17 +81,12 @@ def keys_of(frame: pd.DataFrame) -> list[tuple]:
     return [tuple(values) for values in frame[list(KEY_COLUMNS)].itertuples(index=False)]
 
 
-def last_per_key(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
-    superseded = frame.duplicated(list(KEY_COLUMNS), keep="last")
-    return frame[~superseded].reset_index(drop=True), int(superseded.sum())
-
-
 def read_samples(path: Path, role: str, results: StoredResults) -> None:
     """Fill `results.rounds` (and `unusable`) from the samples file at `path`."""
     frame = read_csv_text(path, f"{role} samples")
     require_columns(frame, SAMPLES_COLUMNS[: len(KEY_COLUMNS) + 1], path, f"{role} samples")
     frame["p"] = frame["p"].map(canonical_p)
-    frame, _ = last_per_key(frame)
+    frame, _ = drop_superseded(frame)
     has_rounds = "sample_rounds" in frame.columns
     if not has_rounds:
         results.notes.append(f"{path.name} records no rounds: {role} changes judged by intervals, not by a test")
@@ -115,7 +111,7 @@ def load_results(path, role: str) -> StoredResults:
     frame["p"] = frame["p"].map(canonical_p)
     for column in TIMING_COLUMNS + tuple(c for c in INTERVAL_COLUMNS if c in frame.columns):
         frame[column] = pd.to_numeric(frame[column], errors="coerce")
-    frame, superseded = last_per_key(frame)
+    frame, superseded = drop_superseded(frame)
     rows = dict(zip(keys_of(frame), frame.to_dict("records"), strict=True))
     samples_path = samples_path_for(path)
     results = StoredResults(path, frame, rows, {}, samples_path if samples_path.is_file() else None)
