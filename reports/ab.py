@@ -40,6 +40,7 @@ import pandas as pd
 from scipy.stats import t as student_t
 
 from reports.markdown import escape, publish, table
+from runners.results_io import samples_path_for
 from runners.rows import KEY_COLUMNS, key_text
 from runners.settings_args import help_text, parse_settings, wants_help
 
@@ -273,7 +274,7 @@ def markdown_path(cfg: ABJudgeConfig, job: ABJob) -> Path:
     """Where the verdict goes; never onto one of the job's inputs."""
     path = Path(cfg.markdown) if cfg.markdown else job.folder / "ab.md"
     inputs = {(job.folder / "ab.json").resolve()} | {(job.folder / r["csv"]).resolve() for r in job.manifest["runs"]}
-    inputs |= {path.with_name(path.stem + ".samples.csv").resolve() for path in inputs}
+    inputs |= {samples_path_for(path).resolve() for path in inputs}
     if path.resolve() in inputs:
         raise Unjudgeable(f"markdown={path} would overwrite an input of the job")
     return path

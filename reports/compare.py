@@ -51,7 +51,8 @@ from pathlib import Path
 
 from reports.comparison import VERDICTS, Comparison, GateRule, check_comparable, compare
 from reports.markdown import escape, publish, table
-from reports.stored_results import StoredResults, UnusableInput, load_results, samples_path_for
+from reports.stored_results import StoredResults, UnusableInput, load_results
+from runners.results_io import samples_path_for
 from runners.rows import KEY_COLUMNS, key_text
 from runners.settings_args import help_text, parse_settings, wants_help
 

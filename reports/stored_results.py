@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from reports.results import drop_superseded
+from runners.results_io import samples_path_for
 from runners.rows import KEY_COLUMNS, SAMPLES_COLUMNS, round_medians
 
 TIMING_COLUMNS = ("p20_ms", "p50_ms", "p80_ms")
@@ -48,10 +49,6 @@ class StoredResults:
         if all(math.isfinite(v) for v in lows_highs):
             return lows_highs, "rounds"
         return (row["p20_ms"], row["p80_ms"]), "p20-p80"
-
-
-def samples_path_for(csv_path: Path) -> Path:
-    return csv_path.with_suffix(".samples.csv")
 
 
 def canonical_p(text: str) -> str:
