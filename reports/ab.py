@@ -40,7 +40,7 @@ import pandas as pd
 from scipy.stats import t as student_t
 
 from reports.markdown import escape, publish, table
-from runners.results_io import samples_path_for
+from runners.results_io import key_of, samples_path_for
 from runners.rows import KEY_COLUMNS, key_text
 from runners.settings_args import help_text, parse_settings, wants_help
 
@@ -108,12 +108,11 @@ def read_rows(path: Path) -> dict[tuple, dict]:
         raise Unjudgeable(f"{path} lacks column(s) {', '.join(missing)}")
     rows = {}
     for record in frame.to_dict("records"):
-        key = tuple(repr(float(record[c])) if c == "p" else record[c] for c in KEY_COLUMNS)
         try:
             p50 = float(record["p50_ms"])
         except ValueError:
             p50 = math.nan
-        rows[key] = {"status": record["status"], "p50_ms": p50, "error": record.get("error", "")}
+        rows[key_of(record)] = {"status": record["status"], "p50_ms": p50, "error": record.get("error", "")}
     return rows
 
 
