@@ -24,11 +24,7 @@ SEED=${SEED:-1}
 SWEEP=${SWEEP:-experiment=ci}
 JUDGE=${JUDGE:-}
 export PYTHONUNBUFFERED=1
-if [ -d .whl ] && ! python3 -c "import hydra" 2>/dev/null; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .whl/*.whl || exit 2
-  export PYTHONPATH=/tmp/site
-fi
-export PYTHONPATH="${PYTHONPATH:+$PYTHONPATH:}$PWD"
+source scripts/device_env.sh
 log=$OUT/gate-check.log
 work=$OUT/gate-check && mkdir -p "$work"
 copy=$(dirname "$ref")/$(basename "$ref")-copy  # one path for every copy: its C++ build is reused

@@ -23,10 +23,7 @@ DTYPES=${1:-all}
 shift $(($# > 0 ? 1 : 0))
 export PYTHONUNBUFFERED=1
 
-if [ -d .whl ] && ! "$PY" -c "import hydra" 2>/dev/null; then
-  "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .whl/*.whl || exit 2
-  export PYTHONPATH=/tmp/site:$PWD
-fi
+source scripts/device_env.sh
 
 if [ "$DTYPES" = all ]; then
   dtype_list="fp16 bf16 fp32 fp64"

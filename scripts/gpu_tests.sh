@@ -7,15 +7,11 @@
 # development machine: the examples import the package, and their tests run them without PYTHONPATH.
 set -o pipefail
 export PYTHONUNBUFFERED=1
-if [ -d .whl ] && ! python3 -c "import hydra" 2>/dev/null; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .whl/*.whl || exit 2
-  export PYTHONPATH=/tmp/site
-fi
+source scripts/device_env.sh
 if ! python3 -c "import seeded_variational_dropout" 2>/dev/null; then
   site=$(python3 -c "import sysconfig; print(sysconfig.get_paths()['purelib'])") &&
     ln -sfn "$PWD/kernels" "$site/seeded_variational_dropout" || exit 2
 fi
-export PYTHONPATH="${PYTHONPATH:+$PYTHONPATH:}$PWD"
 log="${OUT:-/tmp}/gpu-tests.log"
 python3 -c "import torch, triton; print('torch', torch.__version__, 'triton', triton.__version__, torch.cuda.get_device_name())" | tee "$log"
 python3 -m pytest -q -p no:cacheprovider "${@:-tests}" 2>&1 | tee -a "$log"
