@@ -55,6 +55,9 @@ fi
 start=$SECONDS
 make bench DTYPE=all PY="$PY" ARGS="$args" 2>&1 | tee -a "$LOG"
 status=${PIPESTATUS[0]}
+# The writers' lock files (.<dtype>.csv.lock) are empty and of no use once the sweep has ended; a
+# device command returns at most 8 files, so they go.
+find "$OUT" -type f -name '.*.lock' -delete
 echo "=== make bench exit $status after $((SECONDS - start)) s; under $OUT:" | tee -a "$LOG"
 find "$OUT" -type f -name '*.csv' -printf '%P %s bytes\n' | sort | tee -a "$LOG"
 exit "$status"

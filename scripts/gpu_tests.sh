@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # Device command: the whole test suite against CUDA tensors (run from the repo root on the GPU machine).
 #   bash scripts/gpu_tests.sh [pytest arguments]      (writes $OUT/gpu-tests.log when OUT is set)
+# With pytest-xdist importable (the device machine's image has it), the tests run in WORKERS
+# processes (default 8) on the one GPU, then the tests marked `timing` (they measure GPU time and
+# must not share the GPU) run alone; without xdist, or with pytest arguments, everything runs in one
+# process. The exit status is that of the worse of the two runs.
 # Hydra and the launchers are installed from carried wheels in .whl/ when the machine lacks Hydra
 # (docs/harness.md, "On the GPU machine"). The op is made importable as `seeded_variational_dropout`
 # by a link to kernels/ in the interpreter's site-packages, as `make install` (editable) does on a
@@ -14,4 +18,12 @@ if ! python3 -c "import seeded_variational_dropout" 2>/dev/null; then
 fi
 log="${OUT:-/tmp}/gpu-tests.log"
 python3 -c "import torch, triton; print('torch', torch.__version__, 'triton', triton.__version__, torch.cuda.get_device_name())" | tee "$log"
+if [ $# -eq 0 ] && python3 -c "import xdist" 2>/dev/null; then
+  python3 -m pytest -q -p no:cacheprovider -n "${WORKERS:-8}" -m "not timing" --durations=15 tests 2>&1 | tee -a "$log"
+  parallel=$?
+  python3 -m pytest -q -p no:cacheprovider -m timing tests 2>&1 | tee -a "$log"
+  alone=$?
+  echo "=== parallel run exit $parallel, timing run exit $alone" | tee -a "$log"
+  exit $((parallel > alone ? parallel : alone))
+fi
 python3 -m pytest -q -p no:cacheprovider "${@:-tests}" 2>&1 | tee -a "$log"
