@@ -1,0 +1,67 @@
+"""scripts/aa_agreement.py: how far repeated sweeps agree, on the compare fixtures (tests/fixtures/compare)."""
+
+import importlib.util
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = ROOT / "tests" / "fixtures" / "compare"
+spec = importlib.util.spec_from_file_location("aa_agreement", ROOT / "scripts" / "aa_agreement.py")
+aa = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(aa)
+
+
+def copy_of_baseline(tmp_path: Path, name: str, factors: dict[tuple[str, str, str], float] | None = None) -> Path:
+    """The fixture baseline as `name`.csv, the p50 of each (impl, mode, shape) in `factors` scaled."""
+    frame = pd.read_csv(FIXTURES / "baseline.csv", dtype=str, keep_default_na=False)
+    for (impl, mode, shape), factor in (factors or {}).items():
+        where = (frame.impl == impl) & (frame["mode"] == mode) & (frame["shape"] == shape)
+        assert where.any(), (impl, mode, shape)
+        frame.loc[where, "p50_ms"] = [str(float(v) * factor) for v in frame.p50_ms[where]]
+    path = tmp_path / f"{name}.csv"
+    frame.to_csv(path, index=False)
+    shutil.copy(FIXTURES / "baseline.samples.csv", tmp_path / f"{name}.samples.csv")
+    return path
+
+
+def test_counts_the_keys_within_the_tolerance(tmp_path, capsys):
+    a = copy_of_baseline(tmp_path, "a")
+    b = copy_of_baseline(tmp_path, "b", {("seeded", "fwd", "64x256x768"): 1.10, ("copy", "fwd", "64x256x768"): 1.03})
+    both = aa.paired(aa.read_results(a), aa.read_results(b))
+    keys = len(both)
+    moved = both.change > 0.05
+    target = (both.impl == "seeded") & (both["mode"] == "fwd") & (both["shape"] == "64x256x768")
+    assert target.any() and moved.equals(target)
+    table = aa.agreement(both, 0.05)
+    overall = table[table.rows == "all"].iloc[0]
+    assert (overall.within, overall.of) == (keys - moved.sum(), keys)
+    assert overall.worst == pytest.approx(0.10)
+    assert aa.main([str(a), str(b), "--worst", "2"]) == 0
+    summary = capsys.readouterr().out.split("summary")[-1]
+    assert "a.csv" in summary and "b.csv" in summary and f"{(keys - moved.sum()) / keys:.1%}" in summary
+
+
+def test_a_wider_tolerance_takes_in_the_moved_key(tmp_path):
+    a = copy_of_baseline(tmp_path, "a")
+    b = copy_of_baseline(tmp_path, "b", {("seeded", "fwd", "64x256x768"): 1.10})
+    both = aa.paired(aa.read_results(a), aa.read_results(b))
+    assert aa.agreement(both, 0.15).iloc[0].share == 1.0
+
+
+def test_files_without_a_common_ok_key_exit_1(tmp_path):
+    a = copy_of_baseline(tmp_path, "a")
+    frame = pd.read_csv(a, dtype=str, keep_default_na=False)
+    frame["status"] = "error"
+    frame.to_csv(tmp_path / "broken.csv", index=False)
+    shutil.copy(FIXTURES / "baseline.samples.csv", tmp_path / "broken.samples.csv")
+    assert aa.main([str(a), str(tmp_path / "broken.csv")]) == 1
+
+
+@pytest.mark.parametrize("argv", [["one.csv"], ["a.csv", "b.csv", "--tolerance", "1.5"]])
+def test_bad_arguments_are_refused(argv):
+    with pytest.raises(SystemExit) as refused:
+        aa.main(argv)
+    assert refused.value.code == 2
