@@ -282,6 +282,8 @@ def settings_of(cfg: DictConfig, device: torch.device) -> SweepSettings:
     )  # fmt: skip
     for name in settings.impls:
         implementations.get(name)  # an unknown name fails here, before anything runs
+    for name in settings.timers:  # so do settings a timer cannot take
+        timers.check_settings(name, settings.timer_settings.get(name, {}))
     return settings
 
 

@@ -27,6 +27,7 @@ Warm-up calls run first and are never timed (first calls compile, autotune and f
 
 from __future__ import annotations
 
+import inspect
 import math
 import statistics
 import time
@@ -103,6 +104,8 @@ def time_event(
     flush_l2: bool = True,
     headstart_min_us: float = 50.0,
     headstart_factor: float = 3.0,
+    min_time_ms: float = 0.0,
+    max_reps: int | None = None,
 ) -> Timing:
     mode_call = make_call()
     warm_issue_us = _warm_up(mode_call, warmup)
@@ -110,30 +113,51 @@ def time_event(
     typical_issue_us = statistics.median(warm_issue_us[1:] or warm_issue_us or [0.0])
     headstart_us = min(MAX_HEADSTART_US, max(headstart_min_us, headstart_factor * typical_issue_us))
     flush = _l2_flush_buffer() if flush_l2 else None
-    starts = [torch.cuda.Event(enable_timing=True) for _ in range(reps)]
-    ends = [torch.cuda.Event(enable_timing=True) for _ in range(reps)]
-    issue_us, starved = [], 0
-    torch.cuda.synchronize()
-    for start, end in zip(starts, ends, strict=True):
-        mode_call.reset()
-        if flush is not None:
-            flush.zero_()
-        _gpu_sleep(headstart_us)
-        start.record()
-        begin = time.perf_counter()
-        mode_call.call()
-        issue_us.append((time.perf_counter() - begin) * 1e6)
-        if start.query():  # the GPU is already past the start event: it waited for the host
-            starved += 1
-            headstart_us = min(MAX_HEADSTART_US, 2 * headstart_us)
-        end.record()
-    torch.cuda.synchronize()
+    samples, issue_us, starved = [], [], 0
+    began = time.perf_counter()
+    while batch := batch_size(len(samples), began, reps, min_time_ms, max_reps):
+        starts = [torch.cuda.Event(enable_timing=True) for _ in range(batch)]
+        ends = [torch.cuda.Event(enable_timing=True) for _ in range(batch)]
+        torch.cuda.synchronize()
+        for start, end in zip(starts, ends, strict=True):
+            mode_call.reset()
+            if flush is not None:
+                flush.zero_()
+            _gpu_sleep(headstart_us)
+            start.record()
+            begin = time.perf_counter()
+            mode_call.call()
+            issue_us.append((time.perf_counter() - begin) * 1e6)
+            if start.query():  # the GPU is already past the start event: it waited for the host
+                starved += 1
+                headstart_us = min(MAX_HEADSTART_US, 2 * headstart_us)
+            end.record()
+        torch.cuda.synchronize()
+        samples += [start.elapsed_time(end) for start, end in zip(starts, ends, strict=True)]
     mode_call.reset()
-    samples = [start.elapsed_time(end) for start, end in zip(starts, ends, strict=True)]
-    return Timing(samples, host_us=statistics.median(issue_us), starved=starved / reps)
+    return Timing(samples, host_us=statistics.median(issue_us), starved=starved / len(samples))
 
 
-def time_cuda_graph(make_call: MakeCall, warmup: int, reps: int, flush_l2: bool = True) -> Timing:
+def batch_size(taken: int, began: float, reps: int, min_time_ms: float, max_reps: int | None) -> int:
+    """How many samples to take next (0: done), given `taken` samples so far, sampling since
+    `began` (a `time.perf_counter()`): first `reps`; then, while sampling has taken less than
+    `min_time_ms` of wall time, further batches of `reps`, up to `max_reps` in all."""
+    if taken < reps:
+        return reps - taken
+    limit = reps if max_reps is None else max_reps
+    if taken >= limit or (time.perf_counter() - began) * 1e3 >= min_time_ms:
+        return 0
+    return min(reps, limit - taken)
+
+
+def time_cuda_graph(
+    make_call: MakeCall,
+    warmup: int,
+    reps: int,
+    flush_l2: bool = True,
+    min_time_ms: float = 0.0,
+    max_reps: int | None = None,
+) -> Timing:
     # Warm-up and capture on a side stream (as CUDA graphs require); bwd's forward runs there too,
     # so its backward, which runs on the forward's stream, is captured.
     stream = torch.cuda.Stream()
@@ -152,25 +176,27 @@ def time_cuda_graph(make_call: MakeCall, warmup: int, reps: int, flush_l2: bool 
         if inside is not None:
             inside[1].record()
     flush = _l2_flush_buffer() if flush_l2 else None
-    starts = [torch.cuda.Event(enable_timing=True) for _ in range(reps)]
-    ends = [torch.cuda.Event(enable_timing=True) for _ in range(reps)]
     graph.replay()  # first replay uploads the graph
     torch.cuda.synchronize()
     samples = []
-    for start, end in zip(starts, ends, strict=True):
-        if flush is not None:
-            flush.zero_()
-        start.record()
-        graph.replay()
-        end.record()
-        if inside is not None:  # the same two events every replay: read them before the next
-            end.synchronize()
-            samples.append(inside[0].elapsed_time(inside[1]))
-    torch.cuda.synchronize()
+    began = time.perf_counter()
+    while batch := batch_size(len(samples), began, reps, min_time_ms, max_reps):
+        starts = [torch.cuda.Event(enable_timing=True) for _ in range(batch)]
+        ends = [torch.cuda.Event(enable_timing=True) for _ in range(batch)]
+        for start, end in zip(starts, ends, strict=True):
+            if flush is not None:
+                flush.zero_()
+            start.record()
+            graph.replay()
+            end.record()
+            if inside is not None:  # the same two events every replay: read them before the next
+                end.synchronize()
+                samples.append(inside[0].elapsed_time(inside[1]))
+        torch.cuda.synchronize()
+        if inside is None:
+            samples += [start.elapsed_time(end) for start, end in zip(starts, ends, strict=True)]
     mode_call.reset()
     del graph
-    if inside is None:
-        samples = [start.elapsed_time(end) for start, end in zip(starts, ends, strict=True)]
     return Timing(samples)
 
 
@@ -239,20 +265,48 @@ def kernel_us_per_call(call: Callable[[], object], calls: int = 20, flush_l2: bo
     return device_us(flushed_call) - device_us(flush.zero_)
 
 
-def time_cpu(make_call: MakeCall, warmup: int, reps: int) -> Timing:
+def time_cpu(
+    make_call: MakeCall, warmup: int, reps: int, min_time_ms: float = 0.0, max_reps: int | None = None
+) -> Timing:
     mode_call = make_call()
     _warm_up(mode_call, warmup)
     samples = []
-    for _ in range(reps):
-        mode_call.reset()
-        start = time.perf_counter()
-        mode_call.call()
-        samples.append((time.perf_counter() - start) * 1e3)
+    began = time.perf_counter()
+    while batch := batch_size(len(samples), began, reps, min_time_ms, max_reps):
+        for _ in range(batch):
+            mode_call.reset()
+            start = time.perf_counter()
+            mode_call.call()
+            samples.append((time.perf_counter() - start) * 1e3)
     mode_call.reset()
     return Timing(samples)
 
 
 TIMERS = {"event": time_event, "cuda_graph": time_cuda_graph, "host": time_host, "cpu": time_cpu}
+
+
+def check_settings(timer: str, settings: dict) -> None:
+    """Refuse, before anything runs, settings that a timer does not take or cannot work with."""
+    if timer not in TIMERS:
+        raise ValueError(f"unknown timer {timer!r}; known: {', '.join(TIMERS)}")
+    parameters = inspect.signature(TIMERS[timer]).parameters
+    unknown = sorted(set(settings) - set(parameters) - {"make_call"})
+    if unknown:
+        known = ", ".join(name for name in parameters if name != "make_call")
+        raise ValueError(f"timer.settings.{timer}: unknown setting(s) {', '.join(unknown)}; known: {known}")
+    missing = sorted(name for name, parameter in parameters.items()
+                     if name != "make_call" and parameter.default is inspect.Parameter.empty and name not in settings)
+    if missing:
+        raise ValueError(f"timer.settings.{timer}: missing {', '.join(missing)}")
+    reps, max_reps = settings["reps"], settings.get("max_reps")
+    if int(reps) < 1 or int(settings["warmup"]) < 0:
+        raise ValueError(
+            f"timer.settings.{timer}: reps must be >= 1 and warmup >= 0, got {reps} and {settings['warmup']}"
+        )
+    if max_reps is not None and int(max_reps) < int(reps):
+        raise ValueError(f"timer.settings.{timer}: max_reps ({max_reps}) is below reps ({reps})")
+    if float(settings.get("min_time_ms", 0.0)) < 0:
+        raise ValueError(f"timer.settings.{timer}: min_time_ms must be >= 0, got {settings['min_time_ms']}")
 
 
 def measure(timer: str, make_call: MakeCall, settings: dict) -> Timing:

@@ -8,7 +8,9 @@ import math
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -17,7 +19,7 @@ from hydra import compose, initialize_config_dir
 import baselines
 from baselines import per_element_rng
 from baselines.registry import streaming_bytes
-from runners import bench, implementations, results_io
+from runners import bench, implementations, results_io, timers
 from runners.bench import default_to_cpu_smoke, run
 from runners.context import output_path
 from runners.merge import main as merge_main
@@ -179,6 +181,43 @@ def test_rounds_after_the_first_warm_up_with_one_call(tmp_path, planted):
 
 
 @pytest.mark.slow
+def test_a_time_budget_adds_batches_of_reps_up_to_max_reps(tmp_path, planted, monkeypatch):
+    """min_time_ms: a call that takes 2 ms (of a clock the calls advance, so the count is exact),
+    3 reps a batch, at least 15 ms of sampling: 3 batches (9 samples); max_reps=7 stops it at 7,
+    mid-batch."""
+    clock = SimpleNamespace(now=0.0)
+    monkeypatch.setattr(timers, "time", SimpleNamespace(perf_counter=lambda: clock.now))
+
+    def build(case):
+        def forward(x):
+            clock.now += 0.002
+            return x * 1
+
+        return forward
+
+    planted("slow_copy", build, is_dropout=False)
+    for max_reps, expected in [(30, 9), (7, 7)]:
+        out = tmp_path / f"max{max_reps}"
+        cfg = tiny_cfg(out, "impl.names=[slow_copy]", "mode=fwd", "timer.settings.cpu.reps=3",
+                       "+timer.settings.cpu.min_time_ms=15", f"+timer.settings.cpu.max_reps={max_reps}",
+                       cases=[{"dim": [1], "shapes": [[2, 3, 8]]}])  # fmt: skip
+        run(cfg)
+        row = read_results(out / "cpu-smoke" / "fp32.csv").iloc[0]
+        assert row.n_samples == ROUNDS * expected, (max_reps, row.n_samples)
+        assert row.p50_ms == pytest.approx(2.0)
+
+
+def test_batch_size_takes_reps_first_then_batches_while_time_is_left():
+    now = time.perf_counter()
+    assert timers.batch_size(0, now, reps=6, min_time_ms=0.0, max_reps=None) == 6
+    assert timers.batch_size(6, now, reps=6, min_time_ms=0.0, max_reps=60) == 0  # no time asked for
+    assert timers.batch_size(6, now, reps=6, min_time_ms=1e6, max_reps=60) == 6  # time left: one more batch
+    assert timers.batch_size(58, now, reps=6, min_time_ms=1e6, max_reps=60) == 2  # up to max_reps
+    assert timers.batch_size(60, now, reps=6, min_time_ms=1e6, max_reps=60) == 0
+    assert timers.batch_size(6, now - 1.0, reps=6, min_time_ms=500.0, max_reps=60) == 0  # the time is spent
+
+
+@pytest.mark.slow
 def test_second_run_skips_finished_keys_unless_overwrite(tmp_path):
     cfg = tiny_cfg(tmp_path, "impl.names=[copy,seeded,eager]")
     path = run(cfg)[0]
@@ -293,6 +332,10 @@ def test_only_a_run_whose_every_row_failed_is_a_failed_command():
         ("p=1.5", TINY_CASES, "p=1.5 is not a drop probability"),
         ("p=nan", TINY_CASES, "p=nan is not a drop probability"),
         ("p=0.5", [{"dim": [5], "shapes": [[2, 3, 8]]}], "shape.cases[0].dim: dim 5 is outside a 3-d shape"),
+        ("+timer.settings.cpu.rep=30", TINY_CASES, "timer.settings.cpu: unknown setting(s) rep;"),
+        ("timer.settings.cpu.reps=0", TINY_CASES, "timer.settings.cpu: reps must be >= 1"),
+        ("+timer.settings.cpu.max_reps=1", TINY_CASES, "timer.settings.cpu: max_reps (1) is below reps (2)"),
+        ("+timer.settings.cpu.min_time_ms=-1", TINY_CASES, "timer.settings.cpu: min_time_ms must be >= 0"),
     ],
 )
 def test_a_bad_config_stops_the_run_before_anything_is_measured(tmp_path, override, cases, message):
