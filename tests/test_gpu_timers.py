@@ -118,7 +118,11 @@ def test_copy_is_a_roofline_under_every_timer(timer, shape):
 
 
 def test_host_timer_agrees_with_a_plain_back_to_back_loop():
-    """Same call, same process, interleaved so the host's drift hits both alike."""
+    """Same call, same process, the two measured in adjacent pairs so the host's drift hits both
+    alike, and judged by the median of the pairs' ratios: the H200 machine's host changes speed by
+    up to 2.8x from one second to the next (a pure-Python loop;
+    results/nvidia-h200/probes/20-host-timer-probe-summary.txt), so a pair that straddles such a
+    change is an outlier, which the median of seven ignores and a ratio of medians does not."""
     make_call, _ = factory("seeded", (64, 1, 768))
     mode_call = make_call()
 
@@ -126,12 +130,14 @@ def test_host_timer_agrees_with_a_plain_back_to_back_loop():
         mode_call.reset()
         mode_call.call()
 
-    harness, plain = [], []
-    for _ in range(3):
-        harness.append(statistics.median(timers.measure("host", make_call, dict(warmup=10, reps=5)).samples_ms) * 1e3)
-        plain.append(timers.host_us_per_call(call, calls=1000))
+    ratios, pairs = [], []
+    for _ in range(7):
+        harness = statistics.median(timers.measure("host", make_call, dict(warmup=10, reps=5)).samples_ms) * 1e3
+        plain = timers.host_us_per_call(call, calls=1000)
+        ratios.append(harness / plain)
+        pairs.append((round(harness, 2), round(plain, 2)))
         time.sleep(0.01)
-    assert abs(statistics.median(harness) / statistics.median(plain) - 1) < 0.10, (harness, plain)
+    assert abs(statistics.median(ratios) - 1) < 0.10, pairs
 
 
 def test_a_gpu_sweep_says_which_event_rows_are_host_bound(tmp_path):
