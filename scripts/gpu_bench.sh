@@ -40,7 +40,7 @@ fi
 args="$dtype_args results_dir=$OUT${GIT_SHA:+ git_sha=$GIT_SHA} $*"
 {
   echo "=== $(date -u +%FT%TZ) make bench ARGS=\"$args\""
-  nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv 2>&1
+  nvidia-smi --query-gpu=name,uuid,pci.bus_id,driver_version,memory.total,clocks.max.sm --format=csv 2>&1
 } | tee "$LOG"
 if [ "${RESUME:-0}" = 1 ]; then
   slug=$("$PY" -c "import torch; from runners.rows import gpu_slug; print(gpu_slug(torch.cuda.get_device_name()))") ||
