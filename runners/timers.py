@@ -286,27 +286,24 @@ TIMERS = {"event": time_event, "cuda_graph": time_cuda_graph, "host": time_host,
 
 
 def check_settings(timer: str, settings: dict) -> None:
-    """Refuse, before anything runs, settings that a timer does not take or cannot work with."""
-    if timer not in TIMERS:
-        raise ValueError(f"unknown timer {timer!r}; known: {', '.join(TIMERS)}")
-    parameters = inspect.signature(TIMERS[timer]).parameters
-    unknown = sorted(set(settings) - set(parameters) - {"make_call"})
+    """Refuse, before anything runs, settings that a timer does not take or cannot work with
+    (`timer` is one of TIMERS: runners.plan.timer_names has refused any other name)."""
+    where = f"timer.settings.{timer}"
+    parameters = {name: p for name, p in inspect.signature(TIMERS[timer]).parameters.items() if name != "make_call"}
+    unknown = sorted(set(settings) - set(parameters))
     if unknown:
-        known = ", ".join(name for name in parameters if name != "make_call")
-        raise ValueError(f"timer.settings.{timer}: unknown setting(s) {', '.join(unknown)}; known: {known}")
-    missing = sorted(name for name, parameter in parameters.items()
-                     if name != "make_call" and parameter.default is inspect.Parameter.empty and name not in settings)
+        raise ValueError(f"{where}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(parameters)}")
+    required = [name for name, p in parameters.items() if p.default is inspect.Parameter.empty]
+    missing = sorted(name for name in required if name not in settings)
     if missing:
-        raise ValueError(f"timer.settings.{timer}: missing {', '.join(missing)}")
-    reps, max_reps = settings["reps"], settings.get("max_reps")
-    if int(reps) < 1 or int(settings["warmup"]) < 0:
-        raise ValueError(
-            f"timer.settings.{timer}: reps must be >= 1 and warmup >= 0, got {reps} and {settings['warmup']}"
-        )
+        raise ValueError(f"{where}: missing {', '.join(missing)}")
+    reps, warmup, max_reps = settings["reps"], settings["warmup"], settings.get("max_reps")
+    if int(reps) < 1 or int(warmup) < 0:
+        raise ValueError(f"{where}: reps must be >= 1 and warmup >= 0, got {reps} and {warmup}")
     if max_reps is not None and int(max_reps) < int(reps):
-        raise ValueError(f"timer.settings.{timer}: max_reps ({max_reps}) is below reps ({reps})")
+        raise ValueError(f"{where}: max_reps ({max_reps}) is below reps ({reps})")
     if float(settings.get("min_time_ms", 0.0)) < 0:
-        raise ValueError(f"timer.settings.{timer}: min_time_ms must be >= 0, got {settings['min_time_ms']}")
+        raise ValueError(f"{where}: min_time_ms must be >= 0, got {settings['min_time_ms']}")
 
 
 def measure(timer: str, make_call: MakeCall, settings: dict) -> Timing:
