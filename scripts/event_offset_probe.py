@@ -103,6 +103,15 @@ def summary(paths: list[Path]) -> None:
     inside = per_allocation.groupby(["variant", *call, "process"]).std().groupby("variant").median()
     print("\nmedian over calls of the sd of log(us): between processes, between allocations in one:")
     print(pd.DataFrame({"between_processes": spread, "between_allocations": inside}).round(4).to_string())
+    # The A/A runs hint that a process whose host ran fast read slower GPU times on tiny calls: inside
+    # each process, does a call's time follow the host's issue time of that call (its own speed)?
+    relative = data.assign(
+        us_rel=data.log_us - data.groupby([*call, "process"]).log_us.transform("median"),
+        host_rel=np.log(data.host_us) - np.log(data.groupby([*call, "process"]).host_us.transform("median")),
+    )
+    follows = relative.groupby("variant")[["us_rel", "host_rel"]].corr(method="spearman").xs("us_rel", level=1)
+    print("\nSpearman correlation, inside a process, of a call's time with its host issue time:")
+    print(follows.host_rel.round(3).to_string())
     level = data.groupby(["variant", *call]).us.median().unstack("variant")
     print("\nmedian us per call and variant:")
     print(level.round(2).to_string())
