@@ -8,7 +8,9 @@ slower in one process than in another, every implementation alike, while GPU-bou
   time, at least 50 us; L2 flushed);
 - `hs50`, `hs200`, `hs800`: a fixed head start of 50, 200 or 800 us (the GPU idles that long
   before the call: does the time depend on how long the GPU waited?);
-- `noflush`: `auto` without the L2 flush (does the flush's write-back reach into the call?).
+- `noflush`: `auto` without the L2 flush (does the flush's write-back reach into the call?);
+- `flushmoved`: `auto` with the flush buffer (allocated once per process by the timer) swapped
+  for one of `--allocations` others at other addresses (does its placement set the offset?).
 
 Each variant runs on `--allocations` sets of inputs placed at different addresses (a pad tensor
 of a different size allocated before each set): does the time depend on where the tensors lie?
@@ -38,6 +40,7 @@ VARIANTS = {
     "hs200": {"headstart_min_us": 200.0, "headstart_factor": 0.0},
     "hs800": {"headstart_min_us": 800.0, "headstart_factor": 0.0},
     "noflush": {"flush_l2": False},
+    "flushmoved": {},  # `auto`'s settings; measure() swaps the flush buffer
 }
 CALLS = [("copy", "fwd"), ("seeded", "fwd"), ("seeded", "bwd"), ("eager", "fwd_bwd")]
 SEQ = (2, 16, 64)
@@ -65,6 +68,11 @@ def measure(out: Path, rounds: int, allocations: int, seed: int) -> None:
             pads.append(torch.empty((allocation + 1) * 3 * 2**20 + 4096 * allocation, dtype=torch.int8, device=device))
             setups[t, allocation] = (make_inputs(shape, torch.float32, device), forwards)
             placed.append((t, allocation))
+    default_flush = timers._l2_flush_buffer()  # a probe may swap the timer's private buffer
+    moved_flush = []
+    for allocation in range(allocations):
+        pads.append(torch.empty((allocation + 2) * 5 * 2**20, dtype=torch.int8, device=device))
+        moved_flush.append(torch.empty_like(default_flush))
     rng = random.Random(seed)
     rows = []
     for round_index in range(rounds):
@@ -72,9 +80,12 @@ def measure(out: Path, rounds: int, allocations: int, seed: int) -> None:
         rng.shuffle(order)
         for variant, t, allocation, (impl, mode) in order:
             inputs, forwards = setups[t, allocation]
+            flush = moved_flush[allocation] if variant == "flushmoved" else default_flush
+            timers._flush_buffers[torch.cuda.current_device()] = flush
             timing = timers.time_event(mode_call_factory(forwards[impl], inputs, mode), **{**BASE, **VARIANTS[variant]})
             rows.append(dict(round=round_index, variant=variant, shape=f"64x{t}x768", allocation=allocation,
-                             address=inputs.x.data_ptr() % 2**32, impl=impl, mode=mode,
+                             address=inputs.x.data_ptr() % 2**32, flush_address=flush.data_ptr() % 2**32,
+                             impl=impl, mode=mode,
                              us=round(statistics.median(timing.samples_ms) * 1e3, 3), n=len(timing.samples_ms),
                              host_us=round(timing.host_us, 1), starved=round(timing.starved, 3)))  # fmt: skip
     with out.open("w", newline="") as handle:
