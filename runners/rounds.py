@@ -75,3 +75,13 @@ class RoundSummary:
 def median_or_nan(values: Sequence[float]) -> float:
     finite = [v for v in values if math.isfinite(v)]
     return float(statistics.median(finite)) if finite else math.nan
+
+
+def bound_of(timer: str, p50_ms: float, host_us: float) -> str:
+    """What sets the pace of back-to-back calls: the host when it needs longer to issue a call than
+    the GPU needs to run it (event rows); cuda_graph rows are GPU time, host rows host time."""
+    if timer == "event":
+        if not (math.isfinite(host_us) and math.isfinite(p50_ms)):
+            return ""
+        return "host" if host_us > p50_ms * 1e3 else "gpu"
+    return {"cuda_graph": "gpu", "host": "host"}.get(timer, "")

@@ -34,7 +34,7 @@ from runners.modes import make_inputs, mode_call_factory
 from runners.plan import DTYPES, Point, as_list, impl_names, mode_names, part_of, sweep_points, timer_names, timers_at
 from runners.provenance import utc_now
 from runners.results_io import ResultsFile
-from runners.rounds import RoundSummary, median_or_nan, round_order
+from runners.rounds import RoundSummary, bound_of, median_or_nan, round_order
 from runners.rows import ResultRow
 from runners.summary import summary_text
 
@@ -55,6 +55,7 @@ class SweepSettings:
     workload: str = "micro"
     rounds: int = 5
     shuffle_seed: int = 0
+    first_round_index: int = 0  # pass i of a sweep in passes numbers its rounds from i * rounds
 
 
 class RecompiledWhileTiming(RuntimeError):
@@ -95,16 +96,6 @@ def count_rows(points: list[Point], settings: SweepSettings) -> int:
         len(settings.impls) * len(settings.modes) * len(timers_at(p, settings.timers, settings.host_max_numel))
         for p in points
     )
-
-
-def bound_of(timer: str, p50_ms: float, host_us: float) -> str:
-    """What sets the pace of back-to-back calls: the host when it needs longer to issue a call than
-    the GPU needs to run it (event rows); cuda_graph rows are GPU time, host rows host time."""
-    if timer == "event":
-        if not (math.isfinite(host_us) and math.isfinite(p50_ms)):
-            return ""
-        return "host" if host_us > p50_ms * 1e3 else "gpu"
-    return {"cuda_graph": "gpu", "host": "host"}.get(timer, "")
 
 
 @dataclass
@@ -213,7 +204,8 @@ def run_point(
     measurements = {(impl, mode, timer): Measurement() for impl in prepared for mode, timer in work[impl]}
     peak_by_mode: dict[tuple[str, str], float] = {}
     for round_index in range(settings.rounds):
-        for impl in round_order(list(prepared), settings.shuffle_seed, point_index, round_index):
+        order_index = settings.first_round_index + round_index
+        for impl in round_order(list(prepared), settings.shuffle_seed, point_index, order_index):
             for mode, timer in work[impl]:
                 measurement = measurements[impl, mode, timer]
                 progress.set_description(f"{label} {impl} {mode} {timer} round {round_index + 1}", refresh=False)
@@ -279,6 +271,7 @@ def settings_of(cfg: DictConfig, device: torch.device) -> SweepSettings:
         impl_options=options(cfg.impl.get("options")), timer_settings=options(cfg.timer.get("settings")),
         host_max_numel=int(cfg.timer.host_max_numel), overwrite=bool(cfg.overwrite), workload=cfg.workload.name,
         rounds=int(cfg.timer.rounds), shuffle_seed=int(cfg.timer.shuffle_seed),
+        first_round_index=int(cfg.get("pass_index", 0)) * int(cfg.timer.rounds),
     )  # fmt: skip
     for name in settings.impls:
         implementations.get(name)  # an unknown name fails here, before anything runs

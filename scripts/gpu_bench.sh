@@ -7,6 +7,7 @@
 #   OUT=/some/dir bash scripts/gpu_bench.sh [DTYPES] [hydra overrides...]
 #     DTYPES: all (default), one dtype, or a comma list: fp16,bf16
 #   e.g. bash scripts/gpu_bench.sh fp32 shape=seed_sweep      # quick check of every GPU code path
+#        bash scripts/gpu_bench.sh fp32 passes=3              # the sweep in 3 processes, rounds pooled
 #        bash scripts/gpu_bench.sh fp16,bf16                  # the default sweep, two dtypes
 # Environment: PY (default python3), GIT_SHA (provenance where the copy has no .git),
 #   LOG (default $OUT/bench.log; with all four dtypes /tmp/bench.log, since 8 data files are
@@ -58,6 +59,11 @@ status=${PIPESTATUS[0]}
 # The writers' lock files (.<dtype>.csv.lock) are empty and of no use once the sweep has ended; a
 # device command returns at most 8 files, so they go.
 find "$OUT" -type f -name '.*.lock' -delete
+# A sweep in passes (passes=N) keeps each pass's files under $OUT/.passes; the pooled rows hold every
+# sample, so the passes travel back as one archive.
+if [ -d "$OUT/.passes" ]; then
+  tar czf "$OUT/passes.tgz" -C "$OUT" .passes && rm -rf "$OUT/.passes"
+fi
 echo "=== make bench exit $status after $((SECONDS - start)) s; under $OUT:" | tee -a "$LOG"
 find "$OUT" -type f -name '*.csv' -printf '%P %s bytes\n' | sort | tee -a "$LOG"
 exit "$status"

@@ -2,6 +2,7 @@
 
 import importlib.util
 import shutil
+import statistics
 from pathlib import Path
 
 import pandas as pd
@@ -65,3 +66,29 @@ def test_bad_arguments_are_refused(argv):
     with pytest.raises(SystemExit) as refused:
         aa.main(argv)
     assert refused.value.code == 2
+
+
+def test_pool_compares_every_two_disjoint_groups_of_pooled_files(tmp_path, capsys):
+    files = [copy_of_baseline(tmp_path, name) for name in "abcd"]
+    assert aa.main([*map(str, files), "--pool", "2", "--worst", "0"]) == 0
+    summary = capsys.readouterr().out.split("summary")[-1].strip().splitlines()[2:]  # after its title and header
+    assert len(summary) == 3  # ab|cd, ac|bd, ad|bc
+    assert all("100.0%" in line for line in summary) and any(line.split()[:2] == ["a+b", "c+d"] for line in summary)
+
+
+def test_pool_without_two_disjoint_groups_exits_1(tmp_path):
+    files = [copy_of_baseline(tmp_path, name) for name in "abc"]
+    assert aa.main([*map(str, files), "--pool", "2"]) == 1
+
+
+def test_first_rounds_judges_each_file_by_its_first_rounds_only(tmp_path):
+    a = copy_of_baseline(tmp_path, "a")
+    frame = aa.first_rounds(a, 1)
+    samples = pd.read_csv(FIXTURES / "baseline.samples.csv", dtype=str, keep_default_na=False)
+    row = samples.iloc[0]
+    times = [float(v) for v in row.samples_ms.split()]
+    rounds = [int(v) for v in row.sample_rounds.split()]
+    first = [t for t, r in zip(times, rounds, strict=True) if r == min(rounds)]
+    key = (frame.impl == row.impl) & (frame["mode"] == row["mode"]) & (frame["shape"] == row["shape"])
+    assert frame[key].p50_ms.iloc[0] == pytest.approx(statistics.median(first))
+    assert aa.main([str(a), str(copy_of_baseline(tmp_path, "b")), "--first-rounds", "1"]) == 0

@@ -5,9 +5,8 @@ import random
 
 import pytest
 
-from runners.rounds import RoundSummary, interval_coverage, round_order
+from runners.rounds import RoundSummary, bound_of, interval_coverage, round_order
 from runners.rows import round_medians
-from runners.sweep import bound_of
 
 
 def test_a_row_reports_the_median_of_round_medians_and_their_range():

@@ -1,0 +1,230 @@
+"""A sweep in passes: the same sweep run `passes` times, each pass a process of its own, one after
+the other on the same GPU, and each key's rounds pooled over the passes into one row.
+
+Why: on the H200 the times of small calls shift by a few percent from one process to the next,
+more than the rounds of one process spread (docs/harness.md, "How far two sweeps of the same code
+agree"). Rounds inside one process cannot average such an offset out; rounds from several
+processes can. `passes=1` (the default) is one process, as without this module.
+
+Pass i is the sweep's own config with `passes=1`, `pass_index=i` (which shifts the rounds' shuffled
+order, runners.rounds.round_order) and its rows written under `<results_dir>/.passes/pass-<i>/`
+(or beside `output=`, in `.passes/pass-<i>/`). A pass cut off midway resumes from its own files
+when the command runs again. When every pass has finished, each key that every pass holds is
+pooled into the file the sweep writes without passes:
+
+- rounds: every pass's rounds, renumbered in pass order; the figures of runners.rounds computed
+  over all of them (p50: the median of every round median);
+- `host_us`: the median of the passes'; `starved`: their mean; `bound` from the pooled p50;
+  `sm_clock_mhz`, `gpu_temp_c`: medians; peak memory: the largest; gbps and % of copy from the
+  pooled p50s;
+- a key that is not `ok` in some pass takes that pass's row (its status and error);
+- `run_id`: the passes' run ids joined by "+"; `timestamp`: the last pass's.
+
+Keys already in the sweep's file from an earlier run are measured again by every pass and replaced
+(resuming works per pass). Only the micro workload on one GPU runs in passes.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import subprocess
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from runners.results_io import ResultsFile, format_samples, format_value, key_of, read_table
+from runners.rounds import RoundSummary, bound_of, median_or_nan
+from runners.rows import KEY_COLUMNS, SAMPLES_COLUMNS
+
+PASSES_FOLDER = ".passes"
+
+
+class PassesError(SystemExit):
+    """A sweep that cannot run in passes, or a pass that failed; the message says which (exit 1)."""
+
+    def __init__(self, message: str):
+        super().__init__(f"error: {message}")
+
+
+def passes_of(cfg: DictConfig) -> int:
+    """The number of passes asked for, checked against what can run in passes."""
+    value = cfg.get("passes", 1)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise PassesError(f"passes={value}: give a whole number of passes, 1 or more")
+    if value > 1:
+        if cfg.workload.name != "micro":
+            raise PassesError(f"passes={value}: only the micro workload runs in passes, not {cfg.workload.name}")
+        if int(cfg.get("gpus", 1)) > 1 or cfg.get("launcher") or int(cfg.get("part_count", 1)) > 1:
+            raise PassesError(f"passes={value}: a sweep split over jobs (gpus, launcher, part_count) runs in one pass")
+    return value
+
+
+def pass_folder(cfg: DictConfig, index: int) -> Path:
+    """Where pass `index` writes: under results_dir, or beside the `output=` file."""
+    base = Path(cfg.output).parent if cfg.get("output") else Path(cfg.results_dir)
+    return base / PASSES_FOLDER / f"pass-{index}"
+
+
+def pass_config(cfg: DictConfig, index: int) -> DictConfig:
+    """The config of pass `index`: the sweep's own, in one pass of its own, into its own folder."""
+    config = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
+    folder = pass_folder(cfg, index)
+    config.passes = 1
+    config.pass_index = index
+    if cfg.get("output"):
+        config.output = str(folder / Path(cfg.output).name)
+    else:
+        config.results_dir = str(folder)
+    return config
+
+
+def run_passes(cfg: DictConfig) -> list[Path]:
+    """Run every pass in a process of its own, one after the other, then pool them; returns the
+    results files written. A pass that fails stops the sweep: what it and earlier passes wrote stays,
+    and running the same command again resumes."""
+    count = passes_of(cfg)
+    for index in range(count):
+        config_path = pass_folder(cfg, index) / "config.yaml"
+        config_path.parent.mkdir(parents=True, exist_ok=True)
+        OmegaConf.save(pass_config(cfg, index), config_path)
+        print(f"=== pass {index + 1} of {count}: {config_path.parent}", flush=True)
+        status = subprocess.call([sys.executable, "-m", "runners.passes", str(config_path)])
+        if status != 0:
+            kept = pass_folder(cfg, 0).parent
+            raise PassesError(
+                f"pass {index + 1} of {count} exited with status {status}; its rows and those of the passes "
+                f"before it are kept under {kept}: run the same command again to resume"
+            )
+    written = []
+    for target, sources in pass_files(cfg, count).items():
+        pooled, left_out = pool_files(sources, target)
+        note = f"; {left_out} key(s) not in every pass left out (run again to finish them)" if left_out else ""
+        print(f"{target}: {pooled} rows pooled from {count} passes{note}", flush=True)
+        written.append(target)
+    return written
+
+
+def pass_files(cfg: DictConfig, count: int) -> dict[Path, list[Path]]:
+    """The sweep's results file -> the matching file of every pass (files every pass wrote)."""
+    first = pass_folder(cfg, 0)
+    if cfg.get("output"):
+        relative = [Path(Path(cfg.output).name)]
+        target_of = {relative[0]: Path(cfg.output)}
+    else:
+        relative = sorted(path.relative_to(first) for path in first.glob("*/*.csv") if is_results_file(path))
+        target_of = {path: Path(cfg.results_dir) / path for path in relative}
+    files = {}
+    for path in relative:
+        sources = [pass_folder(cfg, index) / path for index in range(count)]
+        if all(source.exists() for source in sources):
+            files[target_of[path]] = sources
+    return files
+
+
+def is_results_file(path: Path) -> bool:
+    return not path.name.endswith(".samples.csv") and ".part-" not in path.name
+
+
+# ---- pooling ---------------------------------------------------------------------------------------
+
+
+def pool_files(sources: list[Path], target: Path) -> tuple[int, int]:
+    """Pool the rows of `sources` (one results file per pass) into `target`; returns (keys pooled,
+    keys left out because some pass lacks them)."""
+    passes = [read_pass(source) for source in sources]
+    common = set.intersection(*(set(rows) for rows, _ in passes))
+    every = set.union(*(set(rows) for rows, _ in passes))
+    pooled = {key: pool_row([rows[key] for rows, _ in passes], [samples.get(key) for _, samples in passes])
+              for key in sorted(common)}  # fmt: skip
+    add_throughput([fields for fields, _ in pooled.values()])
+    writer = ResultsFile(target)
+    writer.append(list(pooled.values()))
+    writer.compact()
+    return len(pooled), len(every - common)
+
+
+def read_pass(path: Path) -> tuple[dict[tuple, dict[str, str]], dict[tuple, dict[str, str]]]:
+    """One pass's rows and samples by key (the last row of each key)."""
+    writer = ResultsFile(path)
+    samples = {key_of(fields): fields for fields in read_table(writer.samples_path, SAMPLES_COLUMNS).rows}
+    return {key_of(fields): fields for fields in writer.rows()}, samples
+
+
+def pool_row(rows: list[dict[str, str]], samples: list[dict[str, str] | None]) -> tuple[dict, dict | None]:
+    """One key's rows of every pass (text fields, in pass order) and their samples -> the pooled
+    row and its samples. A row not `ok` in some pass is returned as that pass wrote it."""
+    failed = next((i for i, fields in enumerate(rows) if fields.get("status") != "ok"), None)
+    if failed is not None:
+        return dict(rows[failed]), samples[failed]
+    if any(s is None for s in samples):
+        missing = [i for i, s in enumerate(samples) if s is None]
+        raise ValueError(f"{key_of(rows[0])}: passes {missing} have a row but no samples")
+    by_round = []
+    for pass_samples in samples:
+        times = [float(v) for v in pass_samples["samples_ms"].split()]
+        rounds = [int(v) for v in pass_samples["sample_rounds"].split()] or [0] * len(times)
+        grouped = defaultdict(list)
+        for time, round_index in zip(times, rounds, strict=True):
+            grouped[round_index].append(time)
+        by_round += [grouped[r] for r in sorted(grouped)]
+    summary = RoundSummary.from_rounds(by_round)
+
+    def each(name: str) -> list[float]:
+        return [float(fields.get(name) or "nan") for fields in rows]
+
+    host_us = median_or_nan(each("host_us"))
+    starved = [value for value in each("starved") if math.isfinite(value)]
+    pooled = dict(rows[-1])  # provenance of the last pass; the figures below replace the measured ones
+    pooled.update(
+        run_id="+".join(fields.get("run_id", "") for fields in rows),
+        p20_ms=summary.p20_ms, p50_ms=summary.p50_ms, p80_ms=summary.p80_ms, ci_lo_ms=summary.ci_lo_ms,
+        ci_hi_ms=summary.ci_hi_ms, rounds=summary.rounds, n_samples=summary.n_samples, host_us=host_us,
+        starved=statistics.fmean(starved) if starved else math.nan,
+        bound=bound_of(rows[0]["timer"], summary.p50_ms, host_us),
+        sm_clock_mhz=median_or_nan(each("sm_clock_mhz")), gpu_temp_c=median_or_nan(each("gpu_temp_c")),
+        peak_mem_delta_bytes=max_or_nan(each("peak_mem_delta_bytes")),
+    )  # fmt: skip
+    fields = {name: format_value(value) for name, value in pooled.items()}
+    pooled_samples = {"samples_ms": format_samples(summary.samples_ms),
+                      "sample_rounds": " ".join(str(r) for r in summary.sample_rounds)}  # fmt: skip
+    return fields, pooled_samples
+
+
+def max_or_nan(values: list[float]) -> float:
+    finite = [v for v in values if math.isfinite(v)]
+    return max(finite) if finite else math.nan
+
+
+def add_throughput(rows: list[dict[str, str]]) -> None:
+    """gbps from each ok row's pooled p50, and % of copy against copy's pooled row of the same point,
+    mode and timer (as runners.sweep writes them)."""
+    point = [c for c in KEY_COLUMNS if c != "impl"]
+    copy_p50 = {
+        tuple(f[c] for c in point): float(f["p50_ms"]) for f in rows if f["impl"] == "copy" and f["status"] == "ok"
+    }
+    for fields in rows:
+        if fields.get("status") != "ok":
+            continue
+        p50_ms = float(fields["p50_ms"])
+        fields["gbps"] = format_value(float(fields["bytes_moved"]) / (p50_ms * 1e-3) / 1e9)
+        copy_ms = copy_p50.get(tuple(fields[c] for c in point))
+        fields["pct_of_copy"] = format_value(copy_ms / p50_ms * 100) if copy_ms is not None else "nan"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """A pass: `python -m runners.passes <pass-config.yaml>`, started by `run_passes`."""
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        print("usage: python -m runners.passes PASS_CONFIG.yaml (run_passes writes it; see runners/passes.py)")
+        return 2
+    from runners.bench import run  # imports torch: after the usage check
+
+    run(OmegaConf.load(args[0]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,123 @@
+"""A sweep in passes (runners/passes.py): the pooling of one key's rounds over passes, the settings
+it refuses, and the CPU smoke sweep end to end in two passes, each its own process."""
+
+import statistics
+from pathlib import Path
+
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+
+from runners.bench import run
+from runners.passes import PASSES_FOLDER, PassesError, add_throughput, pass_config, passes_of, pool_row
+from runners.results_io import ResultsFile, read_results
+from runners.rows import round_medians
+from runners.sweep import settings_of
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = [{"dim": [1], "shapes": [[2, 3, 8]]}]
+
+
+def compose_bench(tmp_path: Path, *overrides: str):
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose(
+            config_name="bench",
+            overrides=["experiment=cpu_smoke", f"results_dir={tmp_path}", "impl.names=[copy,seeded]",
+                       "mode=[fwd]", "timer.settings.cpu.reps=2", "timer.settings.cpu.warmup=1", *overrides],
+        )  # fmt: skip
+    cfg.shape.cases = TINY
+    return cfg
+
+
+def pass_row(impl="seeded", status="ok", run_id="a", host_us="10.0", timer="event", p50="0.002"):
+    return {"workload": "micro", "impl": impl, "mode": "fwd", "timer": timer, "dtype": "fp32", "shape": "2x3x8",
+            "dim": "(1,)", "p": "0.5", "run_id": run_id, "status": status, "error": "" if status == "ok" else "boom",
+            "host_us": host_us, "starved": "0.0", "p50_ms": p50, "bytes_moved": "1000000",
+            "sm_clock_mhz": "1980.0", "gpu_temp_c": "40.0", "peak_mem_delta_bytes": "512.0"}  # fmt: skip
+
+
+def samples(times: list[float], rounds: list[int]) -> dict:
+    return {"samples_ms": " ".join(map(str, times)), "sample_rounds": " ".join(map(str, rounds))}
+
+
+def test_pooled_row_takes_every_round_of_every_pass():
+    first = samples([1.0, 1.2, 2.0, 2.2], [0, 0, 1, 1])  # round medians 1.1, 2.1
+    second = samples([3.0, 3.4, 0.4], [0, 0, 1])  # 3.2, 0.4
+    fields, pooled = pool_row(
+        [pass_row(run_id="a", host_us="10.0"), pass_row(run_id="b", host_us="30.0")], [first, second]
+    )
+    assert fields["rounds"] == "4" and fields["n_samples"] == "7"
+    assert float(fields["p50_ms"]) == pytest.approx(statistics.median([1.1, 2.1, 3.2, 0.4]))
+    assert (float(fields["ci_lo_ms"]), float(fields["ci_hi_ms"])) == pytest.approx((0.4, 3.2))
+    assert pooled["sample_rounds"].split() == ["0", "0", "1", "1", "2", "2", "3"]
+    times = [float(v) for v in pooled["samples_ms"].split()]
+    rounds = [int(v) for v in pooled["sample_rounds"].split()]
+    assert round_medians(times, rounds) == pytest.approx([1.1, 2.1, 3.2, 0.4])
+    assert fields["run_id"] == "a+b" and float(fields["host_us"]) == pytest.approx(20.0)
+    assert fields["bound"] == "gpu"  # 20 us to issue, a p50 of 1.6 ms on the GPU
+
+
+def test_a_key_that_failed_in_one_pass_keeps_that_pass_row():
+    fields, pooled = pool_row([pass_row(), pass_row(status="error", run_id="b")], [samples([1.0], [0]), None])
+    assert fields["status"] == "error" and fields["error"] == "boom" and fields["run_id"] == "b"
+    assert pooled is None
+
+
+def test_throughput_and_percent_of_copy_come_from_the_pooled_p50s():
+    rows = [pass_row(impl="copy", p50="0.001"), pass_row(impl="seeded", p50="0.002"),
+            pass_row(impl="eager", status="error")]  # fmt: skip
+    add_throughput(rows)
+    assert float(rows[0]["gbps"]) == pytest.approx(1e6 / 1e-6 / 1e9)
+    assert float(rows[1]["pct_of_copy"]) == pytest.approx(50.0)
+    assert "gbps" not in rows[2]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["passes=0"], "passes=0: give a whole number"),
+        (["workload=model", "passes=2"], "only the micro workload"),
+        (["passes=2", "part_count=2"], "split over jobs"),
+    ],
+)
+def test_settings_that_cannot_run_in_passes_are_refused(tmp_path, overrides, message):
+    with pytest.raises(PassesError, match=message):
+        passes_of(compose_bench(tmp_path, *overrides))
+
+
+def test_each_pass_writes_under_its_own_folder_and_numbers_its_rounds_after_the_last_pass(tmp_path):
+    cfg = compose_bench(tmp_path, "passes=3")
+    second = pass_config(cfg, 1)
+    assert second.passes == 1 and second.pass_index == 1
+    assert Path(second.results_dir) == tmp_path / PASSES_FOLDER / "pass-1"
+    assert settings_of(second, torch.device("cpu")).first_round_index == int(cfg.timer.rounds)
+    with_output = pass_config(compose_bench(tmp_path, "passes=2", f"output={tmp_path}/ci/candidate.csv"), 0)
+    assert Path(with_output.output) == tmp_path / "ci" / PASSES_FOLDER / "pass-0" / "candidate.csv"
+
+
+def test_the_smoke_sweep_in_two_passes_pools_each_key_over_both(tmp_path, capsys):
+    cfg = compose_bench(tmp_path, "passes=2")
+    rounds = int(cfg.timer.rounds)
+    (target,) = run(cfg)
+    assert target == tmp_path / "cpu-smoke" / "fp32.csv"
+    pooled = read_results(target)
+    passes = [read_results(tmp_path / PASSES_FOLDER / f"pass-{i}" / "cpu-smoke" / "fp32.csv") for i in range(2)]
+    assert len(pooled) == len(passes[0]) == len(passes[1]) > 0
+    assert (pooled.status == "ok").all() and (pooled["rounds"] == 2 * rounds).all()
+    assert all((rows["rounds"] == rounds).all() for rows in passes)
+    for _, row in pooled.iterrows():
+        run_ids = [rows.set_index(["impl", "mode", "timer"]).loc[(row.impl, row["mode"], row.timer), "run_id"]
+                   for rows in passes]  # fmt: skip
+        assert row.run_id == "+".join(run_ids)
+    assert "rows pooled from 2 passes" in capsys.readouterr().out
+    before = target.read_bytes()
+    assert run(cfg) == [target]  # every pass resumes, finds its keys done: the same pooled rows
+    assert target.read_bytes() == before
+    assert len(ResultsFile(target).rows()) == len(pooled)
+
+
+def test_a_pass_that_fails_stops_the_sweep_and_says_so(tmp_path):
+    cfg = compose_bench(tmp_path, "passes=2", "impl.names=[no_such_impl]")
+    with pytest.raises(PassesError, match="pass 1 of 2 exited with status"):
+        run(cfg)
+    assert not (tmp_path / "cpu-smoke").exists()
