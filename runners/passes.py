@@ -7,9 +7,10 @@ agree"). Rounds inside one process cannot average such an offset out; rounds fro
 processes can. `passes=1` (the default) is one process, as without this module.
 
 Pass i is the sweep's own config with `passes=1`, `pass_index=i` (which shifts the rounds' shuffled
-order, runners.rounds.round_order) and its rows written under `<results_dir>/.passes/pass-<i>/`
-(or beside `output=`, in `.passes/pass-<i>/`). A pass cut off midway resumes from its own files
-when the command runs again. When every pass has finished, each key that every pass holds is
+order, runners.rounds.round_order) and its rows written under
+`<results_dir>/.passes/<sweep id>/pass-<i>/` (or beside `output=`), the id a hash of the sweep's
+config: a pass cut off midway resumes from its own files when the same command runs again, and
+another sweep never pools them. When every pass has finished, each key that every pass holds is
 pooled into the file the sweep writes without passes:
 
 - rounds: every pass's rounds, renumbered in pass order; the figures of runners.rounds computed
@@ -26,6 +27,8 @@ Keys already in the sweep's file from an earlier run are measured again by every
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import statistics
 import subprocess
@@ -62,10 +65,19 @@ def passes_of(cfg: DictConfig) -> int:
     return value
 
 
+def sweep_id(cfg: DictConfig) -> str:
+    """A short hash of the sweep's config (all but `passes`): the same command finds its passes'
+    files again and resumes; another sweep gets folders of its own, never pooling stale rows."""
+    settings = OmegaConf.to_container(cfg, resolve=True)
+    settings.pop("passes", None)
+    settings.pop("pass_index", None)
+    return hashlib.sha1(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:10]
+
+
 def pass_folder(cfg: DictConfig, index: int) -> Path:
     """Where pass `index` writes: under results_dir, or beside the `output=` file."""
     base = Path(cfg.output).parent if cfg.get("output") else Path(cfg.results_dir)
-    return base / PASSES_FOLDER / f"pass-{index}"
+    return base / PASSES_FOLDER / sweep_id(cfg) / f"pass-{index}"
 
 
 def pass_config(cfg: DictConfig, index: int) -> DictConfig:

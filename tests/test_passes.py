@@ -9,7 +9,16 @@ import torch
 from hydra import compose, initialize_config_dir
 
 from runners.bench import run
-from runners.passes import PASSES_FOLDER, PassesError, add_throughput, pass_config, passes_of, pool_row
+from runners.passes import (
+    PASSES_FOLDER,
+    PassesError,
+    add_throughput,
+    pass_config,
+    pass_folder,
+    passes_of,
+    pool_row,
+    sweep_id,
+)
 from runners.results_io import ResultsFile, read_results
 from runners.rows import round_medians
 from runners.sweep import settings_of
@@ -89,10 +98,17 @@ def test_each_pass_writes_under_its_own_folder_and_numbers_its_rounds_after_the_
     cfg = compose_bench(tmp_path, "passes=3")
     second = pass_config(cfg, 1)
     assert second.passes == 1 and second.pass_index == 1
-    assert Path(second.results_dir) == tmp_path / PASSES_FOLDER / "pass-1"
+    assert Path(second.results_dir) == pass_folder(cfg, 1) == tmp_path / PASSES_FOLDER / sweep_id(cfg) / "pass-1"
     assert settings_of(second, torch.device("cpu")).first_round_index == int(cfg.timer.rounds)
-    with_output = pass_config(compose_bench(tmp_path, "passes=2", f"output={tmp_path}/ci/candidate.csv"), 0)
-    assert Path(with_output.output) == tmp_path / "ci" / PASSES_FOLDER / "pass-0" / "candidate.csv"
+    output = compose_bench(tmp_path, "passes=2", f"output={tmp_path}/ci/candidate.csv")
+    expected = tmp_path / "ci" / PASSES_FOLDER / sweep_id(output) / "pass-0" / "candidate.csv"
+    assert Path(pass_config(output, 0).output) == expected
+
+
+def test_the_same_sweep_finds_its_passes_again_and_another_sweep_gets_its_own(tmp_path):
+    cfg = compose_bench(tmp_path, "passes=2")
+    assert sweep_id(cfg) == sweep_id(compose_bench(tmp_path, "passes=3"))
+    assert sweep_id(cfg) != sweep_id(compose_bench(tmp_path, "passes=2", "mode=[fwd,bwd]"))
 
 
 def test_the_smoke_sweep_in_two_passes_pools_each_key_over_both(tmp_path, capsys):
@@ -101,7 +117,7 @@ def test_the_smoke_sweep_in_two_passes_pools_each_key_over_both(tmp_path, capsys
     (target,) = run(cfg)
     assert target == tmp_path / "cpu-smoke" / "fp32.csv"
     pooled = read_results(target)
-    passes = [read_results(tmp_path / PASSES_FOLDER / f"pass-{i}" / "cpu-smoke" / "fp32.csv") for i in range(2)]
+    passes = [read_results(pass_folder(cfg, i) / "cpu-smoke" / "fp32.csv") for i in range(2)]
     assert len(pooled) == len(passes[0]) == len(passes[1]) > 0
     assert (pooled.status == "ok").all() and (pooled["rounds"] == 2 * rounds).all()
     assert all((rows["rounds"] == rounds).all() for rows in passes)
