@@ -14,7 +14,9 @@
 #   already the most a device command returns: the output tail still shows the summary),
 #   RESUME=1: first copy results/<gpu-slug>/<dtype>.csv (+ samples) of the dtypes asked under $OUT,
 #   so the sweep skips the keys they hold (after a call cut off at its time limit: copy what came
-#   back into results/<gpu-slug>/, then run the same command with RESUME=1).
+#   back into results/<gpu-slug>/, then run the same command with RESUME=1). With passes=N each pass
+#   resumes from its own files under $OUT/.passes, which a fresh machine does not have: RESUME=1 does
+#   not apply there.
 # Results: $OUT/<gpu-slug>/<dtype>.csv and <dtype>.samples.csv; copy them into results/<gpu-slug>/.
 set -uo pipefail
 
