@@ -15,7 +15,7 @@ import hydra
 import torch
 from omegaconf import DictConfig
 
-from runners.context import RunContext
+from runners.context import RunContext, resolve_device
 from runners.launch import multirun_argv, pin_to_own_gpu, requested_launcher
 from runners.passes import passes_of, run_passes
 from runners.provenance import CPU_SLUG
@@ -32,7 +32,10 @@ CPU_BANNER = """
 def run(cfg: DictConfig) -> list[Path]:
     """Run the sweep `cfg` describes; returns the results files written (one per dtype)."""
     if passes_of(cfg) > 1:  # each pass a process of its own (runners/passes.py); this one touches no GPU
-        return run_passes(cfg)
+        written = run_passes(cfg)
+        if resolve_device(str(cfg.device)).type == "cpu":
+            print(CPU_BANNER.replace("\n\n", "\n"), flush=True)  # the pooled summary is CPU figures too
+        return written
     pin_to_own_gpu(cfg)  # job i of a local multi-GPU sweep: GPU i alone, before anything touches CUDA
     context = RunContext.open(cfg)  # chooses Triton's interpreter on CPU: triton is imported after it
     if context.device.type == "cpu":

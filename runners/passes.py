@@ -38,9 +38,10 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from runners.results_io import ResultsFile, format_samples, format_value, key_of, read_table
+from runners.results_io import ResultsFile, format_samples, format_value, key_of, read_results, read_table
 from runners.rounds import RoundSummary, bound_of, median_or_nan
-from runners.rows import KEY_COLUMNS, SAMPLES_COLUMNS
+from runners.rows import COLUMNS, KEY_COLUMNS, SAMPLES_COLUMNS, ResultRow
+from runners.summary import summary_text
 
 PASSES_FOLDER = ".passes"
 
@@ -110,12 +111,16 @@ def run_passes(cfg: DictConfig) -> list[Path]:
                 f"pass {index + 1} of {count} exited with status {status}; its rows and those of the passes "
                 f"before it are kept under {kept}: run the same command again to resume"
             )
-    written = []
+    written, rows = [], []
     for target, sources in pass_files(cfg, count).items():
         pooled, left_out = pool_files(sources, target)
         note = f"; {left_out} key(s) not in every pass left out (run again to finish them)" if left_out else ""
         print(f"{target}: {pooled} rows pooled from {count} passes{note}", flush=True)
         written.append(target)
+        rows += [
+            ResultRow(**{name: fields[name] for name in COLUMNS}) for fields in read_results(target).to_dict("records")
+        ]
+    print(f"pooled over {count} passes:\n{summary_text(rows)}", flush=True)
     return written
 
 

@@ -125,7 +125,9 @@ def test_the_smoke_sweep_in_two_passes_pools_each_key_over_both(tmp_path, capsys
         run_ids = [rows.set_index(["impl", "mode", "timer"]).loc[(row.impl, row["mode"], row.timer), "run_id"]
                    for rows in passes]  # fmt: skip
         assert row.run_id == "+".join(run_ids)
-    assert "rows pooled from 2 passes" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "rows pooled from 2 passes" in out and "pooled over 2 passes:" in out
+    assert "CPU SMOKE SWEEP" in out.split("pooled over")[-1]  # the pooled summary is labelled too
     before = target.read_bytes()
     assert run(cfg) == [target]  # every pass resumes, finds its keys done: the same pooled rows
     assert target.read_bytes() == before
