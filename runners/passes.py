@@ -33,14 +33,21 @@ import math
 import statistics
 import subprocess
 import sys
-from collections import defaultdict
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from runners.results_io import ResultsFile, format_samples, format_value, key_of, read_results, read_table
+from runners.results_io import (
+    ResultsFile,
+    format_samples,
+    format_value,
+    key_of,
+    last_row_per_key,
+    read_results,
+    read_table,
+)
 from runners.rounds import RoundSummary, bound_of, median_or_nan
-from runners.rows import COLUMNS, KEY_COLUMNS, SAMPLES_COLUMNS, ResultRow
+from runners.rows import COLUMNS, KEY_COLUMNS, SAMPLES_COLUMNS, ResultRow, gbps_of, percent_of_copy, samples_by_round
 from runners.summary import summary_text
 
 PASSES_FOLDER = ".passes"
@@ -115,11 +122,10 @@ def run_passes(cfg: DictConfig) -> list[Path]:
     for target, sources in pass_files(cfg, count).items():
         pooled, left_out = pool_files(sources, target)
         note = f"; {left_out} key(s) not in every pass left out (run again to finish them)" if left_out else ""
-        print(f"{target}: {pooled} rows pooled from {count} passes{note}", flush=True)
+        print(f"{target}: {len(pooled)} rows pooled from {count} passes{note}", flush=True)
         written.append(target)
-        rows += [
-            ResultRow(**{name: fields[name] for name in COLUMNS}) for fields in read_results(target).to_dict("records")
-        ]
+        records = read_results(target).to_dict("records")  # typed; the file may hold other sweeps' rows too
+        rows += [ResultRow(**{name: r[name] for name in COLUMNS}) for r in records if key_of(r) in pooled]
     print(f"pooled over {count} passes:\n{summary_text(rows)}", flush=True)
     return written
 
@@ -142,15 +148,15 @@ def pass_files(cfg: DictConfig, count: int) -> dict[Path, list[Path]]:
 
 
 def is_results_file(path: Path) -> bool:
-    return not path.name.endswith(".samples.csv") and ".part-" not in path.name
+    return not path.name.endswith(".samples.csv")  # a pass is one job: it writes no part files
 
 
 # ---- pooling ---------------------------------------------------------------------------------------
 
 
-def pool_files(sources: list[Path], target: Path) -> tuple[int, int]:
-    """Pool the rows of `sources` (one results file per pass) into `target`; returns (keys pooled,
-    keys left out because some pass lacks them)."""
+def pool_files(sources: list[Path], target: Path) -> tuple[set[tuple], int]:
+    """Pool the rows of `sources` (one results file per pass) into `target`; returns (the keys
+    pooled, how many keys were left out because some pass lacks them)."""
     passes = [read_pass(source) for source in sources]
     common = set.intersection(*(set(rows) for rows, _ in passes))
     every = set.union(*(set(rows) for rows, _ in passes))
@@ -160,14 +166,14 @@ def pool_files(sources: list[Path], target: Path) -> tuple[int, int]:
     writer = ResultsFile(target)
     writer.append(list(pooled.values()))
     writer.compact()
-    return len(pooled), len(every - common)
+    return set(pooled), len(every - common)
 
 
 def read_pass(path: Path) -> tuple[dict[tuple, dict[str, str]], dict[tuple, dict[str, str]]]:
     """One pass's rows and samples by key (the last row of each key)."""
     writer = ResultsFile(path)
-    samples = {key_of(fields): fields for fields in read_table(writer.samples_path, SAMPLES_COLUMNS).rows}
-    return {key_of(fields): fields for fields in writer.rows()}, samples
+    samples = last_row_per_key(read_table(writer.samples_path, SAMPLES_COLUMNS).rows)
+    return last_row_per_key(writer.rows()), samples
 
 
 def pool_row(rows: list[dict[str, str]], samples: list[dict[str, str] | None]) -> tuple[dict, dict | None]:
@@ -183,10 +189,7 @@ def pool_row(rows: list[dict[str, str]], samples: list[dict[str, str] | None]) -
     for pass_samples in samples:
         times = [float(v) for v in pass_samples["samples_ms"].split()]
         rounds = [int(v) for v in pass_samples["sample_rounds"].split()] or [0] * len(times)
-        grouped = defaultdict(list)
-        for time, round_index in zip(times, rounds, strict=True):
-            grouped[round_index].append(time)
-        by_round += [grouped[r] for r in sorted(grouped)]
+        by_round += samples_by_round(times, rounds)
     summary = RoundSummary.from_rounds(by_round)
 
     def each(name: str) -> list[float]:
@@ -226,9 +229,9 @@ def add_throughput(rows: list[dict[str, str]]) -> None:
         if fields.get("status") != "ok":
             continue
         p50_ms = float(fields["p50_ms"])
-        fields["gbps"] = format_value(float(fields["bytes_moved"]) / (p50_ms * 1e-3) / 1e9)
+        fields["gbps"] = format_value(gbps_of(float(fields["bytes_moved"]), p50_ms))
         copy_ms = copy_p50.get(tuple(fields[c] for c in point))
-        fields["pct_of_copy"] = format_value(copy_ms / p50_ms * 100) if copy_ms is not None else "nan"
+        fields["pct_of_copy"] = format_value(percent_of_copy(copy_ms, p50_ms)) if copy_ms is not None else "nan"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -127,12 +127,27 @@ COLUMNS = tuple(f.name for f in dataclasses.fields(ResultRow) if f.name not in S
 SAMPLES_COLUMNS = (*KEY_COLUMNS, *SAMPLE_FIELDS)
 
 
-def round_medians(samples_ms: Sequence[float], sample_rounds: Sequence[int]) -> list[float]:
-    """The median of each round's samples, in round order: a row's observations (the samples file
-    holds the samples and the round of each; runners/rounds.py says why rounds are the unit)."""
+def samples_by_round(samples_ms: Sequence[float], sample_rounds: Sequence[int]) -> list[list[float]]:
+    """A row's samples grouped by the round each was taken in, in round order."""
     if len(samples_ms) != len(sample_rounds):
         raise ValueError(f"{len(samples_ms)} samples but {len(sample_rounds)} round numbers")
     by_round: dict[int, list[float]] = {}
     for sample, round_index in zip(samples_ms, sample_rounds, strict=True):
         by_round.setdefault(int(round_index), []).append(float(sample))
-    return [statistics.median(by_round[r]) for r in sorted(by_round)]
+    return [by_round[r] for r in sorted(by_round)]
+
+
+def round_medians(samples_ms: Sequence[float], sample_rounds: Sequence[int]) -> list[float]:
+    """The median of each round's samples, in round order: a row's observations (the samples file
+    holds the samples and the round of each; runners/rounds.py says why rounds are the unit)."""
+    return [statistics.median(samples) for samples in samples_by_round(samples_ms, sample_rounds)]
+
+
+def gbps_of(bytes_moved: float, p50_ms: float) -> float:
+    """The `gbps` column: the bytes model over the p50 time, in 1e9 bytes per second."""
+    return bytes_moved / (p50_ms * 1e-3) / 1e9
+
+
+def percent_of_copy(copy_p50_ms: float, p50_ms: float) -> float:
+    """The `pct_of_copy` column: time-based, copy's p50 over the row's p50, x 100."""
+    return copy_p50_ms / p50_ms * 100

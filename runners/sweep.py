@@ -35,7 +35,7 @@ from runners.plan import DTYPES, Point, as_list, impl_names, mode_names, part_of
 from runners.provenance import utc_now
 from runners.results_io import ResultsFile
 from runners.rounds import RoundSummary, bound_of, median_or_nan, round_order
-from runners.rows import ResultRow
+from runners.rows import ResultRow, gbps_of, percent_of_copy
 from runners.summary import summary_text
 
 OOM_ERRORS = tuple({getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError), torch.cuda.OutOfMemoryError})
@@ -253,10 +253,10 @@ def write_point_rows(
             setattr(result, name, value)
         result.timestamp = utc_now()
         if result.status == "ok":
-            result.gbps = result.bytes_moved / (result.p50_ms * 1e-3) / 1e9
+            result.gbps = gbps_of(result.bytes_moved, result.p50_ms)
             copy_ms = copy_p50.get((mode, timer))
-            if copy_ms is not None:  # time-based: copy's p50 over this row's p50
-                result.pct_of_copy = copy_ms / result.p50_ms * 100
+            if copy_ms is not None:
+                result.pct_of_copy = percent_of_copy(copy_ms, result.p50_ms)
         writer.write(result)
         written.append(result)
     return written

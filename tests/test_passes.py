@@ -139,3 +139,15 @@ def test_a_pass_that_fails_stops_the_sweep_and_says_so(tmp_path):
     with pytest.raises(PassesError, match="pass 1 of 2 exited with status"):
         run(cfg)
     assert not (tmp_path / "cpu-smoke").exists()
+
+
+def test_the_closing_summary_counts_the_pooled_rows_only(tmp_path, capsys):
+    run(compose_bench(tmp_path, "mode=[bwd]"))  # rows of another sweep already in the results file
+    capsys.readouterr()
+    cfg = compose_bench(tmp_path, "passes=2")
+    (target,) = run(cfg)
+    pooled = read_results(target)
+    fwd = int((pooled["mode"] == "fwd").sum())
+    assert fwd > 0 and (pooled["mode"] == "bwd").sum() > 0
+    summary = capsys.readouterr().out.split("pooled over 2 passes:")[-1]
+    assert f"rows this run: {fwd} ok" in summary
