@@ -4,7 +4,7 @@ the other on the same GPU, and each key's rounds pooled over the passes into one
 Why: on the H200 the times of small calls shift by a few percent from one process to the next,
 more than the rounds of one process spread (docs/harness.md, "How far two sweeps of the same code
 agree"). Rounds inside one process cannot average such an offset out; rounds from several
-processes can. `passes=1` (the default) is one process, as without this module.
+processes can. `passes=1` is one process, as without this module.
 
 Pass i is the sweep's own config with `passes=1`, `pass_index=i` (which shifts the rounds' shuffled
 order, runners.rounds.round_order) and its rows written under
@@ -22,7 +22,8 @@ pooled into the file the sweep writes without passes:
 - `run_id`: the passes' run ids joined by "+"; `timestamp`: the last pass's.
 
 Keys already in the sweep's file from an earlier run are measured again by every pass and replaced
-(resuming works per pass). Only the micro workload on one GPU runs in passes.
+(resuming works per pass). Only the micro workload on one GPU runs in passes; `passes=auto`, the
+default, is two passes for it and one pass for the model workload and for sweeps split over jobs.
 """
 
 from __future__ import annotations
@@ -60,15 +61,22 @@ class PassesError(SystemExit):
         super().__init__(f"error: {message}")
 
 
+AUTO_PASSES = 2  # passes=auto: two processes agree on far more rows than one (docs/harness.md)
+
+
 def passes_of(cfg: DictConfig) -> int:
-    """The number of passes asked for, checked against what can run in passes."""
+    """The number of passes asked for, checked against what can run in passes. `auto` (the default)
+    is AUTO_PASSES for the micro sweep on one job and 1 for what cannot run in passes."""
     value = cfg.get("passes", 1)
+    split = int(cfg.get("gpus", 1)) > 1 or bool(cfg.get("launcher")) or int(cfg.get("part_count", 1)) > 1
+    if value == "auto":
+        return 1 if cfg.workload.name != "micro" or split else AUTO_PASSES
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise PassesError(f"passes={value}: give a whole number of passes, 1 or more")
+        raise PassesError(f"passes={value}: give a whole number of passes, 1 or more, or auto")
     if value > 1:
         if cfg.workload.name != "micro":
             raise PassesError(f"passes={value}: only the micro workload runs in passes, not {cfg.workload.name}")
-        if int(cfg.get("gpus", 1)) > 1 or cfg.get("launcher") or int(cfg.get("part_count", 1)) > 1:
+        if split:
             raise PassesError(f"passes={value}: a sweep split over jobs (gpus, launcher, part_count) runs in one pass")
     return value
 

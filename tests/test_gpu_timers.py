@@ -144,7 +144,7 @@ def test_a_gpu_sweep_says_which_event_rows_are_host_bound(tmp_path):
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
         cfg = compose(config_name="bench", overrides=[
             f"output={tmp_path / 'fp32.csv'}", "impl.names=[copy,seeded,eager]", "mode=[fwd,fwd_bwd]",
-            "timer.rounds=2", "timer.gpu_warmup_s=0.5",
+            "timer.rounds=2", "timer.gpu_warmup_s=0.5", "passes=1",
         ])  # fmt: skip
     cfg.shape.cases = [{"dim": [1], "shapes": [[64, 1, 768], [64, 4096, 768]]}]
     frame = read_results(run(cfg)[0])

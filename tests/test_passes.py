@@ -82,9 +82,30 @@ def test_throughput_and_percent_of_copy_come_from_the_pooled_p50s():
 
 
 @pytest.mark.parametrize(
+    ("overrides", "passes"),
+    [
+        ([], 2),  # the micro sweep on the GPU: make bench
+        (["shape=elementwise", "dtype=all"], 2),
+        (["passes=3"], 3),
+        (["workload=model"], 1),
+        (["part_count=2", "part_index=1"], 1),  # a split sweep: each job one pass
+        (["gpus=2"], 1),
+        (["experiment=ci"], 1),  # the gate pairs processes itself
+        (["experiment=cpu_smoke"], 1),  # make bench without a GPU
+        (["experiment=cpu_smoke", "passes=2"], 2),
+    ],
+)
+def test_the_micro_sweep_runs_in_two_passes_unless_told_otherwise(overrides, passes):
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose(config_name="bench", overrides=overrides)
+    assert passes_of(cfg) == passes
+
+
+@pytest.mark.parametrize(
     ("overrides", "message"),
     [
         (["passes=0"], "passes=0: give a whole number"),
+        (["passes=two"], "passes=two: give a whole number"),
         (["workload=model", "passes=2"], "only the micro workload"),
         (["passes=2", "part_count=2"], "split over jobs"),
     ],
