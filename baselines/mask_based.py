@@ -2,7 +2,8 @@
 
 - `eager`: dropout of a tensor of ones of the mask shape, times x (AllenNLP's
   `InputVariationalDropout`, AWD-LSTM's `LockedDropout`).
-- `compile`: the same function under `torch.compile(fullgraph=True)`, compiled afresh per case.
+- `compile`: the same function under `torch.compile(fullgraph=True)`, compiled afresh per case
+  (`compiled_for_case`, which the harness's compiled seeded op uses too).
 - `native`: torch's own ops where one fits: `F.dropout1d` on a view whose last dim is the shared
   one, `F.dropout2d` for (N, C, H, W) sharing H and W, `F.dropout` for element-wise.
 """
@@ -53,20 +54,28 @@ def compiled_graph_count() -> int:
 # H200: Inductor saved a 1-byte mask. The CSVs up to git 5ef4727 were written with that model.)
 @register("compile", bytes_moved=streaming_bytes)
 def build_compile(case: DropoutCase, backend="inductor", mode=None, dynamic=False, recompile_limit=64):
-    """`eager` under torch.compile, compiled here (forward and backward), outside any timed region.
+    """`eager` under torch.compile, compiled here (forward and backward), outside any timed region."""
+    return compiled_for_case(build_eager(case), case, backend, mode, dynamic, recompile_limit)
 
-    Dynamo's caches are reset first, so every case compiles afresh instead of silently falling
-    back to eager past the recompile limit; a call that compiles no graph raises CompileFallback.
-    One compiled function serves fwd, bwd and fwd_bwd: x requires grad in every mode, so no mode
-    recompiles (the runner also fails a row if anything compiles while it is being timed).
+
+def compiled_for_case(function, case: DropoutCase, backend="inductor", mode=None, dynamic=False, recompile_limit=64):
+    """`function` (x -> y) under torch.compile(fullgraph=True), compiled here for the case's shape,
+    forward and backward, outside any timed region.
+
+    The runner resets Dynamo's caches once per case, before it builds the case's implementations
+    (`runners.sweep.run_point`; a reset here would drop the graphs of another compiled
+    implementation built before this one), so every case compiles afresh instead of silently
+    falling back to eager past the recompile limit, which is raised here as well; a call that
+    compiles no graph raises CompileFallback. One compiled function serves fwd, bwd and fwd_bwd:
+    x requires grad in every mode, so no mode recompiles (the runner also fails a row if anything
+    compiles while it is being timed).
     """
-    torch._dynamo.reset()
     _raise_recompile_limit(recompile_limit)
     if hasattr(torch._functorch.config, "donated_buffer"):
         # bwd mode times backward alone with retain_graph=True, which a backward compiled with
         # donated buffers refuses; donation only lets backward reuse a saved tensor's memory.
         torch._functorch.config.donated_buffer = False
-    compiled = torch.compile(build_eager(case), fullgraph=True, dynamic=dynamic, backend=backend, mode=mode)
+    compiled = torch.compile(function, fullgraph=True, dynamic=dynamic, backend=backend, mode=mode)
 
     graphs_before = compiled_graph_count()
     x = torch.randn(case.shape, dtype=case.dtype, device=case.device, requires_grad=True)

@@ -1,15 +1,21 @@
 """How the op enters autograd and the compiler: the eager `torch.autograd.Function` (no dispatcher
-round trip) and the `torch.library` custom op with its fake and autograd registration (what
-`torch.compile` traces). Both save nothing but the seed for backward: an int, or a one-element
-tensor when the seed lives on the device. The op is linear, so its backward is itself applied to
-the gradient with the same seed.
+round trip) and two `torch.library` ops with autograd registered, which `torch.compile` traces:
+
+- `dropout_kernel_op`, a `triton_op`: the kernel launched through `wrap_triton`, which Inductor
+  traces into its own generated code; a compiled call then runs no Python of this package (its
+  launch costs what Inductor's launch of any kernel costs). For CUDA tensors of static shape.
+- `dropout_op`, an opaque custom op with a fake implementation: everything else (CPU tensors, the
+  meta device, dynamic shapes, p == 1, 0-d tensors). Each call runs the Python launch.
+
+All save nothing but the seed for backward: an int, or a one-element tensor when the seed lives on
+the device. The op is linear, so its backward is itself applied to the gradient with the same seed.
 """
 
 from __future__ import annotations
 
 import torch
 
-from .launch import dropout_any_device
+from .launch import dropout_any_device, dropout_traceable
 
 
 class SeededDropoutFunction(torch.autograd.Function):
@@ -60,3 +66,18 @@ def _backward(ctx, grad_out):
 
 
 dropout_op.register_autograd(_backward, setup_context=_setup_context)
+
+
+@torch.library.triton_op("seeded_variational_dropout::dropout_kernel", mutates_args=())
+def dropout_kernel_op(x: torch.Tensor, seed: torch.Tensor, p: float, shared_dims: list[int]) -> torch.Tensor:
+    """The op as Inductor takes it in: seed a one-element int64 tensor on x's device, 0 < p < 1,
+    x.dim() > 0, x on a device Triton runs on (see dropout_traceable)."""
+    return dropout_traceable(x, seed, p, shared_dims)
+
+
+def _kernel_backward(ctx, grad_out):
+    (seed,) = ctx.saved_tensors
+    return dropout_kernel_op(grad_out, seed, ctx.p, ctx.shared_dims), None, None, None
+
+
+dropout_kernel_op.register_autograd(_kernel_backward, setup_context=_setup_context)

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 import torch
 
 from . import fast_path
-from .autograd import SeededDropoutFunction, dropout_op
+from .autograd import SeededDropoutFunction, dropout_kernel_op, dropout_op
 from .launch import dropout_any_device
 from .seeds import checked_seed, draw_seed_op, next_traced_draw, resolved_seed
 
@@ -104,6 +104,19 @@ def _check_input(x: torch.Tensor) -> None:
         raise TypeError(f"seeded_variational_dropout does not support dtype {x.dtype}; supported: {names}")
 
 
+def _inductor_can_launch(x: torch.Tensor, p: float, seed: torch.Tensor) -> bool:
+    """Whether a traced call can be the kernel itself in the compiled graph (`dropout_kernel_op`):
+    a CUDA tensor of more than 0 dims whose sizes and strides are plain ints (no dynamic shapes:
+    the launch plan is made from them while tracing), the seed on its device, and 0 < p < 1."""
+    return (
+        x.is_cuda
+        and x.dim() > 0
+        and p < 1
+        and seed.device == x.device
+        and all(type(n) is int for n in (*x.shape, *x.stride()))
+    )
+
+
 def seeded_variational_dropout(
     x: torch.Tensor,
     p: float = 0.5,
@@ -158,7 +171,10 @@ def seeded_variational_dropout(
             seed = draw_seed_op(next_traced_draw(), device=x.device)
         elif not isinstance(seed, torch.Tensor):
             seed = torch.tensor([seed], dtype=torch.int64, device=x.device)
-        return dropout_op(x, seed.reshape(1).to(torch.int64), p, list(shared_dims))
+        seed = seed.reshape(1).to(torch.int64)
+        if _inductor_can_launch(x, p, seed):
+            return dropout_kernel_op(x, seed, p, list(shared_dims))
+        return dropout_op(x, seed, p, list(shared_dims))
     shared_dims = _shared_dims(dim, x.dim())
     if x.is_cuda and p < 1 and (seed is None or type(seed) is int):
         fast = fast_path.module(dropout_any_device)

@@ -126,12 +126,20 @@ else:
         return torch.cuda.current_stream(index).cuda_stream
 
 
+def _hook_is_set(hook) -> bool:
+    """Whether a launch hook holds a call. Triton 3.5 and later keep each hook as a `HookChain`, an
+    object that is never None: it is set when its list of calls is not empty. Earlier versions
+    keep a callable or None."""
+    calls = getattr(hook, "calls", None)
+    return bool(calls) if calls is not None else hook is not None
+
+
 def _launch_hooks_set() -> bool:
     """Whether a Triton launch hook (e.g. a profiler's) is set: then launches use Triton's runner."""
     runtime = getattr(getattr(triton, "knobs", None), "runtime", None)
     holder = runtime if runtime is not None else getattr(triton.compiler, "CompiledKernel", None)
     hooks = (getattr(holder, "launch_enter_hook", None), getattr(holder, "launch_exit_hook", None))
-    return any(hook is not None for hook in hooks)
+    return any(_hook_is_set(hook) for hook in hooks)
 
 
 def launch(x: torch.Tensor, out: torch.Tensor, plan: LaunchPlan, seed, p: float, policy: TilePolicy) -> None:
@@ -188,13 +196,47 @@ def dropout_triton(
     if plan is not None:
         launch(x, out, plan, seed, p, policy)
         return out
-    shared = sorted(shared_dims)
-    order = shared + [d for d in range(x.dim()) if d not in shared]
+    order = shared_dims_first(shared_dims, x.dim())
     x_packed = x.permute(order).contiguous()
     out_packed = torch.empty_like(x_packed)
-    packed_dims = range(len(shared))
+    packed_dims = tuple(range(len(shared_dims)))
     launch(x_packed, out_packed, _CACHE.plan(x_packed, out_packed, packed_dims, policy), seed, p, policy)
     out.permute(order).copy_(out_packed)
+    return out
+
+
+def shared_dims_first(shared_dims: Sequence[int], ndim: int) -> list[int]:
+    """The permutation that puts the shared dims first: a contiguous copy in that order collapses
+    them into one axis (and gives the same mask: the mask index depends on the kept dims only)."""
+    shared = sorted(shared_dims)
+    return shared + [d for d in range(ndim) if d not in shared]
+
+
+def dropout_traceable(
+    x: torch.Tensor, seed: torch.Tensor, p: float, shared_dims: Sequence[int], policy: TilePolicy = DEFAULT_POLICY
+) -> torch.Tensor:
+    """The kernel path as `torch.compile` takes it in: the launch through `torch.library.wrap_triton`,
+    so Inductor traces it (shapes and strides only: no data pointers are read here) and launches the
+    kernel from its own generated code, with no Python of this package per call. `seed`: a
+    one-element int64 tensor on x's device (SEED_MODE 1); 0 < p < 1 and x.dim() > 0 (the caller's
+    checks). Same plan, tiles and mask as `dropout_triton`."""
+    out = torch.empty_like(x)
+    if x.numel() == 0:
+        return out
+    plan = _CACHE.plan(x, out, shared_dims, policy)
+    if plan is None:  # shared dims that cannot be one axis of a view: a packed copy, as dropout_triton
+        order = shared_dims_first(shared_dims, x.dim())
+        packed_dims = tuple(range(len(shared_dims)))
+        out.permute(order).copy_(dropout_traceable(x.permute(order).contiguous(), seed, p, packed_dims, policy))
+        return out
+    block_o, block_s, block_c, lanes = plan.blocks
+    # The unused offset pointer points at the seed (SEED_MODE 1 reads seed_ptr only).
+    torch.library.wrap_triton(seeded_dropout_kernel)[plan.grid](
+        x, out, seed, seed, 0, 0, keep_threshold(p), scale_bits(p), *plan.geometry,
+        BLOCK_O=block_o, BLOCK_S=block_s, BLOCK_C=block_c, LANES=lanes, SEED_MODE=1,
+        COMPUTE_F64=plan.compute_f64, ROUNDS=PHILOX_ROUNDS, BF16_ROUND_BY_HAND=not x.is_cuda,
+        WIDE_OFFSETS=plan.wide_offsets, num_warps=plan.num_warps,
+    )  # fmt: skip
     return out
 
 

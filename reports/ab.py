@@ -20,7 +20,7 @@ r_k, the interval the Student-t interval of the mean of log r_k (K - 1 degrees o
   broken     ok in every ref process, but missing, not ok, or with a time that is not a positive
              finite number in a candidate process
 
-Only keys of `gate_impls` (default: seeded) and `gate_timers` count for the gate: it FAILS (exit 1)
+Only keys of `gate_impls` (default: seeded, seeded:compile) and `gate_timers` count for the gate: it FAILS (exit 1)
 when one of them regressed or is broken, naming each; a key that is not ok in the ref processes is
 listed, not judged. Exit 2 when the job cannot be judged: no ab.json, fewer than 2 complete pairs,
 or no gated key judged at all. The verdict is printed, written to `<dir>/ab.md` (or `markdown=`)
@@ -55,7 +55,7 @@ class ABJudgeConfig:
     dir: str = "results/ab/latest"  # the A/B job's folder (ab.json beside runs/)
     threshold: float = 0.05  # t: the smallest slowdown that counts, as a fraction
     confidence: float = 0.95  # level of the paired interval
-    gate_impls: list[str] = field(default_factory=lambda: ["seeded"])
+    gate_impls: list[str] = field(default_factory=lambda: ["seeded", "seeded:compile"])
     gate_timers: list[str] = field(default_factory=lambda: ["event", "cuda_graph"])
     markdown: str | None = None  # default: <dir>/ab.md
 

@@ -24,7 +24,7 @@ each other. Where the rounds are too few for the test to reach alpha, or there i
 file, the two intervals (lowest to highest round median, or p20-p80 in older files) must not
 overlap instead.
 
-The gate: keys of `gate_impls` (default: seeded) and `gate_timers` (default: event, cuda_graph,
+The gate: keys of `gate_impls` (default: seeded, seeded:compile) and `gate_timers` (default: event, cuda_graph,
 GPU time). It fails on a gated key that regressed, and on one that is broken: ok in the baseline
 but missing, error, oom or skipped in the candidate, or with a time or sample that is not a
 positive finite number. Host timer rows are reported, never gated: the host's speed moved 20-30%
@@ -72,7 +72,7 @@ class CompareConfig:
     thresholds: dict[str, float] = field(default_factory=dict)  # per impl, e.g. {copy: 0.05}
     alpha: float = 0.01  # level of the one-sided Mann-Whitney U test over round medians
     # Only these impls' rows of these timers fail the gate; the rest is reported.
-    gate_impls: list[str] = field(default_factory=lambda: ["seeded"])
+    gate_impls: list[str] = field(default_factory=lambda: ["seeded", "seeded:compile"])
     gate_timers: list[str] = field(default_factory=lambda: ["event", "cuda_graph"])
     # Refuse (exit 2) two GPU models or two dtype sets unless told otherwise; allow_cross_gpu
     # allows both, allow_cross_dtype different dtypes only (the shared ones are compared).

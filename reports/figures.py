@@ -36,10 +36,10 @@ STYLE = {
     "axes.spines.right": False,
 }
 COLORS = {
-    "seeded": "#d62728", "eager": "#1f77b4", "compile": "#2ca02c", "native": "#9467bd",
+    "seeded": "#d62728", "seeded:compile": "#e377c2", "eager": "#1f77b4", "compile": "#2ca02c", "native": "#9467bd",
     "per_element_rng": "#ff7f0e", "copy": "#000000",
 }
-OTHER_COLORS = ("#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
+OTHER_COLORS = ("#8c564b", "#7f7f7f", "#bcbd22", "#17becf")
 FOOTER_STYLE = {"fontsize": 8, "color": "0.35"}
 TIMER_LINESTYLES = {"event": "-", "cuda_graph": "--"}
 BYTE_UNITS = (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10), ("B", 1))

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 MODES = ("fwd", "bwd", "fwd_bwd")
-IMPL_ORDER = ("seeded", "eager", "compile", "native", "per_element_rng")
+IMPL_ORDER = ("seeded", "seeded:compile", "eager", "compile", "native", "per_element_rng")
 ROOFLINE_IMPL = "copy"
 PRODUCT_IMPL = "seeded"
 # the timer a sweep's throughput and speedups are read from, first present wins

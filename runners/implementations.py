@@ -3,6 +3,9 @@
 
 - `seeded`: the op from `kernels/`, as a user calls it (a fresh seed from torch's generator on
   every call, as in training);
+- `seeded:compile`: the same call under `torch.compile(fullgraph=True)`, compiled per case as the
+  `compile` baseline is (`baselines.mask_based.compiled_for_case`): what a user who compiles their
+  model gets from the op;
 - `copy`: the roofline row. It moves exactly the bytes the seeded op must move and does nothing
   else: an ATen elementwise kernel (`torch.mul(x, 1, out=y)`: exact for every float, one read and
   one write), not `Tensor.copy_`. For contiguous tensors `copy_` is a `cudaMemcpyAsync`, which
@@ -20,6 +23,7 @@ import torch
 
 import baselines  # noqa: F401  (registers the baselines)
 from baselines.case import DropoutCase
+from baselines.mask_based import compiled_for_case
 from baselines.registry import IMPLEMENTATIONS, Implementation, get, register, streaming_bytes
 from kernels import seeded_variational_dropout
 
@@ -31,6 +35,13 @@ def build_seeded(case: DropoutCase, seed=None):
     """`seed=None` (the default) draws a seed from torch's generator on every call, as in training."""
     p, dims = case.p, case.shared_dims
     return lambda x: seeded_variational_dropout(x, p=p, dim=dims, seed=seed, training=True)
+
+
+@register("seeded:compile", bytes_moved=streaming_bytes)
+def build_seeded_compiled(case: DropoutCase, seed=None, backend="inductor", mode=None, dynamic=False,
+                          recompile_limit=64):  # fmt: skip
+    """`seeded` under torch.compile; a fresh seed per call unless `seed` is given, as `seeded`."""
+    return compiled_for_case(build_seeded(case, seed), case, backend, mode, dynamic, recompile_limit)
 
 
 class _CopyBothWays(torch.autograd.Function):

@@ -188,6 +188,9 @@ def run_point(
 
     rows: dict[tuple[str, str, str], ResultRow] = {}
     prepared: dict[str, Prepared] = {}
+    # Compiled implementations compile afresh at every point (never the silent eager fallback past
+    # the recompile limit); one reset before all of them are built, so none drops another's graphs.
+    torch._dynamo.reset()
     for impl in settings.impls:
         if not work[impl]:
             continue

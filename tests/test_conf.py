@@ -52,7 +52,7 @@ def test_defaults_are_the_original_projects_sweep():
     cfg = compose_bench()
     assert dtype_names(cfg) == ["fp32"]
     assert shape_cases(cfg) == [((64, 2**k, 768), (1,)) for k in range(14)]  # T = 1 ... 8192
-    assert impl_names(cfg) == ["copy", "seeded", "eager", "compile", "native", "per_element_rng"]
+    assert impl_names(cfg) == ["copy", "seeded", "seeded:compile", "eager", "compile", "native", "per_element_rng"]
     assert mode_names(cfg) == ["fwd", "bwd", "fwd_bwd"]
     assert list(cfg.timer.names) == ["event", "cuda_graph", "host"]
     assert cfg.workload.name == "micro" and cfg.part_index == 0 and cfg.part_count == 1
@@ -75,7 +75,7 @@ def test_presets_cover_the_issues_cases():
 
 def test_ci_experiment():
     cfg = compose_bench("experiment=ci")
-    assert impl_names(cfg) == ["copy", "seeded"]  # the gated op and its roofline: short processes
+    assert impl_names(cfg) == ["copy", "seeded", "seeded:compile"]  # the gated ops and their roofline: short processes
     assert mode_names(cfg) == ["fwd", "fwd_bwd"]
     assert list(cfg.timer.names) == ["event", "cuda_graph"]  # both GPU time, what the gate trusts
     assert cfg.timer.rounds == 3 and cfg.timer.settings.event.reps == 6

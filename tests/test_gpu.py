@@ -1,6 +1,12 @@
 """GPU-only behaviour: CUDA graphs, tensors past 2**31 elements, Inductor. Skipped (and said so)
 without CUDA; the device run executes them (`scripts/gpu_tests.sh`)."""
 
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -10,6 +16,7 @@ from kernels.mask_stream import dropout_scale, keep_threshold, random_halves
 from kernels.seeds import draw_seed
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_cuda_graph_replays_draw_fresh_masks():
@@ -155,3 +162,96 @@ def test_graph_replay_after_manual_seed_draws_the_eager_mask():
         graph.replay()
         assert torch.equal(static_y.detach().cpu(), dropout_reference(x.detach().cpu(), seed, 0.5, (1,)))
         assert torch.equal(x.grad.cpu(), dropout_reference(grad.cpu(), seed, 0.5, (1,)))
+
+
+# --- the op inside compiled code ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "dtype, shape, dims, layout",
+    [
+        (torch.bfloat16, (8, 64, 256), (1,), "contiguous"),
+        (torch.float16, (4, 6, 8, 10), (0, 2), "contiguous"),  # shared dims that are no single axis
+        (torch.float32, (8, 33, 40), (), "contiguous"),  # element-wise
+        (torch.float64, (16, 24, 32), (1,), "transposed"),
+    ],
+)
+def test_inductor_launches_the_kernel_itself(monkeypatch, dtype, shape, dims, layout):
+    """Compiled with Inductor, the op is the kernel in the generated code: once compiled, forward and
+    backward call none of the op's Python launch functions, and give the eager op's numbers."""
+    import kernels.launch as launch_module
+
+    x = torch.randn(shape, device="cuda", dtype=dtype)
+    x = (x.transpose(0, 1).contiguous().transpose(0, 1) if layout == "transposed" else x).requires_grad_()
+    compiled = torch.compile(lambda t: seeded_variational_dropout(t, 0.3, dim=dims, seed=5), fullgraph=True)
+    compiled(x).sum().backward()  # compiles forward and backward
+    x.grad = None
+    python_launches = []
+    for name in ("launch", "dropout_traceable"):
+        original = getattr(launch_module, name)
+        monkeypatch.setattr(launch_module, name, lambda *a, _f=original, **k: python_launches.append(a) or _f(*a, **k))
+    y = compiled(x)
+    y.backward(torch.ones_like(y))
+    assert python_launches == []
+    monkeypatch.undo()
+    assert y.stride() == x.stride()
+    assert torch.equal(y, seeded_variational_dropout(x, 0.3, dim=dims, seed=5))
+    assert torch.equal(x.grad, seeded_variational_dropout(torch.ones_like(x), 0.3, dim=dims, seed=5))
+
+
+# The child process of the test below: host time per call of the compiled op against compiled
+# F.dropout, measured interleaved in one process (ratios hold across processes, absolute times do
+# not), first with the op never run eagerly (cold), then after eager calls (warm).
+COMPILED_HOST_COST_SCRIPT = """
+import json
+import statistics
+import time
+
+import torch
+import torch.nn.functional as F
+
+from kernels import seeded_variational_dropout
+
+x = torch.randn(64, 1, 768, device="cuda")
+seeded = torch.compile(lambda t: seeded_variational_dropout(t, 0.5, dim=1), fullgraph=True)
+reference = torch.compile(lambda t: F.dropout(t, 0.5, training=True), fullgraph=True)
+for function in (seeded, reference):
+    for _ in range(20):
+        function(x)
+
+
+def per_call_us(function, calls=400):
+    torch.cuda.synchronize()
+    began = time.perf_counter()
+    for _ in range(calls):
+        function(x)
+    torch.cuda.synchronize()
+    return (time.perf_counter() - began) / calls * 1e6
+
+
+def ratio_to_reference(rounds=7):
+    return statistics.median(per_call_us(seeded) / per_call_us(reference) for _ in range(rounds))
+
+
+cold = ratio_to_reference()
+for _ in range(5):
+    seeded_variational_dropout(x, 0.5, dim=1)  # eager calls: plans, the C++ hot path's record
+warm = ratio_to_reference()
+print(json.dumps({"cold": cold, "warm": warm}))
+"""
+
+
+@pytest.mark.timing
+def test_compiled_calls_cost_the_host_what_compiled_dropout_costs_cold_or_warm(tmp_path):
+    """Host cost of a compiled call at a launch-bound size (64x1x768 fp32), as a ratio to compiled
+    F.dropout in the same process: at most 1.3 (it launches one more op, the seed draw), and a cold
+    process (the op never ran eagerly) within 15% of the same process once warm."""
+    script = tmp_path / "compiled_host_cost.py"
+    script.write_text(COMPILED_HOST_COST_SCRIPT)
+    env = {key: value for key, value in os.environ.items() if key != "TRITON_INTERPRET"}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+    done = subprocess.run([sys.executable, str(script)], env=env, check=True, timeout=600, capture_output=True,
+                          text=True)  # fmt: skip
+    ratios = json.loads(done.stdout.strip().splitlines()[-1])
+    assert ratios["warm"] <= 1.3, ratios
+    assert ratios["cold"] <= 1.15 * ratios["warm"], ratios

@@ -70,7 +70,7 @@ def test_smoke_sweep_writes_a_valid_csv(tmp_path, capsys):
     assert paths == [tmp_path / "cpu-smoke" / "fp32.csv"]
     frame = read_results(paths[0])
     assert list(frame.columns) == list(COLUMNS)
-    impls = ["copy", "seeded", "eager", "compile", "native", "per_element_rng"]
+    impls = ["copy", "seeded", "seeded:compile", "eager", "compile", "native", "per_element_rng"]
     assert len(frame) == 2 * len(impls) * 3  # points x impls x modes, one timer (cpu)
     assert not frame.duplicated(list(KEY_COLUMNS)).any()
     if per_element_rng._INTERPRETED:

@@ -671,6 +671,41 @@ def test_compile_fullgraph_has_no_graph_break():
     assert x.grad is not None
 
 
+@pytest.mark.parametrize(
+    "dtype, shape, dims",
+    [
+        (torch.float32, (4, 5, 16), (1,)),
+        (torch.bfloat16, (3, 4, 5, 6), (0, 2)),  # shared dims that are no single axis: the packed copy
+        (torch.float64, (8, 33), ()),
+    ],
+)
+def test_the_op_inductor_traces_gives_the_eager_masks_and_gradients(dtype, shape, dims):
+    # dropout_kernel_op is what Inductor traces for CUDA tensors (it then launches the kernel itself);
+    # run eagerly, its body launches the same kernel (here in the interpreter) with a device seed.
+    from kernels.autograd import dropout_kernel_op
+
+    x = torch.randn(shape, dtype=dtype, device=KERNEL_DEVICE, requires_grad=True)
+    seed = torch.tensor([2024], dtype=torch.int64, device=KERNEL_DEVICE)
+    y = dropout_kernel_op(x, seed, 0.3, list(dims))
+    assert torch.equal(y.cpu(), dropout_reference(x.detach().cpu(), 2024, 0.3, dims))
+    grad_out = torch.randn_like(y)
+    y.backward(grad_out)
+    assert torch.equal(x.grad.cpu(), dropout_reference(grad_out.cpu(), 2024, 0.3, dims))
+
+
+def test_an_empty_triton_hook_chain_is_no_hook():
+    # Triton >= 3.5 keeps launch hooks in a HookChain that is never None: only one holding a call is
+    # a hook (a profiler's), which sends launches through Triton's own runner.
+    class Chain:
+        def __init__(self, calls):
+            self.calls = calls
+
+    assert not launch_module._hook_is_set(Chain([]))
+    assert launch_module._hook_is_set(Chain([print]))
+    assert not launch_module._hook_is_set(None)  # Triton before 3.5: a callable or None
+    assert launch_module._hook_is_set(print)
+
+
 @pytest.mark.skipif(not HAS_CUDA, reason="Inductor on the GPU: run by the device suite")
 def test_compile_inductor_on_gpu_matches_eager_with_a_seed():
     x = torch.randn(4, 16, 64, device="cuda", requires_grad=True)
