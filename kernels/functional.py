@@ -85,7 +85,7 @@ def _normalized_dims(dim: int | tuple[int, ...], ndim: int) -> tuple[int, ...]:
     for d in (dim,) if isinstance(dim, int) else dim:
         if not -rank <= d < rank:
             raise IndexError(f"Dimension out of range (expected to be in range of [{-rank}, {rank - 1}], but got {d})")
-        normalized.append(d % rank)
+        normalized.append(int(d) % rank)  # int(): a dim traced as a symbolic int is specialized
     if len(set(normalized)) != len(normalized):
         raise ValueError(f"dim {dim!r} names the same dimension more than once")
     return tuple(sorted(normalized)) if ndim > 0 else ()
@@ -106,14 +106,18 @@ def _check_input(x: torch.Tensor) -> None:
 
 def _inductor_can_launch(x: torch.Tensor, p: float, seed: torch.Tensor) -> bool:
     """Whether a traced call can be the kernel itself in the compiled graph (`dropout_kernel_op`):
-    a CUDA tensor of more than 0 dims whose sizes and strides are plain ints (no dynamic shapes:
-    the launch plan is made from them while tracing), the seed on its device, and 0 < p < 1."""
+    a 16- or 32-bit CUDA tensor of more than 0 dims whose sizes and strides are plain ints (no
+    dynamic shapes: the launch plan is made from them while tracing) below 2**31, as is its element
+    count (every integer argument of the launch fits in 32 bits: see `dropout_traceable`), the seed
+    on its device, and 0 < p < 1. float64 needs the scale's 64-bit pattern: the custom op."""
     return (
         x.is_cuda
+        and x.dtype != torch.float64
         and x.dim() > 0
         and p < 1
         and seed.device == x.device
-        and all(type(n) is int for n in (*x.shape, *x.stride()))
+        and all(type(n) is int and abs(n) < 2**31 for n in (*x.shape, *x.stride()))
+        and x.numel() < 2**31
     )
 
 

@@ -150,7 +150,9 @@ def launch(x: torch.Tensor, out: torch.Tensor, plan: LaunchPlan, seed, p: float,
     # A CPU tensor reaches a Triton kernel only through Triton's interpreter: no compiled kernel to
     # call directly, and bfloat16 must be rounded by hand there (the kernel's BF16_ROUND_BY_HAND).
     on_gpu = x.is_cuda
-    constexprs = (*plan.blocks, seed_mode, plan.compute_f64, PHILOX_ROUNDS, not on_gpu, plan.wide_offsets)
+    scale_as_float = False  # the scale's float64 bits in scale_bits
+    constexprs = (*plan.blocks, seed_mode, plan.compute_f64, PHILOX_ROUNDS, not on_gpu, plan.wide_offsets,
+                  scale_as_float)  # fmt: skip
     compiled_key = (plan.key, x.data_ptr() % 16, out.data_ptr() % 16, seed_ptr.data_ptr() % 16,
                     offset_ptr.data_ptr() % 16, seed_mode)  # fmt: skip
     compiled = _CACHE.compiled.get(compiled_key) if on_gpu else None
@@ -218,8 +220,13 @@ def dropout_traceable(
     """The kernel path as `torch.compile` takes it in: the launch through `torch.library.wrap_triton`,
     so Inductor traces it (shapes and strides only: no data pointers are read here) and launches the
     kernel from its own generated code, with no Python of this package per call. `seed`: a
-    one-element int64 tensor on x's device (SEED_MODE 1); 0 < p < 1 and x.dim() > 0 (the caller's
-    checks). Same plan, tiles and mask as `dropout_triton`."""
+    one-element int64 tensor on x's device (SEED_MODE 1); 0 < p < 1, x.dim() > 0, x of 16 or 32
+    bits with sizes, strides and element count below 2**31 (the caller's checks). Same plan, tiles,
+    mask and numbers as `dropout_triton`.
+
+    Every integer argument must fit in 32 bits: Inductor (torch 2.11) fails to generate the launch of
+    a user kernel given a larger Python int. So the scale goes as a float (SCALE_AS_FLOAT), which
+    Inductor passes as float32: exactly the value the kernel multiplies 16- and 32-bit inputs by."""
     out = torch.empty_like(x)
     if x.numel() == 0:
         return out
@@ -232,10 +239,10 @@ def dropout_traceable(
     block_o, block_s, block_c, lanes = plan.blocks
     # The unused offset pointer points at the seed (SEED_MODE 1 reads seed_ptr only).
     torch.library.wrap_triton(seeded_dropout_kernel)[plan.grid](
-        x, out, seed, seed, 0, 0, keep_threshold(p), scale_bits(p), *plan.geometry,
+        x, out, seed, seed, 0, 0, keep_threshold(p), dropout_scale(p), *plan.geometry,
         BLOCK_O=block_o, BLOCK_S=block_s, BLOCK_C=block_c, LANES=lanes, SEED_MODE=1,
         COMPUTE_F64=plan.compute_f64, ROUNDS=PHILOX_ROUNDS, BF16_ROUND_BY_HAND=not x.is_cuda,
-        WIDE_OFFSETS=plan.wide_offsets, num_warps=plan.num_warps,
+        WIDE_OFFSETS=plan.wide_offsets, SCALE_AS_FLOAT=True, num_warps=plan.num_warps,
     )  # fmt: skip
     return out
 

@@ -87,6 +87,7 @@ def seeded_dropout_kernel(
     ROUNDS: tl.constexpr,
     BF16_ROUND_BY_HAND: tl.constexpr,
     WIDE_OFFSETS: tl.constexpr,
+    SCALE_AS_FLOAT: tl.constexpr = False,
 ):
     """out[o, s, i] = x[o, s, i] * (keep[o * size_i + i] ? scale : 0), one tile per program.
 
@@ -103,6 +104,10 @@ def seeded_dropout_kernel(
     `draw_seed` derives it from the generator's seed at seed_ptr and Philox offset at offset_ptr
     plus seed_lo (the offset inside a CUDA graph). x is loaded before any seed load, so the seed's
     latency overlaps x's instead of adding to it.
+
+    The scale: SCALE_AS_FLOAT False, `scale_bits` holds the float64 scale's bits (an int64); True,
+    `scale_bits` is the scale as a float32 argument (16- and 32-bit inputs only, which multiply in
+    float32 either way: the same number). Inductor's launch takes the float (kernels/launch.py).
 
     BF16_ROUND_BY_HAND: in Triton's interpreter (CPU tensors) float32 -> bfloat16 truncates where
     the GPU rounds to nearest even; the launch sets it for CPU tensors, so both give the spec's bits.
@@ -163,9 +168,12 @@ def seeded_dropout_kernel(
     half = (word >> ((position % 2) * 16).to(tl.uint32)) & 0xFFFF
     keep = half.to(tl.int32) >= threshold  # P(keep) = 1 - threshold / 2**16
 
-    scale = scale_bits.to(tl.float64, bitcast=True)
-    if not COMPUTE_F64:
-        scale = scale.to(tl.float32)
+    if SCALE_AS_FLOAT:
+        scale = scale_bits
+    else:
+        scale = scale_bits.to(tl.float64, bitcast=True)
+        if not COMPUTE_F64:
+            scale = scale.to(tl.float32)
     multiplier = tl.where(keep, scale, 0.0)
 
     if COMPUTE_F64 or x.dtype == tl.float32:

@@ -173,14 +173,17 @@ def test_graph_replay_after_manual_seed_draws_the_eager_mask():
         (torch.bfloat16, (8, 64, 256), (1,), "contiguous"),
         (torch.float16, (4, 6, 8, 10), (0, 2), "contiguous"),  # shared dims that are no single axis
         (torch.float32, (8, 33, 40), (), "contiguous"),  # element-wise
-        (torch.float64, (16, 24, 32), (1,), "transposed"),
+        (torch.float32, (16, 24, 32), (1,), "transposed"),
+        (torch.float64, (16, 24, 32), (1,), "contiguous"),  # the custom op: Python launches
     ],
 )
 def test_inductor_launches_the_kernel_itself(monkeypatch, dtype, shape, dims, layout):
     """Compiled with Inductor, the op is the kernel in the generated code: once compiled, forward and
-    backward call none of the op's Python launch functions, and give the eager op's numbers."""
+    backward call none of the op's Python launch functions, and give the eager op's numbers. float64
+    keeps the custom op (its scale is a 64-bit pattern, which Inductor cannot pass to a kernel)."""
     import kernels.launch as launch_module
 
+    torch._dynamo.reset()  # each case compiles afresh (no automatic dynamic shapes between cases)
     x = torch.randn(shape, device="cuda", dtype=dtype)
     x = (x.transpose(0, 1).contiguous().transpose(0, 1) if layout == "transposed" else x).requires_grad_()
     compiled = torch.compile(lambda t: seeded_variational_dropout(t, 0.3, dim=dims, seed=5), fullgraph=True)
@@ -192,7 +195,7 @@ def test_inductor_launches_the_kernel_itself(monkeypatch, dtype, shape, dims, la
         monkeypatch.setattr(launch_module, name, lambda *a, _f=original, **k: python_launches.append(a) or _f(*a, **k))
     y = compiled(x)
     y.backward(torch.ones_like(y))
-    assert python_launches == []
+    assert len(python_launches) == (2 if dtype == torch.float64 else 0)  # forward and backward
     monkeypatch.undo()
     assert y.stride() == x.stride()
     assert torch.equal(y, seeded_variational_dropout(x, 0.3, dim=dims, seed=5))
