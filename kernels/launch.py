@@ -226,7 +226,7 @@ def dropout_traceable(
 
     Every integer argument must fit in 32 bits: Inductor (torch 2.11) fails to generate the launch of
     a user kernel given a larger Python int. So the scale goes as a float (SCALE_AS_FLOAT), which
-    Inductor passes as float32: exactly the value the kernel multiplies 16- and 32-bit inputs by."""
+    the kernel rounds to float32: exactly the value it multiplies 16- and 32-bit inputs by."""
     out = torch.empty_like(x)
     if x.numel() == 0:
         return out

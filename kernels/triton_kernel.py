@@ -106,8 +106,9 @@ def seeded_dropout_kernel(
     latency overlaps x's instead of adding to it.
 
     The scale: SCALE_AS_FLOAT False, `scale_bits` holds the float64 scale's bits (an int64); True,
-    `scale_bits` is the scale as a float32 argument (16- and 32-bit inputs only, which multiply in
-    float32 either way: the same number). Inductor's launch takes the float (kernels/launch.py).
+    `scale_bits` is the scale as a float argument, rounded to float32 here (16- and 32-bit inputs
+    only, which multiply in float32 either way: the same number). Inductor's launch takes the float
+    (kernels/launch.py).
 
     BF16_ROUND_BY_HAND: in Triton's interpreter (CPU tensors) float32 -> bfloat16 truncates where
     the GPU rounds to nearest even; the launch sets it for CPU tensors, so both give the spec's bits.
@@ -168,8 +169,8 @@ def seeded_dropout_kernel(
     half = (word >> ((position % 2) * 16).to(tl.uint32)) & 0xFFFF
     keep = half.to(tl.int32) >= threshold  # P(keep) = 1 - threshold / 2**16
 
-    if SCALE_AS_FLOAT:
-        scale = scale_bits
+    if SCALE_AS_FLOAT:  # float32, or float64 where Inductor passes Python floats so: rounded as below
+        scale = tl.cast(scale_bits, tl.float32)
     else:
         scale = scale_bits.to(tl.float64, bitcast=True)
         if not COMPUTE_F64:

@@ -5,9 +5,9 @@ its loss as the model workload does (`runners.model_workload`), and reports:
 
 - the step's time (CUDA events over `--steps` steps, after `--warmup` steps), and forward+backward
   alone (`triton.testing.do_bench`);
-- how the op's launches went during the timed steps: calls through Triton's JIT (`kernel[grid]`,
-  the slow path) against direct launches of a cached compiled kernel, the seed's form, and the
-  host time of the launch function per call;
+- the op's launches from Python during the timed steps (`kernels.launch.launch`; none where
+  Inductor launches the kernel from its own code), the seed's form, and the host time of that
+  launch function per call;
 - a profiler table of three steps (self CPU and self CUDA time per op).
 
 `--prewarm eager` runs one eager forward+backward of the model before compiling: the case in which
@@ -45,22 +45,14 @@ DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
 
 
 class LaunchCounter:
-    """Counts the op's launches by path, wrapping kernels.launch's kernel and launch function."""
+    """Counts the op's launches from Python, wrapping kernels.launch's launch function."""
 
     def __init__(self):
-        self.jit_calls = 0
         self.launches = 0
         self.seed_kinds = collections.Counter()
         self.layouts = collections.Counter()
         self.launch_us = []
-        self._kernel = op_launch.seeded_dropout_kernel
         self._launch = op_launch.launch
-        counter = self
-
-        class KernelProxy:
-            def __getitem__(self, grid):
-                counter.jit_calls += 1
-                return counter._kernel[grid]
 
         def counted_launch(x, out, plan, seed, p, policy):
             began = time.perf_counter()
@@ -70,11 +62,10 @@ class LaunchCounter:
             self.seed_kinds[type(seed).__name__] += 1
             self.layouts[(tuple(x.shape), x.stride(), str(x.dtype), x.data_ptr() % 16)] += 1
 
-        op_launch.seeded_dropout_kernel = KernelProxy()
         op_launch.launch = counted_launch
 
     def reset(self):
-        self.jit_calls = self.launches = 0
+        self.launches = 0
         self.seed_kinds.clear()
         self.layouts.clear()
         self.launch_us.clear()
@@ -82,7 +73,6 @@ class LaunchCounter:
     def summary(self) -> dict:
         return {
             "launches": self.launches,
-            "jit_calls": self.jit_calls,
             "seed_kinds": dict(self.seed_kinds),
             "layouts": len(self.layouts),
             "launch_us_median": statistics.median(self.launch_us) if self.launch_us else None,
