@@ -131,6 +131,8 @@ def test_merge_checks_every_part_first_names_the_bad_one_and_writes_nothing(tmp_
     with pytest.raises(MixedGpuError, match=re.escape(str(folder / "fp16.part-1-of-2.csv"))):
         merge(folder / "fp16.csv", [folder / "fp16.part-0-of-2.csv", folder / "fp16.part-1-of-2.csv"])
     assert not (folder / "fp16.csv").exists() and not (folder / "fp16.samples.csv").exists()
+    assert merge_main([str(tmp_path)]) == 2  # the command says so, without a traceback
+    assert not (folder / "fp16.csv").exists()
 
 
 def raw_rows(path) -> list[list[str]]:
