@@ -127,9 +127,31 @@ def default_to_cpu_smoke(argv: list[str]) -> list[str]:
     return [*argv, "experiment=cpu_smoke"]
 
 
+QUOTING_HINT = """\
+hint: an override holding spaces, braces or quotes must reach Hydra as one argument. Quote it whole:
+    python -m runners.bench 'shape.cases=[{dim: [1], shapes: [[2, 3, 8]]}]' 'p=[0.1, 0.5]'
+    make bench ARGS="'shape.cases=[{dim: [1], shapes: [[2, 3, 8]]}]' 'p=[0.1, 0.5]'"
+or leave the spaces out: p=[0.1,0.5]"""
+
+
+def check_override_syntax(argv: list[str]) -> None:
+    """Exit with Hydra's parser error and a hint on shell quoting when an override does not parse
+    (most often one the shell split at a space). Command lines with flags are left to Hydra."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import OverrideParseException
+
+    if any(arg.startswith("-") for arg in argv[1:]):
+        return
+    try:
+        OverridesParser.create().parse_overrides(argv[1:])
+    except OverrideParseException as error:
+        raise SystemExit(f"error: {error}\n{QUOTING_HINT}") from None
+
+
 def command_line(argv: list[str]) -> list[str]:
     """What Hydra gets: the CPU smoke default (not for SLURM jobs: they run on the cluster's GPU nodes,
     not here), then the multirun that `gpus=N` / `launcher=` ask for (runners/launch.py)."""
+    check_override_syntax(argv)
     if requested_launcher(argv) != "slurm":
         argv = default_to_cpu_smoke(argv)
     return multirun_argv(argv)

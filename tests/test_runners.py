@@ -479,3 +479,9 @@ def test_inputs_too_large_for_memory_give_oom_rows_naming_the_shape_and_the_swee
     assert set(big.status) == {"oom"} and all("2x3x8" in error for error in big.error)
     assert set(small.status) == {"ok"}
     assert sweep.failure_status(MemoryError()) == "oom"
+
+
+def test_an_override_split_at_a_space_fails_with_a_hint_on_quoting():
+    with pytest.raises(SystemExit, match="hint: an override holding spaces, braces or quotes .* Quote it whole"):
+        bench.command_line(["bench", "shape.cases=[{dim:", "[1]}]"])
+    assert bench.command_line(["bench", "p=[0.1, 0.5]", "device=cpu"]) == ["bench", "p=[0.1, 0.5]", "device=cpu"]
