@@ -117,11 +117,20 @@ def _refuse_function_transforms(x: torch.Tensor) -> None:
         raise RuntimeError(_TRANSFORMS_MESSAGE.format(what="forward-mode AD (a dual tensor)"))
 
 
+def _training_flag(training) -> bool:
+    """`training` as F.dropout takes it: a bool (numpy's too); anything else, a string such as
+    "False" above all, is a TypeError rather than read by its truthiness."""
+    if type(training).__module__ == "numpy" and type(training).__name__ in ("bool_", "bool"):
+        return bool(training)
+    raise TypeError(f"training must be a bool, got {type(training).__name__} ({training!r})")
+
+
 def _check_input(x: torch.Tensor) -> None:
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
-    if x.layout is not torch.strided:
-        raise TypeError(f"x must be a dense (strided) tensor, got layout {x.layout}: give x.to_dense()")
+    if x.layout is not torch.strided or x.is_nested:
+        layout = "nested" if x.is_nested else x.layout
+        raise TypeError(f"x must be a dense (strided) tensor, got layout {layout}: give a dense tensor (x.to_dense())")
     if x.dtype not in SUPPORTED_DTYPES:
         names = ", ".join(str(d) for d in SUPPORTED_DTYPES)
         raise TypeError(f"seeded_variational_dropout does not support dtype {x.dtype}; supported: {names}")
@@ -165,6 +174,8 @@ def seeded_variational_dropout(
     p = dropout_probability(p)
     dim = canonical_dim(dim)
     seed = checked_seed(seed)
+    if type(training) is not bool:
+        training = _training_flag(training)
     if not training or p == 0:
         return x
     if torch.jit.is_tracing():

@@ -382,6 +382,25 @@ def test_a_sparse_x_is_a_type_error_saying_what_to_give():
         seeded_variational_dropout(torch.randn(2, 3).to_sparse(), 0.5, seed=1)
 
 
+def test_a_nested_x_is_a_type_error_saying_what_to_give():
+    nested = torch.nested.nested_tensor([torch.randn(2), torch.randn(3)])
+    with pytest.raises(TypeError, match=re.escape("x must be a dense (strided) tensor, got layout nested")):
+        seeded_variational_dropout(nested, 0.5, dim=(), seed=1)
+
+
+@pytest.mark.parametrize("training", ["False", "no", None, 0.5, 2, torch.tensor(True)])
+def test_training_takes_a_bool_as_f_dropout_does_never_a_value_read_by_its_truthiness(training):
+    with pytest.raises(TypeError, match="training must be a bool"):
+        seeded_variational_dropout(torch.randn(2, 3), 0.5, seed=1, training=training)
+    x = torch.randn(2, 3)
+    assert seeded_variational_dropout(x, 0.5, seed=1, training=np.bool_(False)) is x
+
+
+def test_torch_jit_script_is_refused_saying_what_to_use_instead():
+    with pytest.raises(RuntimeError, match="cannot be compiled by torch.jit.script .* use torch.compile"):
+        torch.jit.script(SeededVariationalDropout(0.5, 1))
+
+
 TRANSFORMS = {
     "vmap": lambda f, x: torch.vmap(f)(x),
     "jvp": lambda f, x: torch.func.jvp(f, (x,), (torch.ones_like(x),)),
