@@ -246,12 +246,16 @@ def is_cut_header(text: str, known_columns: tuple[str, ...] | None) -> bool:
 
 def why_line_damaged(line: str, header: list[str]) -> str | None:
     """Why one line of a results file is not a row the writer wrote, or None."""
+    if "\x00" in line:
+        return "a NUL byte: no text the writer writes holds one"
     try:
         record = next(csv.reader([line], strict=True))
     except csv.Error as error:
         return f"not CSV ({error})"
     if len(record) != len(header):
         return f"{len(record)} fields, the header has {len(header)}"
+    if csv_line(record).decode("utf-8").rstrip("\r\n") != line.rstrip("\r"):
+        return "quoted as the writer never quotes (a stray quote?)"
     return why_damaged(dict(zip(header, record, strict=True)))
 
 

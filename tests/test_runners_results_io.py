@@ -238,8 +238,9 @@ def cut_after_p(fields: dict[str, str]) -> list[str]:
         (lambda fields: list({**fields, "status": "okay"}.values()), "status 'okay' is none of"),
         (lambda fields: list({**fields, "p": "0.5.1"}.values()), "p='0.5.1' is not a number"),
         (lambda fields: list({**fields, "p": "nan"}.values()), "p='nan' is not a finite number"),
+        (lambda fields: list({**fields, "run_id": "a\x00b"}.values()), "a NUL byte"),
     ],
-    ids=["cut after p", "unknown status", "unparsable p", "nan p"],
+    ids=["cut after p", "unknown status", "unparsable p", "nan p", "NUL byte"],
 )
 def test_rows_that_do_not_parse_are_not_done_are_measured_again_and_dropped_by_the_compaction(tmp_path, damage, reason):
     path = tmp_path / "fp16.csv"
@@ -287,6 +288,15 @@ def test_a_damaged_line_costs_only_itself_never_the_clean_line_after_it(tmp_path
     with pytest.warns(results_io.DamagedRowWarning, match=re.escape(f"{path}, line 3: ignored")):
         resumed = ResultsFile(path)
     assert impls_in_rows(resumed) == {"copy", "eager"}
+
+
+def test_a_stray_quote_inside_a_field_is_damage_not_a_row(tmp_path):
+    path = tmp_path / "fp16.csv"
+    ResultsFile(path).write(make_row("eager"))
+    line = results_io.csv_line(row_fields(make_row("seeded")).values())
+    path.write_bytes(path.read_bytes() + line.replace(b"seeded", b'see"ded', 1))  # never written so
+    with pytest.warns(results_io.DamagedRowWarning, match="quoted as the writer never quotes"):
+        assert impls_in_rows(ResultsFile(path)) == {"eager"}
 
 
 def impls_in_rows(results: ResultsFile) -> set[str]:
