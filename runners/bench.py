@@ -84,7 +84,8 @@ def run(cfg: DictConfig) -> list[Path]:
             writer.compact()
         print(f"\ninterrupted: every finished row is in {', '.join(map(str, context.paths))}; run again to resume")
         raise
-    print("written: " + ", ".join(map(str, context.paths)))
+    written = [path for path in context.paths if path.exists()]
+    print(f"written: {', '.join(map(str, written))}" if written else "nothing written (no point to measure here)")
     if context.device.type == "cpu":
         print(cpu_banner(cfg).replace("\n\n", "\n"), flush=True)
     finish_run(context.files(), rows)

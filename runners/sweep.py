@@ -297,8 +297,9 @@ def settings_of(cfg: DictConfig, device: torch.device) -> SweepSettings:
     settings = SweepSettings(
         impls=impl_names(cfg), modes=mode_names(cfg), timers=timer_names(cfg, device), device=device,
         impl_options=options(cfg.impl.get("options")), timer_settings=options(cfg.timer.get("settings")),
-        host_max_numel=int(cfg.timer.host_max_numel), overwrite=flag(cfg, "overwrite"), workload=cfg.workload.name,
-        rounds=whole_number(cfg, "timer.rounds", 1), shuffle_seed=int(cfg.timer.shuffle_seed),
+        host_max_numel=whole_number(cfg, "timer.host_max_numel", 0), overwrite=flag(cfg, "overwrite"),
+        workload=cfg.workload.name,
+        rounds=whole_number(cfg, "timer.rounds", 1), shuffle_seed=whole_number(cfg, "timer.shuffle_seed", 0),
         first_round_index=int(cfg.get("pass_index", 0)) * whole_number(cfg, "timer.rounds", 1),
     )  # fmt: skip
     for name in settings.impls:

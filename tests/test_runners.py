@@ -485,3 +485,15 @@ def test_an_override_split_at_a_space_fails_with_a_hint_on_quoting():
     with pytest.raises(SystemExit, match="hint: an override holding spaces, braces or quotes .* Quote it whole"):
         bench.command_line(["bench", "shape.cases=[{dim:", "[1]}]"])
     assert bench.command_line(["bench", "p=[0.1, 0.5]", "device=cpu"]) == ["bench", "p=[0.1, 0.5]", "device=cpu"]
+
+
+@pytest.mark.parametrize("override", ["device=''", "device=tpu", "timer.host_max_numel=abc", "timer.shuffle_seed=-1"])
+def test_other_settings_that_cannot_work_are_refused_naming_them(tmp_path, override):
+    with pytest.raises(ValueError, match=re.escape(override.split("=")[0] + "=")):
+        run(tiny_cfg(tmp_path, override))
+
+
+def test_a_part_without_points_says_it_wrote_nothing(tmp_path, capsys):
+    run(tiny_cfg(tmp_path, "impl.names=[copy]", "mode=fwd", "part_index=3", "part_count=4"))
+    out = capsys.readouterr().out
+    assert "nothing written (no point to measure here)" in out and "written: " not in out
