@@ -34,7 +34,7 @@ def test_help_lists_every_setting_with_its_default():
 
 
 def test_a_wrong_type_is_refused_with_the_reason():
-    with pytest.raises(ValueError, match="bad argument: .*'many'"):
+    with pytest.raises(ValueError, match="bad argument pairs='many': .*'many'"):
         parse_settings(ab_runner.ABConfig, ["pairs=many"], ValueError)
 
 
