@@ -89,7 +89,7 @@ def run(cfg: DictConfig) -> list[Path]:
     if context.device.type == "cpu":
         print(cpu_banner(cfg).replace("\n\n", "\n"), flush=True)
     finish_run(context.files(), rows)
-    return context.paths
+    return written
 
 
 # ---- the end of a run: the results files compacted, the exit status ---------------------------------

@@ -494,6 +494,6 @@ def test_other_settings_that_cannot_work_are_refused_naming_them(tmp_path, overr
 
 
 def test_a_part_without_points_says_it_wrote_nothing(tmp_path, capsys):
-    run(tiny_cfg(tmp_path, "impl.names=[copy]", "mode=fwd", "part_index=3", "part_count=4"))
+    assert run(tiny_cfg(tmp_path, "impl.names=[copy]", "mode=fwd", "part_index=3", "part_count=4")) == []
     out = capsys.readouterr().out
     assert "nothing written (no point to measure here)" in out and "written: " not in out
