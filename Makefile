@@ -23,6 +23,16 @@ LAUNCHER ?=
 REF ?= origin/main
 PAIRS ?= 4
 AB_OUT ?= results/ab/latest
+# The variables reach the Python entry points through the environment, never through a shell
+# re-reading them (runners/make_command.py): `DTYPE='fp32; echo X'` is a dtype Hydra refuses, not a
+# command, and ARGS is split as shell words without variable, command or glob expansion.
+# make does not expand them either: each holds the text given (`$(shell ...)` in ARGS stays text).
+PASSED_ON := DTYPE ARGS RESULTS BASELINE CANDIDATE GPUS LAUNCHER REF PAIRS AB_OUT ARGS_AB ARGS_JUDGE ARGS_COMPARE
+$(foreach name,$(PASSED_ON),$(eval override $(name) := $$(value $(name))))
+CI_BASELINE := $(or $(BASELINE),results/nvidia-h200/ci-baseline.csv)
+CI_CANDIDATE := $(or $(CANDIDATE),results/ci/candidate.csv)
+export $(PASSED_ON) CI_BASELINE CI_CANDIDATE
+RUN := $(PY) -m runners.make_command
 
 .PHONY: help install test lint bench bench-ci bench-ci-compare bench-ab report compare merge clean
 
@@ -47,26 +57,26 @@ test: $(SETUP) ## ruff, then the test suite (CPU: the Triton kernels run in the 
 	$(PY) -m pytest -q
 
 bench: $(SETUP) ## run the sweep: DTYPE=fp16|bf16|fp32|fp64|all, ARGS="shape=... p=..."; GPUS=N LAUNCHER=local|slurm: N jobs; CPU smoke without a GPU
-	$(PY) -m runners.bench dtype=$(DTYPE) gpus=$(GPUS) $(if $(LAUNCHER),launcher=$(LAUNCHER),) $(ARGS)
+	$(RUN) runners.bench 'dtype={DTYPE}' 'gpus={GPUS}' 'launcher={LAUNCHER}' '{ARGS...}'
 
 bench-ci: $(SETUP) ## the reduced CI sweep (GPU), written to results/ci/candidate.csv
-	$(PY) -m runners.bench experiment=ci $(ARGS)
+	$(RUN) runners.bench experiment=ci '{ARGS...}'
 
 bench-ci-compare: bench-ci ## bench-ci, then compare it with the committed H200 baseline (ARGS_COMPARE='key=value')
-	$(PY) -m reports.compare baseline=$(or $(BASELINE),results/nvidia-h200/ci-baseline.csv) candidate=$(or $(CANDIDATE),results/ci/candidate.csv) $(ARGS_COMPARE)
+	$(RUN) reports.compare 'baseline={CI_BASELINE}' 'candidate={CI_CANDIDATE}' '{ARGS_COMPARE...}'
 
 bench-ab: $(SETUP) ## A/B on this GPU: the CI sweep alternately with REF's code and this tree's, PAIRS pairs, then the paired verdict (exit 1: seeded regressed)
-	$(PY) -m runners.ab ref=$(REF) pairs=$(PAIRS) out=$(AB_OUT) $(ARGS_AB)
-	$(PY) -m reports.ab dir=$(AB_OUT) $(ARGS_JUDGE)
+	$(RUN) runners.ab 'ref={REF}' 'pairs={PAIRS}' 'out={AB_OUT}' '{ARGS_AB...}'
+	$(RUN) reports.ab 'dir={AB_OUT}' '{ARGS_JUDGE...}'
 
 compare: $(SETUP) ## compare two result CSVs: BASELINE=... CANDIDATE=... (make reports "Error 1": seeded regressed, "Error 2": unusable)
-	$(PY) -m reports.compare baseline=$(BASELINE) candidate=$(CANDIDATE) $(ARGS)
+	$(RUN) reports.compare 'baseline={BASELINE}' 'candidate={CANDIDATE}' '{ARGS...}'
 
 report: $(SETUP) ## figures and tables from results/; the README shows every published GPU folder (RESULTS=results/<gpu>: that folder too)
-	$(PY) -m reports.render $(RESULTS)
+	$(RUN) reports.render '{RESULTS...}'
 
 merge: $(SETUP) ## merge part files of a multi-job sweep into results/<gpu>/<dtype>.csv (GPUS=N runs do it at the end)
-	$(PY) -m runners.merge $(RESULTS)
+	$(RUN) runners.merge '{RESULTS...}'
 
 clean: ## remove caches and Hydra outputs (never results/)
 	rm -rf outputs multirun .pytest_cache .ruff_cache

@@ -7,9 +7,10 @@ from __future__ import annotations
 import functools
 import numbers
 import operator
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import torch
+from torch.autograd import forward_ad
 
 from . import fast_path
 from .autograd import SeededDropoutFunction, dropout_kernel_op, dropout_op
@@ -34,6 +35,8 @@ def dropout_probability(p) -> float:
         value = float(p)
     elif isinstance(p, numbers.Real):  # numpy floating and integer scalars, fractions
         value = float(p)
+    elif type(p).__module__ == "numpy" and type(p).__name__ in ("bool_", "bool"):  # numpy's bool: 0 or 1
+        value = float(bool(p))
     else:
         raise TypeError(f"dropout probability p must be a real number, got {type(p).__name__}")
     if not 0.0 <= value <= 1.0:  # NaN fails the range test too
@@ -54,6 +57,8 @@ def _one_dim(d, dim) -> int:
             f"{_dim_message(dim)}: a bool is not a dim (SeededVariationalDropout's second argument is dim, "
             "not nn.Dropout's inplace)"
         )
+    if getattr(d, "ndim", 0) != 0:  # a tensor or array of one element in a sequence: a nested sequence
+        raise TypeError(_dim_message(dim))
     try:
         return operator.index(d)
     except TypeError:
@@ -69,7 +74,7 @@ def canonical_dim(dim) -> int | tuple[int, ...]:
         return dim
     if hasattr(type(dim), "__index__") and getattr(dim, "ndim", 0) == 0:  # one dim (ints, 0-d tensors)
         return _one_dim(dim, dim)
-    if isinstance(dim, (str, bytes)) or not isinstance(dim, Iterable):
+    if isinstance(dim, (str, bytes, Mapping)) or not isinstance(dim, Iterable):  # a dict's keys are no dims
         raise TypeError(_dim_message(dim))
     items = tuple(dim)
     return tuple(_one_dim(d, dim) for d in items)
@@ -96,9 +101,36 @@ def _normalized_dims(dim: int | tuple[int, ...], ndim: int) -> tuple[int, ...]:
 _shared_dims = functools.lru_cache(maxsize=4096)(_normalized_dims)
 
 
+_TRANSFORMS_MESSAGE = (
+    "seeded_variational_dropout supports reverse-mode autograd only (loss.backward(), torch.autograd.grad, "
+    "torch.compile): {what} is not supported. Call it outside the transform, or use "
+    "torch.nn.functional.dropout there"
+)
+
+
+def _refuse_function_transforms(x: torch.Tensor) -> None:
+    """A clear TypeError under torch.func transforms (vmap, grad, jvp) and forward-mode AD, which the
+    op's autograd Function does not implement (they would fail deep inside, or lose the tangent)."""
+    if torch._C._functorch.maybe_current_level() is not None:
+        raise RuntimeError(_TRANSFORMS_MESSAGE.format(what="a torch.func transform (vmap, grad, jvp, ...)"))
+    if forward_ad._current_level >= 0 and forward_ad.unpack_dual(x).tangent is not None:
+        raise RuntimeError(_TRANSFORMS_MESSAGE.format(what="forward-mode AD (a dual tensor)"))
+
+
+def _training_flag(training) -> bool:
+    """`training` as F.dropout takes it: a bool (numpy's too); anything else, a string such as
+    "False" above all, is a TypeError rather than read by its truthiness."""
+    if type(training).__module__ == "numpy" and type(training).__name__ in ("bool_", "bool"):
+        return bool(training)
+    raise TypeError(f"training must be a bool, got {type(training).__name__} ({training!r})")
+
+
 def _check_input(x: torch.Tensor) -> None:
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
+    if x.layout is not torch.strided or x.is_nested:
+        layout = "nested" if x.is_nested else x.layout
+        raise TypeError(f"x must be a dense (strided) tensor, got layout {layout}: give a dense tensor (x.to_dense())")
     if x.dtype not in SUPPORTED_DTYPES:
         names = ", ".join(str(d) for d in SUPPORTED_DTYPES)
         raise TypeError(f"seeded_variational_dropout does not support dtype {x.dtype}; supported: {names}")
@@ -159,6 +191,8 @@ def seeded_variational_dropout(
     p = dropout_probability(p)
     dim = canonical_dim(dim)
     seed = checked_seed(seed)
+    if type(training) is not bool:
+        training = _training_flag(training)
     if not training or p == 0:
         return x
     if torch.jit.is_tracing():
@@ -179,6 +213,7 @@ def seeded_variational_dropout(
         if _inductor_can_launch(x, p, seed):
             return dropout_kernel_op(x, seed, p, list(shared_dims))
         return dropout_op(x, seed, p, list(shared_dims))
+    _refuse_function_transforms(x)
     shared_dims = _shared_dims(dim, x.dim())
     if x.is_cuda and p < 1 and (seed is None or type(seed) is int):
         fast = fast_path.module(dropout_any_device)

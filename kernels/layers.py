@@ -27,5 +27,12 @@ class SeededVariationalDropout(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return seeded_variational_dropout(x, p=self.p, dim=self.dim, training=self.training)
 
+    def __prepare_scriptable__(self):
+        """torch.jit.script calls this first: refuse with a message instead of a TorchScript error."""
+        raise RuntimeError(
+            "SeededVariationalDropout cannot be compiled by torch.jit.script (the op is Python and C++, not "
+            "TorchScript): use torch.compile, or torch.jit.trace in eval mode"
+        )
+
     def extra_repr(self) -> str:
         return f"p={self.p}, dim={self.dim}"

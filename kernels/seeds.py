@@ -85,6 +85,11 @@ def checked_seed(seed):
         return seed
     elif isinstance(seed, bool) or not hasattr(type(seed), "__index__"):
         raise TypeError(f"seed must be None, an int or an integer tensor, got {type(seed).__name__}")
+    elif getattr(seed, "ndim", 0) != 0:  # a numpy array of any shape
+        raise TypeError(
+            f"seed must be None, an int or an integer tensor, got a {type(seed).__name__} of shape "
+            f"{tuple(seed.shape)}: give int(seed.item()) or torch.as_tensor(seed) for a one-element array"
+        )
     else:
         value = operator.index(seed)  # numpy integers
     if not SEED_MIN <= value <= SEED_MAX:

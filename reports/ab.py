@@ -45,6 +45,7 @@ from runners.rows import KEY_COLUMNS, key_text
 from runners.settings_args import help_text, parse_settings, wants_help
 
 EXIT_PASS, EXIT_FAIL, EXIT_UNUSABLE = 0, 1, 2
+SIDES = ("ref", "candidate")
 VERDICTS = ("broken", "regressed", "noisy", "improved", "unchanged")
 
 
@@ -102,7 +103,10 @@ class ABJob:
 def read_rows(path: Path) -> dict[tuple, dict]:
     if not path.is_file():
         return {}
-    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as error:
+        raise Unjudgeable(f"{path} is not a readable results CSV: {error}") from None
     missing = [c for c in (*KEY_COLUMNS, "status", "p50_ms") if c not in frame.columns]
     if missing:
         raise Unjudgeable(f"{path} lacks column(s) {', '.join(missing)}")
@@ -116,18 +120,40 @@ def read_rows(path: Path) -> dict[tuple, dict]:
     return rows
 
 
+def manifest_runs(manifest: dict) -> list[tuple[int | str, str, str]]:
+    """(pair, side, csv) of each process in an ab.json, after reading every field the verdict and
+    its report use: a KeyError, TypeError or ValueError here means the file is not such a manifest."""
+    for name in ("ref", "candidate"):
+        str(manifest["sides"][name]["label"])
+    str(manifest["config"]["sweep"]), int(manifest["config"]["seed"]), len(manifest["orders"])
+    runs = []
+    for run in manifest["runs"]:
+        float(run["seconds"]), int(run["exit"])
+        if run["side"] not in SIDES:
+            raise ValueError(f"side {run['side']!r} is none of {', '.join(SIDES)}")
+        runs.append((run["pair"] if run["pair"] == "warmup" else int(run["pair"]), run["side"], str(run["csv"])))
+    return runs
+
+
 def load_job(folder: Path) -> ABJob:
     manifest_path = folder / "ab.json"
     if not manifest_path.is_file():
         raise Unjudgeable(f"no {manifest_path}: run python -m runners.ab first")
-    manifest = json.loads(manifest_path.read_text())
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        runs = manifest_runs(manifest)
+    except (ValueError, KeyError, TypeError, AttributeError) as error:  # JSON and UTF-8 errors are ValueErrors
+        raise Unjudgeable(
+            f"{manifest_path} is not the manifest runners.ab writes ({type(error).__name__}: {error}); "
+            "run the A/B job again"
+        ) from None
     by_pair: dict[int, dict[str, dict]] = {}
-    for run in manifest["runs"]:
-        if run["pair"] == "warmup":
-            continue
-        by_pair.setdefault(int(run["pair"]), {})[run["side"]] = read_rows(folder / run["csv"])
+    for pair, side, csv in runs:
+        if pair != "warmup":
+            by_pair.setdefault(pair, {})[side] = read_rows(folder / csv)
+    orders = len(manifest["orders"])
     pairs, incomplete = [], []
-    for index in range(len(manifest["orders"])):
+    for index in range(orders):
         sides = by_pair.get(index, {})
         if {"ref", "candidate"} <= set(sides):
             pairs.append((sides["ref"], sides["candidate"]))

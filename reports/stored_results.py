@@ -11,6 +11,7 @@ unchanged.
 from __future__ import annotations
 
 import math
+import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,6 +41,7 @@ class StoredResults:
     rounds: dict[tuple, list[float]]  # key -> round medians (empty: no samples, or no rounds)
     samples_path: Path | None  # None: no samples file beside the CSV
     unusable: dict[tuple, str] = field(default_factory=dict)  # key -> why its samples cannot be used
+    rounds_checked: dict[tuple, list[float]] = field(default_factory=dict)  # samples without rounds: their median
     notes: list[str] = field(default_factory=list)
 
     def interval(self, key: tuple) -> tuple[tuple[float, float], str]:
@@ -98,6 +100,33 @@ def read_samples(path: Path, role: str, results: StoredResults) -> None:
         rounds_text = frame["sample_rounds"].iat[index].split() if has_rounds else []
         if samples and len(rounds_text) == len(samples):
             results.rounds[key] = round_medians(samples, [int(r) for r in rounds_text])
+        elif samples:
+            results.rounds_checked[key] = [statistics.median(samples)]
+    refuse_samples_of_other_rows(results, path, role)
+
+
+SAMPLES_TOLERANCE = 1e-3  # samples are stored to 7 significant digits; p50 is their round medians' median
+
+
+def refuse_samples_of_other_rows(results: StoredResults, path: Path, role: str) -> None:
+    """Raise UnusableInput when an ok row's p50 is not the median of its samples' round medians: the
+    samples file is not the one written with this CSV (copied from another run, or edited), and a
+    verdict from it would judge numbers the CSV does not hold."""
+    wrong = []
+    for key, row in results.rows.items():
+        medians = results.rounds.get(key) or results.rounds_checked.get(key)
+        if row.get("status") != "ok" or not medians or not finite_positive(row["p50_ms"]):
+            continue
+        expected = statistics.median(medians)
+        if abs(expected - row["p50_ms"]) > SAMPLES_TOLERANCE * row["p50_ms"]:
+            wrong.append((key, row["p50_ms"], expected))
+    if wrong:
+        key, p50, expected = wrong[0]
+        raise UnusableInput(
+            f"{role} samples file {path} does not match {results.path}: {len(wrong)} ok row(s) whose p50 is not the "
+            f"median of their samples' round medians (first: {', '.join(key)}: p50 {p50:.6g} ms, samples give "
+            f"{expected:.6g} ms); a samples file of another run? Put the CSV's own samples beside it"
+        )
 
 
 def load_results(path, role: str) -> StoredResults:
@@ -105,6 +134,8 @@ def load_results(path, role: str) -> StoredResults:
     path = Path(path)
     frame = read_csv_text(path, role)
     require_columns(frame, REQUIRED_COLUMNS, path, role)
+    if frame.empty:
+        raise UnusableInput(f"{role} file {path} has no rows (a header only): nothing to compare")
     frame["p"] = frame["p"].map(canonical_p)
     for column in TIMING_COLUMNS + tuple(c for c in INTERVAL_COLUMNS if c in frame.columns):
         frame[column] = pd.to_numeric(frame[column], errors="coerce")

@@ -43,6 +43,7 @@ from runners.settings_args import help_text, parse_settings, wants_help
 
 ROOT = Path(__file__).resolve().parent.parent
 SIDES = ("ref", "candidate")
+MARKER = ".runners-ab"  # in every out folder runners.ab made: only such a folder is cleared
 
 
 @dataclass
@@ -173,14 +174,27 @@ def write_manifest(out: Path, manifest: dict) -> None:
     partial.replace(out / "ab.json")
 
 
+def claim_out_folder(out: Path) -> None:
+    """Make `out` this tool's, or check that it is: a folder it made holds MARKER. A folder that
+    exists, is not empty and lacks the marker is someone else's and is refused: a job clears
+    `<out>/runs` and rewrites ab.json, which would delete or replace that one's files."""
+    if (out / MARKER).is_file():
+        return
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise ABError(f"out={out} exists and was not made by runners.ab (no {MARKER} in it): give a new or empty one")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / MARKER).write_text("A folder of runners.ab: each job clears runs/ and rewrites ab.json.\n")
+
+
 def run(cfg: ABConfig) -> int:
     if cfg.pairs < 2:
         raise ABError(f"pairs={cfg.pairs}: a paired verdict needs at least 2 pairs")
     out = Path(cfg.out).resolve()
+    claim_out_folder(out)
     ref, candidate = sides(cfg, out)
     by_name = {"ref": ref, "candidate": candidate}
     runs_dir = out / "runs"
-    shutil.rmtree(runs_dir, ignore_errors=True)
+    shutil.rmtree(runs_dir, ignore_errors=True)  # the last job's runs in a folder of ours
     runs_dir.mkdir(parents=True)
     orders = pair_orders(cfg.pairs, cfg.seed)
     manifest = {

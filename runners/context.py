@@ -21,7 +21,10 @@ from runners.results_io import MixedGpuError, ResultsFile
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
+    try:
+        device = torch.device(name)
+    except RuntimeError as error:
+        raise ValueError(f"device={name!r}: {error}; give auto, cpu or cuda") from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise RuntimeError("device=cuda asked for, but torch sees no GPU")
     return device

@@ -13,7 +13,7 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-from runners.results_io import merge
+from runners.results_io import MixedGpuError, ResultsFileError, merge
 
 PART_NAME = re.compile(r"^(?P<stem>.+)\.part-(?P<index>\d+)-of-(?P<count>\d+)\.csv$")
 
@@ -45,7 +45,11 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{out}: not merged: part files of {len(counts)} different splits ({names}); "
                       "delete the stale split's parts, then merge again")  # fmt: skip
                 return 2
-            result = merge(out, parts)
+            try:
+                result = merge(out, parts)
+            except (MixedGpuError, ResultsFileError) as error:  # every part checked first: nothing written
+                print(f"{out}: not merged: {error}")
+                return 2
             missing = missing_parts(parts)
             note = f" (missing parts {missing}: those jobs wrote nothing yet)" if missing else ""
             print(f"{out}: {len(result)} rows after merging {len(parts)} part files{note}")

@@ -40,7 +40,7 @@ from omegaconf import OmegaConf
 from baselines.mask_based import compiled_graph_count
 from runners.context import RunContext
 from runners.models import DROPOUT_IMPLS, SHARED_DIM, build_model, markov_corpus
-from runners.plan import DTYPES
+from runners.plan import DTYPES, chosen, flag
 from runners.provenance import utc_now
 from runners.rows import ResultRow, format_dim
 
@@ -290,9 +290,9 @@ def run_model_sweep(cfg, context: RunContext) -> list[ResultRow]:
     workload = cfg.workload
     tiny = use_tiny_sizes(workload, device)
     settings = RunSettings.from_config(workload, tiny)
-    impl_names = [parse_impl(str(name)).name for name in workload.impls]  # bad names fail before any run
+    impl_names = [parse_impl(str(name)).name for name in chosen(list(workload.impls), "workload.impls", DROPOUT_IMPLS)]
     models = model_configs(workload, tiny)
-    overwrite = bool(cfg.get("overwrite", False))
+    overwrite = flag(cfg, "overwrite")
     rows = []
     for dtype_name in context.dtypes:
         writer = context.writers[dtype_name]

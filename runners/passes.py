@@ -9,8 +9,11 @@ processes can. `passes=1` is one process, as without this module.
 Pass i is the sweep's own config with `passes=1`, `pass_index=i` (which shifts the rounds' shuffled
 order, runners.rounds.round_order) and its rows written under
 `<results_dir>/.passes/<sweep id>/pass-<i>/` (or beside `output=`), the id a hash of the sweep's
-config: a pass cut off midway resumes from its own files when the same command runs again, and
-another sweep never pools them. When every pass has finished, each key that every pass holds is
+config and of the code's state (commit and uncommitted changes): a pass cut off midway resumes from
+its own files when the same command runs again on the same code, and another sweep never pools
+them. Once pooled, the folder is renamed `<sweep id>-pooled-<run id>` (kept, never resumed from), so
+the same sweep run again measures afresh. A pass ends when the sweep's process does, even when that
+one is killed (runners/lifetime.py). When every pass has finished, each key that every pass holds is
 pooled into the file the sweep writes without passes:
 
 - rounds: every pass's rounds, renumbered in pass order; the figures of runners.rounds computed
@@ -38,6 +41,8 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from runners.lifetime import exit_with_ancestor
+from runners.provenance import code_state, new_run_id
 from runners.results_io import (
     ResultsFile,
     format_samples,
@@ -52,6 +57,7 @@ from runners.rows import COLUMNS, KEY_COLUMNS, SAMPLES_COLUMNS, ResultRow, gbps_
 from runners.summary import summary_text
 
 PASSES_FOLDER = ".passes"
+WITH_PARENT = "--exit-with-parent"
 
 
 class PassesError(SystemExit):
@@ -82,11 +88,13 @@ def passes_of(cfg: DictConfig) -> int:
 
 
 def sweep_id(cfg: DictConfig) -> str:
-    """A short hash of the sweep's config (all but `passes`): the same command finds its passes'
-    files again and resumes; another sweep gets folders of its own, never pooling stale rows."""
+    """A short hash of the sweep's config (all but `passes`) and of the code's state (commit and
+    uncommitted changes): the same command on the same code finds its passes' files again and
+    resumes; another sweep, or the same one after the code changed, gets folders of its own."""
     settings = OmegaConf.to_container(cfg, resolve=True)
     settings.pop("passes", None)
     settings.pop("pass_index", None)
+    settings["code state"] = code_state(cfg.get("git_sha"))
     return hashlib.sha1(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:10]
 
 
@@ -119,7 +127,7 @@ def run_passes(cfg: DictConfig) -> list[Path]:
         config_path.parent.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(pass_config(cfg, index), config_path)
         print(f"=== pass {index + 1} of {count}: {config_path.parent}", flush=True)
-        status = subprocess.call([sys.executable, "-m", "runners.passes", str(config_path)])
+        status = subprocess.call([sys.executable, "-m", "runners.passes", str(config_path), WITH_PARENT])
         if status != 0:
             kept = pass_folder(cfg, 0).parent
             raise PassesError(
@@ -135,7 +143,18 @@ def run_passes(cfg: DictConfig) -> list[Path]:
         records = read_results(target).to_dict("records")  # typed; the file may hold other sweeps' rows too
         rows += [ResultRow(**{name: r[name] for name in COLUMNS}) for r in records if key_of(r) in pooled]
     print(f"pooled over {count} passes:\n{summary_text(rows)}", flush=True)
+    retire_passes(cfg)
     return written
+
+
+def retire_passes(cfg: DictConfig) -> Path:
+    """Rename the sweep's pass folder once its passes are pooled (`<id>` -> `<id>-pooled-<time>`):
+    the pass files belong to that one run and are kept, but no later run resumes from them, so
+    running the same sweep again measures afresh."""
+    folder = pass_folder(cfg, 0).parent
+    retired = folder.with_name(f"{folder.name}-pooled-{new_run_id()}")
+    folder.rename(retired)
+    return retired
 
 
 def pass_files(cfg: DictConfig, count: int) -> dict[Path, list[Path]]:
@@ -245,9 +264,12 @@ def add_throughput(rows: list[dict[str, str]]) -> None:
 def main(argv: list[str] | None = None) -> int:
     """A pass: `python -m runners.passes <pass-config.yaml>`, started by `run_passes`."""
     args = sys.argv[1:] if argv is None else argv
-    if len(args) != 1:
-        print("usage: python -m runners.passes PASS_CONFIG.yaml (run_passes writes it; see runners/passes.py)")
+    if len(args) not in (1, 2) or args[1:] not in ([], [WITH_PARENT]):
+        print(f"usage: python -m runners.passes PASS_CONFIG.yaml [{WITH_PARENT}] (run_passes writes it and gives "
+              f"{WITH_PARENT}: the pass ends when the sweep's process does; see runners/passes.py)")  # fmt: skip
         return 2
+    if args[1:] == [WITH_PARENT]:
+        exit_with_ancestor(1)  # a sweep killed (even by SIGKILL) takes its running pass with it
     from runners.bench import run  # imports torch: after the usage check
 
     run(OmegaConf.load(args[0]))

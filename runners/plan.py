@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from omegaconf import DictConfig, ListConfig
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from runners.rows import format_dim, format_shape
 
@@ -42,8 +42,32 @@ def as_list(value) -> list:
     return list(value) if isinstance(value, (list, tuple, ListConfig)) else [value]
 
 
+def chosen(names: list[str], key: str, known) -> list[str]:
+    """The names a selection gives; an empty one is refused: it would run nothing and say nothing."""
+    if not names:
+        raise ValueError(f"{key}=[] selects nothing to measure: give at least one of {', '.join(known)}")
+    return names
+
+
+def flag(cfg: DictConfig, key: str) -> bool:
+    """A boolean setting, e.g. `overwrite`: true or false, never a string read by its truthiness
+    (`overwrite=no` would otherwise re-measure and replace every row)."""
+    value = OmegaConf.select(cfg, key)
+    if not isinstance(value, bool):
+        raise ValueError(f"{key}={value!r} is not a boolean: give {key}=true or {key}=false")
+    return value
+
+
+def whole_number(cfg: DictConfig, key: str, least: int) -> int:
+    """An integer setting of at least `least`, e.g. `timer.rounds`, checked before anything runs."""
+    value = OmegaConf.select(cfg, key)
+    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        raise ValueError(f"{key}={value!r}: give a whole number, {least} or more")
+    return value
+
+
 def dtype_names(cfg: DictConfig) -> list[str]:
-    names = [str(n) for n in as_list(cfg.dtype.names)]
+    names = chosen([str(n) for n in as_list(cfg.dtype.names)], "dtype.names", DTYPES)
     unknown = [n for n in names if n not in DTYPES]
     if unknown:
         raise ValueError(f"unknown dtype {unknown}; choose from {list(DTYPES)} or all")
@@ -120,8 +144,11 @@ def part_of(points: list[Point], part_index: int, part_count: int) -> list[Point
 
 def timer_names(cfg: DictConfig, device: torch.device) -> list[str]:
     """The timers of the config; on CPU only `cpu` exists (perf_counter), whatever was asked."""
-    names = [str(n) for n in as_list(cfg.timer.names)]
+    names = chosen([str(n) for n in as_list(cfg.timer.names)], "timer.names", GPU_TIMERS)
     if device.type == "cpu":
+        unknown = [n for n in names if n not in (*GPU_TIMERS, "cpu")]
+        if unknown:
+            raise ValueError(f"unknown timer {unknown}; choose from {list(GPU_TIMERS)} (on CPU each runs as cpu)")
         return ["cpu"]
     if "cpu" in names:
         raise ValueError("timer cpu is the CPU smoke timer; on a GPU use event, cuda_graph or host")
@@ -137,7 +164,7 @@ def timers_at(point: Point, timers: list[str], host_max_numel: int) -> list[str]
 
 
 def mode_names(cfg: DictConfig) -> list[str]:
-    modes = [str(m) for m in as_list(cfg.mode)]
+    modes = chosen([str(m) for m in as_list(cfg.mode)], "mode", ("fwd", "bwd", "fwd_bwd"))
     unknown = [m for m in modes if m not in ("fwd", "bwd", "fwd_bwd")]
     if unknown:
         raise ValueError(f"unknown mode {unknown}; choose from fwd, bwd, fwd_bwd")
@@ -146,5 +173,5 @@ def mode_names(cfg: DictConfig) -> list[str]:
 
 def impl_names(cfg: DictConfig) -> list[str]:
     """The implementations of the config, copy (the roofline) first when it is there."""
-    names = [str(n) for n in as_list(cfg.impl.names)]
+    names = chosen([str(n) for n in as_list(cfg.impl.names)], "impl.names", ("copy", "seeded", "eager", "..."))
     return sorted(names, key=lambda n: n != "copy")

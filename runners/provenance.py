@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import platform
 import subprocess
 import uuid
@@ -52,6 +53,16 @@ def git_state(sha_override: str | None = None) -> tuple[str, bool]:
         return "unknown", False
     dirty = bool(_command_output(["git", "status", "--porcelain", "--untracked-files=no"], cwd=PROJECT_ROOT))
     return sha, dirty
+
+
+def code_state(sha_override: str | None = None) -> str:
+    """The state of the project's code: its commit (as `git_state` gives it) and, for a tree with
+    uncommitted changes, a digest of them (`git diff HEAD`), so two states of one commit differ."""
+    sha, dirty = git_state(sha_override)
+    if not dirty:
+        return sha
+    diff = _command_output(["git", "diff", "HEAD", "--binary"], cwd=PROJECT_ROOT)
+    return f"{sha}-dirty-{hashlib.sha1(diff.encode()).hexdigest()[:12]}"
 
 
 def _triton_version() -> str:

@@ -20,26 +20,32 @@ space-separated). What it guarantees:
 - **A kill loses no finished row** (SIGINT, SIGTERM, SIGKILL): at worst it cuts the line being
   written. A line that does not parse (cut short, a wrong field count, a status outside
   `runners.rows.STATUSES`, a `p` that is no finite number) is ignored with a `DamagedRowWarning`
-  naming the file and line: its key counts as not measured, and the next compaction drops the line.
-  A line cut short at the end of a file is removed by the next write before it appends (it holds no
-  finished row, and an open quote in it would swallow the rows after it); values never hold line
-  breaks, so one row is one line and nothing before the cut is touched. A rewrite killed midway
+  naming the file and line: its key counts as not measured (so its sweep measures it again), and
+  the next compaction moves the line to the quarantine file `<name>.damaged` beside the file (never
+  deleted). An ok row whose p50 is not a positive finite number (or another figure infinite or not
+  positive) is such a line. Lines are parsed one by one (values never hold line breaks, so one row
+  is one line): a damaged line never takes another with it. A line cut short at the end of a file
+  is moved to the quarantine file by the next write before it appends; a file cut inside its header
+  holds no row and starts afresh the same way. A UTF-8 byte-order mark is ignored. A rewrite killed midway
   leaves the old file whole; its temporary file (`.<name>.tmp-<host>-<pid>`) is removed on any
   exception, and one a killed process of this host left is removed when a `ResultsFile` next opens
   that folder.
 - **Resume**: `has(key)` says the file holds a row of that key; `done(key)` that its last row is
   `ok` or `skipped`, so a resumed run need not measure it; `error` and `oom` rows are not done.
-- **Refused, left as they are**: a file that is not a results (or samples) file: not UTF-8, a header
+- **Refused, left as they are**: a path that is not a regular file (/dev/null, a folder), or a
+  file that is not a results (or samples) file: not UTF-8, a header
   lacking a key column or naming a column the row type does not have, a foreign CSV. `ResultsFile`
-  raises `ResultsFileError` naming the file, the line and the fault, before anything is measured. A
+  raises `ResultsFileError` naming the file, the line and the fault, before anything is measured
+  (and before a lock file is made beside it). A
   row of another GPU raises `MixedGpuError`: results of different GPUs never share a file.
 - **Older column sets**: a file whose header is a subset of today's columns (written before columns
   were added) is read as it is; before the first row is appended it is rewritten once, under the
   lock, with today's header, the new columns holding the row type's defaults.
 
-`merge(out_path, part_paths)` appends the rows of part files (one per job of a split sweep) to one
-file and compacts it. `read_results(path)` loads a results CSV (or a samples file) as a DataFrame
-with the row type's column types, the last row of each key.
+`merge(out_path, part_paths)` merges part files (one per job of a split sweep) into one file: per
+key the newest row by timestamp, every part checked before anything is written.
+`read_results(path)` loads a results CSV (or a samples file) as a DataFrame with the row type's
+column types, the last row of each key.
 """
 
 from __future__ import annotations
@@ -86,6 +92,24 @@ def samples_path_for(path: Path) -> Path:
     return path.with_name(path.stem + ".samples.csv")
 
 
+def quarantine_path_for(path: Path) -> Path:
+    """results/nvidia-h200/fp16.csv -> results/nvidia-h200/fp16.csv.damaged: where the lines that a
+    rewrite or an append removes (damaged rows, a line cut by a kill) are kept, never deleted."""
+    path = Path(path)
+    return path.with_name(path.name + ".damaged")
+
+
+def quarantine(path: Path, data: bytes) -> None:
+    """Append `data` (whole lines, or a cut one) to the quarantine file of `path`, each ending in a
+    line end; the caller holds the lock."""
+    if not data:
+        return
+    with quarantine_path_for(path).open("ab") as f:
+        f.write(data if data.endswith(b"\n") else data + b"\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
 def lock_path_for(path: Path) -> Path:
     """results/nvidia-h200/fp16.csv -> results/nvidia-h200/.fp16.csv.lock (one lock for both files)"""
     path = Path(path)
@@ -129,6 +153,7 @@ class Table:
     header: list[str] | None
     rows: list[dict[str, str]]
     damaged: list[tuple[int, str]]
+    damaged_text: list[str] = dataclasses.field(default_factory=list)  # those lines as they are
 
 
 def why_damaged(fields: dict[str, str]) -> str | None:
@@ -141,6 +166,30 @@ def why_damaged(fields: dict[str, str]) -> str | None:
         return f"p={fields['p']!r} is not a finite number"
     if "status" in fields and fields["status"] not in STATUSES:
         return f"status {fields['status']!r} is none of {', '.join(STATUSES)}"
+    if fields.get("status") == "ok":
+        return why_ok_figures_damaged(fields)
+    return None
+
+
+# An ok row's p50 must be a positive finite number; its other times and rates too, or NaN (not
+# measured). The writer never writes anything else, so an ok row that breaks this was damaged after
+# it was written: counting it as measured would keep a value no report can use from being measured
+# again.
+OK_FIGURES = ("p50_ms", "p20_ms", "p80_ms", "gbps", "pct_of_copy", "tokens_per_s")
+
+
+def why_ok_figures_damaged(fields: dict[str, str]) -> str | None:
+    for name in OK_FIGURES:
+        if name not in fields:
+            continue
+        try:
+            value = float(fields[name] or "nan")
+        except ValueError:
+            return f"{name}={fields[name]!r} is not a number in a row whose status is ok"
+        if name != "p50_ms" and math.isnan(value):
+            continue
+        if not (math.isfinite(value) and value > 0):
+            return f"{name}={fields[name]!r} is not a positive finite number in a row whose status is ok"
     return None
 
 
@@ -159,36 +208,55 @@ def read_table(path: Path, known_columns: tuple[str, ...] | None) -> Table:
             f"{path}, line {line}: not UTF-8 text (byte {data[error.start]:#04x} at offset {error.start}): "
             "not a results file this harness wrote; left as it is"
         ) from None
+    text = text.removeprefix("\ufeff")  # a byte-order mark some editors add: no part of the first column's name
     if not text:
         return Table(None, [], [])
-    # A file not ending in a line end was cut by a kill inside its last line: that tail is no row
-    # (and is parsed apart, so an open quote in it cannot swallow anything).
+    # A file not ending in a line end was cut by a kill inside its last line: that tail is no row.
     complete, tail = text[: text.rfind("\n") + 1], text[text.rfind("\n") + 1 :]
-    reader = csv.reader(io.StringIO(complete, newline=""))
-    records = []
-    try:
-        for record in reader:
-            records.append((reader.line_num, record))
-    except csv.Error as error:
-        raise ResultsFileError(f"{path}, line {reader.line_num + 1}: not CSV ({error}); left as it is") from None
-    header = records[0][1] if records else next(csv.reader([tail]), [])
+    if not complete and is_cut_header(tail, known_columns):
+        return Table(None, [], [(1, "the file ends inside its header (a first write cut short); it starts afresh")],
+                     [tail])
+    lines = complete.splitlines()
+    header = next(csv.reader([lines[0] if lines else tail]), [])
     check_header(path, header, known_columns)
-    rows, damaged = [], []
-    for line, record in records[1:]:
-        if not record:
+    rows, damaged, damaged_text = [], [], []
+    # One row is one line (values never hold line breaks): each line is parsed alone, so a damaged
+    # line (an open quote, a stray field) costs itself and never the line after it.
+    for line, text_line in enumerate(lines[1:], start=2):
+        if not text_line.strip():
             continue  # a blank line
-        if len(record) != len(header):
-            reason = f"{len(record)} fields, the header has {len(header)}"
+        reason = why_line_damaged(text_line, header)
+        if reason is None:
+            rows.append(dict(zip(header, next(csv.reader([text_line], strict=True)), strict=True)))
         else:
-            fields = dict(zip(header, record, strict=True))
-            reason = why_damaged(fields)
-            if reason is None:
-                rows.append(fields)
-                continue
-        damaged.append((line, reason))
-    if tail and records:
-        damaged.append((complete.count("\n") + 1, "cut short: the file ends inside this line (an interrupted write)"))
-    return Table(header, rows, damaged)
+            damaged.append((line, reason))
+            damaged_text.append(text_line)
+    if tail and lines:
+        damaged.append((len(lines) + 1, "cut short: the file ends inside this line (an interrupted write)"))
+        damaged_text.append(tail)
+    return Table(header, rows, damaged, damaged_text)
+
+
+def is_cut_header(text: str, known_columns: tuple[str, ...] | None) -> bool:
+    """A file without a line end whose text begins a header this module writes: a first write cut
+    short (the header and the first row go in one write), holding no row."""
+    headers = [known_columns] if known_columns is not None else [COLUMNS, SAMPLES_COLUMNS]
+    return any(",".join(columns).startswith(text.rstrip("\r")) for columns in headers)
+
+
+def why_line_damaged(line: str, header: list[str]) -> str | None:
+    """Why one line of a results file is not a row the writer wrote, or None."""
+    if "\x00" in line:
+        return "a NUL byte: no text the writer writes holds one"
+    try:
+        record = next(csv.reader([line], strict=True))
+    except csv.Error as error:
+        return f"not CSV ({error})"
+    if len(record) != len(header):
+        return f"{len(record)} fields, the header has {len(header)}"
+    if csv_line(record).decode("utf-8").rstrip("\r\n") != line.rstrip("\r"):
+        return "quoted as the writer never quotes (a stray quote?)"
+    return why_damaged(dict(zip(header, record, strict=True)))
 
 
 def check_header(path: Path, header: list[str], known_columns: tuple[str, ...] | None) -> None:
@@ -246,6 +314,8 @@ def append_rows(path: Path, columns: tuple[str, ...], rows: list[dict[str, str]]
         size = f.seek(0, os.SEEK_END)
         complete = end_of_last_line(f, size)
         if complete < size:
+            f.seek(complete)
+            quarantine(path, f.read(size - complete))
             f.truncate(complete)
         if complete == 0:
             lines = csv_line(columns) + lines
@@ -332,13 +402,16 @@ class ResultsFile:
         self.path = Path(path)
         self.samples_path = samples_path_for(self.path)
         self.lock_path = lock_path_for(self.path)
+        for path, columns in self._files():
+            refuse_what_is_no_results_file(path, columns)  # before the lock file is made beside it
         remove_stale_temporary_files(self.path.parent)
         table = Table(None, [], [])
         if self.path.exists() or self.samples_path.exists():
             with self._locked(fcntl.LOCK_SH):  # no other process is half-way through a line meanwhile
                 table = read_table(self.path, COLUMNS)
-                read_table(self.samples_path, SAMPLES_COLUMNS)  # refused here, before anything is measured
+                samples = read_table(self.samples_path, SAMPLES_COLUMNS)  # refused here, before anything is measured
             warn_damaged(self.path, table)
+            warn_damaged(self.samples_path, samples)
         self._rows = last_row_per_key(table.rows)
         self._gpus = {fields.get("gpu", "") for fields in self._rows.values()}
 
@@ -395,10 +468,14 @@ class ResultsFile:
             self._compact_locked()
 
     def merge_from(self, other: ResultsFile) -> int:
-        """Append every row of `other` and its samples (`compact()` afterwards). Returns rows taken."""
+        """Append the rows of `other` (and their samples) that are newer than this file's row of
+        their key (`is_newer`); `compact()` afterwards. Returns the rows taken."""
         samples = last_row_per_key(read_table(other.samples_path, SAMPLES_COLUMNS).rows)
-        self.append([(fields, samples.get(key)) for key, fields in other._rows.items()])
-        return len(other._rows)
+        newer = [(fields, samples.get(key)) for key, fields in other._rows.items()
+                 if is_newer(fields, self._rows.get(key))]  # fmt: skip
+        if newer:
+            self.append(newer)
+        return len(newer)
 
     # -- under the lock --
 
@@ -418,10 +495,12 @@ class ResultsFile:
         if samples.header is not None and (
             samples.header != list(SAMPLES_COLUMNS) or samples.damaged or len(kept_samples) != len(samples.rows)
         ):
+            quarantine(self.samples_path, "\n".join(samples.damaged_text).encode("utf-8"))
             write_atomically(self.samples_path, SAMPLES_COLUMNS, kept_samples)
         if table.header is not None and (
             table.header != list(COLUMNS) or table.damaged or len(rows) != len(table.rows)
         ):
+            quarantine(self.path, "\n".join(table.damaged_text).encode("utf-8"))
             defaults = row_defaults()
             write_atomically(self.path, COLUMNS, ({**defaults, **fields} for fields in rows.values()))
         self._rows = rows
@@ -447,6 +526,25 @@ class ResultsFile:
             )
 
 
+def refuse_what_is_no_results_file(path: Path, columns: tuple[str, ...]) -> None:
+    """Raise `ResultsFileError` for a path that cannot be a results file of these columns: not a
+    regular file (/dev/null, a folder), or a file whose first line is no such header (README.md).
+    A cheap look before anything is measured or created beside it (the lock file)."""
+    if not path.exists():
+        return
+    if not path.is_file():
+        raise ResultsFileError(f"{path}: not a regular file; give a results file path (a .csv file, or none yet)")
+    with path.open("rb") as f:
+        first = f.readline(1 << 16)
+    if not first.endswith(b"\n"):
+        return  # empty, or a header cut short: read_table decides
+    try:
+        header = next(csv.reader([first.decode("utf-8").removeprefix("\ufeff")]), [])
+    except (UnicodeDecodeError, csv.Error):
+        raise ResultsFileError(f"{path}, line 1: not a CSV header; not a results file, left as it is") from None
+    check_header(path, header, columns)
+
+
 def first_line(path: Path) -> list[str] | None:
     """The header of a CSV, or None for a missing or empty file (a cheap read: one line)."""
     try:
@@ -456,12 +554,30 @@ def first_line(path: Path) -> list[str] | None:
         return None
 
 
+def is_newer(fields: dict[str, str], than: dict[str, str] | None) -> bool:
+    """A row written after `than` (by timestamp: ISO 8601 UTC, so text order is time order); a
+    row with no timestamp is the oldest. Equal times keep `than`, so merging again changes nothing."""
+    return than is None or fields.get("timestamp", "") > than.get("timestamp", "")
+
+
 def merge(out_path, part_paths: Iterable) -> ResultsFile:
-    """Append the rows of each part file, in order, to `out_path`; later parts win on equal keys.
-    The result is compacted: one row per key."""
+    """Merge part files into `out_path`: per key the newest row (by timestamp) of the file and the
+    parts, so a part never puts an older row back over a newer one. Every part is read and checked
+    first (readable, one GPU with the file): a bad part is named and nothing is written. The result
+    is compacted: one row per key."""
     out = ResultsFile(out_path)
-    for part in part_paths:
-        out.merge_from(ResultsFile(part))
+    parts = [ResultsFile(part) for part in part_paths]
+    gpus = out.gpus()
+    for part in parts:
+        other = part.gpus() - gpus if gpus else set()
+        if other or len(part.gpus()) > 1:
+            raise MixedGpuError(
+                f"{part.path} holds results of {sorted(part.gpus())}, {out_path} (or a part before it) of "
+                f"{sorted(gpus)}: not merged, nothing written (results of different GPUs never share a file)"
+            )
+        gpus |= part.gpus()
+    for part in parts:
+        out.merge_from(part)
     out.compact()
     return out
 

@@ -32,4 +32,6 @@ def parse_settings(schema: type[Settings], argv: Sequence[str], error: type[Exce
     try:
         return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(schema), OmegaConf.from_dotlist(list(argv))))
     except (OmegaConfBaseException, yaml.YAMLError) as err:
-        raise error(f"bad argument: {str(err).splitlines()[0]}") from err
+        key = getattr(err, "full_key", None)
+        where = f" {key}={OmegaConf.from_dotlist(list(argv)).get(key, '')!r}" if key and "." not in key else ""
+        raise error(f"bad argument{where}: {str(err).splitlines()[0]}") from err

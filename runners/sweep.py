@@ -31,7 +31,20 @@ from baselines.mask_based import compiled_graph_count
 from runners import checks, gpu_state, implementations, memory, timers
 from runners.context import RunContext
 from runners.modes import make_inputs, mode_call_factory
-from runners.plan import DTYPES, Point, as_list, impl_names, mode_names, part_of, sweep_points, timer_names, timers_at
+from runners.plan import (
+    DTYPES,
+    Point,
+    as_list,
+    dtype_names,
+    flag,
+    impl_names,
+    mode_names,
+    part_of,
+    sweep_points,
+    timer_names,
+    timers_at,
+    whole_number,
+)
 from runners.provenance import utc_now
 from runners.results_io import ResultsFile
 from runners.rounds import RoundSummary, bound_of, median_or_nan, round_order
@@ -68,7 +81,13 @@ def describe_error(error: BaseException) -> str:
 
 
 def failure_status(error: BaseException) -> str:
-    return "oom" if isinstance(error, OOM_ERRORS) else "error"
+    """`oom` for an allocation that failed (CUDA's OutOfMemoryError; on CPU a MemoryError or the CPU
+    allocator's RuntimeError), else `error`."""
+    if isinstance(error, (*OOM_ERRORS, MemoryError)):
+        return "oom"
+    if isinstance(error, RuntimeError) and "can't allocate memory" in str(error):
+        return "oom"
+    return "error"
 
 
 def release_memory(device: torch.device) -> None:
@@ -177,7 +196,6 @@ def run_point(
     if not any(work.values()):
         return []
     case = DropoutCase(point.shape, point.dims, point.p, DTYPES[point.dtype], settings.device)
-    inputs = make_inputs(point.shape, case.dtype, case.device)
     label = f"{point.dtype} {point.key_fields()['shape']}"
 
     def row(impl: str, mode: str, timer: str, **fields) -> ResultRow:
@@ -187,6 +205,16 @@ def run_point(
         )  # fmt: skip
 
     rows: dict[tuple[str, str, str], ResultRow] = {}
+    try:
+        inputs = make_inputs(point.shape, case.dtype, case.device)
+    except Exception as error:  # e.g. a shape too large for memory: rows saying so, and the sweep goes on
+        release_memory(settings.device)
+        status, text = failure_status(error), f"inputs of shape {label}: {describe_error(error)}"
+        for impl in settings.impls:
+            for mode, timer in work[impl]:
+                rows[impl, mode, timer] = row(impl, mode, timer, status=status, error=text[:ERROR_TEXT_LIMIT])
+        progress.update(settings.rounds * sum(len(pairs) for pairs in work.values()))
+        return write_point_rows(rows, settings, writer, provenance)
     prepared: dict[str, Prepared] = {}
     # Compiled implementations compile afresh at every point (never the silent eager fallback past
     # the recompile limit); one reset before all of them are built, so none drops another's graphs.
@@ -272,15 +300,25 @@ def settings_of(cfg: DictConfig, device: torch.device) -> SweepSettings:
     settings = SweepSettings(
         impls=impl_names(cfg), modes=mode_names(cfg), timers=timer_names(cfg, device), device=device,
         impl_options=options(cfg.impl.get("options")), timer_settings=options(cfg.timer.get("settings")),
-        host_max_numel=int(cfg.timer.host_max_numel), overwrite=bool(cfg.overwrite), workload=cfg.workload.name,
-        rounds=int(cfg.timer.rounds), shuffle_seed=int(cfg.timer.shuffle_seed),
-        first_round_index=int(cfg.get("pass_index", 0)) * int(cfg.timer.rounds),
+        host_max_numel=whole_number(cfg, "timer.host_max_numel", 0), overwrite=flag(cfg, "overwrite"),
+        workload=cfg.workload.name,
+        rounds=whole_number(cfg, "timer.rounds", 1), shuffle_seed=whole_number(cfg, "timer.shuffle_seed", 0),
+        first_round_index=int(cfg.get("pass_index", 0)) * whole_number(cfg, "timer.rounds", 1),
     )  # fmt: skip
     for name in settings.impls:
         implementations.get(name)  # an unknown name fails here, before anything runs
     for name in settings.timers:  # so do settings a timer cannot take
         timers.check_settings(name, settings.timer_settings.get(name, {}))
     return settings
+
+
+def check_sweep(cfg: DictConfig, device: torch.device) -> None:
+    """Everything about the sweep's config that can be refused before anything runs (ValueError or
+    KeyError naming the setting): the dtypes, implementations, modes, timers and their settings,
+    rounds, flags, shapes and p. `runners.bench.run` calls it before a sweep in passes starts its
+    first pass, so a bad setting is named there, not as a pass that failed."""
+    settings_of(cfg, device)
+    sweep_points(cfg, dtype_names(cfg))
 
 
 def run_sweep(cfg: DictConfig, context: RunContext) -> list[ResultRow]:

@@ -297,6 +297,9 @@ def check_settings(timer: str, settings: dict) -> None:
     missing = sorted(name for name in required if name not in settings)
     if missing:
         raise ValueError(f"{where}: missing {', '.join(missing)}")
+    for name, value in settings.items():  # a flag given as "no" or "off" must not read as true
+        if isinstance(parameters[name].default, bool) and not isinstance(value, bool):
+            raise ValueError(f"{where}.{name}={value!r} is not a boolean: give true or false")
     reps, warmup, max_reps = settings["reps"], settings["warmup"], settings.get("max_reps")
     if int(reps) < 1 or int(warmup) < 0:
         raise ValueError(f"{where}: reps must be >= 1 and warmup >= 0, got {reps} and {warmup}")

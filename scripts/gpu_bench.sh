@@ -26,7 +26,21 @@ DTYPES=${1:-all}
 shift $(($# > 0 ? 1 : 0))
 export PYTHONUNBUFFERED=1
 
+one='(fp16|bf16|fp32|fp64)'
+if ! [[ $DTYPES =~ ^(all|$one(,$one)*)$ ]]; then
+  echo "DTYPES=$DTYPES: give all, or dtypes of fp16, bf16, fp32, fp64 joined by commas (fp16,bf16)" >&2
+  exit 2
+fi
+
+# Each argument for make's ARGS, quoted as one shell word: make hands ARGS to runners/make_command.py,
+# which splits it as shell words (no expansion), so every argument arrives as given.
+quote() {
+  local arg
+  for arg in "$@"; do printf "'%s' " "${arg//\'/\'\\\'\'}"; done
+}
+
 source scripts/device_env.sh
+set -f  # from here on no glob expansion: an argument is used as given, whatever files lie here
 
 if [ "$DTYPES" = all ]; then
   dtype_list="fp16 bf16 fp32 fp64"
@@ -40,7 +54,7 @@ if [ -z "${LOG:-}" ]; then
   if [ "$count" -ge 4 ]; then LOG=/tmp/bench.log; else LOG=$OUT/bench.log; fi
 fi
 
-args="$dtype_args results_dir=$OUT${GIT_SHA:+ git_sha=$GIT_SHA} $*"
+args="$dtype_args $(quote "results_dir=$OUT" ${GIT_SHA:+"git_sha=$GIT_SHA"} "$@")"
 {
   echo "=== $(date -u +%FT%TZ) make bench ARGS=\"$args\""
   nvidia-smi --query-gpu=name,uuid,pci.bus_id,driver_version,memory.total,clocks.max.sm --format=csv 2>&1

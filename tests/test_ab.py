@@ -265,3 +265,35 @@ def test_ab_of_head_against_this_tree_passes_on_the_cpu_smoke_sweep(tmp_path):
     text = (out / "ab.md").read_text()
     assert verdict == judge.EXIT_PASS, text
     assert "5 pairs" in text and "seeded fwd cpu fp32" in text
+
+
+@pytest.mark.parametrize(
+    "manifest",
+    ["{not json", '{"runs": 5}', "[]", '{"config": {}, "sides": {}, "orders": [], "runs": [{"pair": "x"}]}'],
+    ids=["not json", "runs not a list", "a list", "a run without its fields"],
+)
+def test_a_corrupt_manifest_cannot_be_judged_and_is_named(tmp_path, capsys, manifest):
+    folder = make_job(tmp_path, lambda k, i: base(k), lambda k, i: base(k))
+    (folder / "ab.json").write_text(manifest)
+    assert judge.main([f"dir={folder}"]) == judge.EXIT_UNUSABLE
+    err = capsys.readouterr().err
+    assert f"{folder / 'ab.json'} is not the manifest runners.ab writes" in err and "Traceback" not in err
+
+
+def test_the_job_refuses_an_out_folder_it_did_not_make(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(runner, "run_sweep", lambda side, csv_path, cfg: (0, 0.0))  # no process is started
+    out = tmp_path / "mine"
+    (out / "runs").mkdir(parents=True)
+    (out / "runs" / "notes.txt").write_text("a user's file")
+    status = runner.main([f"ref_dir={ROOT}", f"candidate={ROOT}", f"out={out}"])
+    assert status == 2 and "was not made by runners.ab" in capsys.readouterr().err
+    assert (out / "runs" / "notes.txt").read_text() == "a user's file"
+
+
+def test_the_job_takes_a_new_folder_as_its_own_and_may_reuse_it(tmp_path):
+    out = tmp_path / "job"
+    runner.claim_out_folder(out)
+    (out / "runs").mkdir()
+    (out / "ab.json").write_text("{}")
+    runner.claim_out_folder(out)  # a folder of its own, from an earlier job: taken again
+    assert (out / runner.MARKER).is_file()

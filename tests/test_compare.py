@@ -497,3 +497,27 @@ def test_the_step_summary_holds_gated_and_changed_keys_and_counts_the_rest(capsy
     assert "| eager | fwd | 64x256x768 |" in text  # changed, though not gated
     assert "| seeded | fwd_bwd | 64x256x768 |" in text  # gated
     assert "1 ungated key(s) unchanged, not listed here." in text
+
+
+# --- inputs that cannot be judged -------------------------------------------------------------
+
+
+def test_a_samples_file_that_does_not_match_its_csv_is_refused_naming_it(tmp_path, capsys):
+    # Every p50 of the candidate doubled, the baseline's samples beside it: judging from those
+    # samples would pass a 2x slowdown as noise.
+    def doubled(frame):
+        for column in (*stored_results.TIMING_COLUMNS, *stored_results.INTERVAL_COLUMNS):
+            frame[column] = [str(float(v) * 2) for v in frame[column]]
+        return frame
+
+    candidate = variant(tmp_path, "doubled", edit=doubled)
+    status, _, err = run_main(capsys, tmp_path, fixture("baseline"), candidate)
+    assert status == compare.EXIT_UNUSABLE
+    assert f"candidate samples file {tmp_path / 'doubled.samples.csv'} does not match" in err
+
+
+def test_a_header_only_candidate_is_said_to_have_no_rows(tmp_path, capsys):
+    candidate = variant(tmp_path, "empty", edit=lambda frame: frame.iloc[0:0], samples=False)
+    status, _, err = run_main(capsys, tmp_path, fixture("baseline"), candidate)
+    assert status == compare.EXIT_UNUSABLE
+    assert "has no rows" in err and "GPU models" not in err

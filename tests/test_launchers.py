@@ -189,7 +189,7 @@ def test_slurm_config_asks_for_one_gpu_per_job_with_its_partition_and_time_limit
 
 def key_fields(shape: str, gpu: str) -> dict[str, str]:
     key = dict(workload="micro", impl="copy", mode="fwd", timer="cpu", dtype="fp32", shape=shape, dim="(1,)", p="0.5")
-    return {**key, "gpu": gpu, "status": "ok"}
+    return {**key, "gpu": gpu, "status": "ok", "p50_ms": "1.0"}
 
 
 def write_part(path: Path, fields: dict[str, str], samples: str) -> None:

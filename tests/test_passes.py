@@ -1,13 +1,19 @@
 """A sweep in passes (runners/passes.py): the pooling of one key's rounds over passes, the settings
 it refuses, and the CPU smoke sweep end to end in two passes, each its own process."""
 
+import os
 import statistics
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 import torch
 from hydra import compose, initialize_config_dir
+from omegaconf import open_dict
 
+from runners import passes
 from runners.bench import run
 from runners.passes import (
     PASSES_FOLDER,
@@ -138,7 +144,8 @@ def test_the_smoke_sweep_in_two_passes_pools_each_key_over_both(tmp_path, capsys
     (target,) = run(cfg)
     assert target == tmp_path / "cpu-smoke" / "fp32.csv"
     pooled = read_results(target)
-    passes = [read_results(pass_folder(cfg, i) / "cpu-smoke" / "fp32.csv") for i in range(2)]
+    (retired,) = (tmp_path / PASSES_FOLDER).glob(f"{sweep_id(cfg)}-pooled-*")  # kept, never resumed from
+    passes = [read_results(retired / f"pass-{i}" / "cpu-smoke" / "fp32.csv") for i in range(2)]
     assert len(pooled) == len(passes[0]) == len(passes[1]) > 0
     assert (pooled.status == "ok").all() and (pooled["rounds"] == 2 * rounds).all()
     assert all((rows["rounds"] == rounds).all() for rows in passes)
@@ -149,14 +156,31 @@ def test_the_smoke_sweep_in_two_passes_pools_each_key_over_both(tmp_path, capsys
     out = capsys.readouterr().out
     assert "rows pooled from 2 passes" in out and "pooled over 2 passes:" in out
     assert "CPU SMOKE SWEEP" in out.split("pooled over")[-1]  # the pooled summary is labelled too
-    before = target.read_bytes()
-    assert run(cfg) == [target]  # every pass resumes, finds its keys done: the same pooled rows
-    assert target.read_bytes() == before
     assert len(ResultsFile(target).rows()) == len(pooled)
 
 
+def test_a_sweep_in_passes_run_again_measures_afresh_never_pooling_an_earlier_runs_passes(tmp_path):
+    cfg = compose_bench(tmp_path, "passes=2")
+    (target,) = run(cfg)
+    first = set(read_results(target).run_id)
+    target.unlink()
+    run(cfg)
+    again = set(read_results(target).run_id)
+    assert again and not again & first  # measured again: no run id of the first run's passes
+    assert len(list((tmp_path / PASSES_FOLDER).glob(f"{sweep_id(cfg)}-pooled-*"))) == 2
+
+
+def test_the_pass_folder_belongs_to_one_state_of_the_code(tmp_path, monkeypatch):
+    cfg = compose_bench(tmp_path, "passes=2")
+    before = sweep_id(cfg)
+    monkeypatch.setattr(passes, "code_state", lambda sha=None: "0123abc-dirty-456def")
+    assert sweep_id(cfg) != before
+
+
 def test_a_pass_that_fails_stops_the_sweep_and_says_so(tmp_path):
-    cfg = compose_bench(tmp_path, "passes=2", "impl.names=[no_such_impl]")
+    cfg = compose_bench(tmp_path, "passes=2")
+    with open_dict(cfg):  # every build fails, so every row of the first pass is an error: it exits 1
+        cfg.impl.options = {"copy": {"no_such_option": 1}, "seeded": {"no_such_option": 1}}
     with pytest.raises(PassesError, match="pass 1 of 2 exited with status"):
         run(cfg)
     assert not (tmp_path / "cpu-smoke").exists()
@@ -172,3 +196,52 @@ def test_the_closing_summary_counts_the_pooled_rows_only(tmp_path, capsys):
     assert fwd > 0 and (pooled["mode"] == "bwd").sum() > 0
     summary = capsys.readouterr().out.split("pooled over 2 passes:")[-1]
     assert f"rows this run: {fwd} ok" in summary
+
+
+def process_chain(tmp_path: Path, generations: int) -> tuple[subprocess.Popen, Path]:
+    """A chain of `generations` + 1 processes, the last watching its ancestor `generations` levels up
+    (runners.lifetime) and writing its pid to a file; returns the first process and that file."""
+    pid_file = tmp_path / "watcher.pid"
+    code = ("import os, time; from runners.lifetime import exit_with_ancestor; "
+            f"assert exit_with_ancestor({generations}); open({str(pid_file)!r}, 'w').write(str(os.getpid())); "
+            "time.sleep(60)")  # fmt: skip
+    for _ in range(generations):  # each level starts the next and waits for it
+        code = f"import subprocess, sys; subprocess.call([sys.executable, '-c', {code!r}])"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen([sys.executable, "-c", code], env=env), pid_file
+
+
+def wait_for(condition, timeout_s: float = 20.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def alive(pid: int) -> bool:
+    stat = Path(f"/proc/{pid}/stat")
+    return stat.exists() and stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
+
+
+@pytest.mark.parametrize("generations", [1, 2], ids=["a pass and its sweep", "a local job and its Hydra process"])
+def test_a_child_dies_with_the_ancestor_it_watches_even_when_that_one_is_killed(tmp_path, generations):
+    top, pid_file = process_chain(tmp_path, generations)
+    try:
+        assert wait_for(lambda: pid_file.exists() and pid_file.read_text())
+        watcher = int(pid_file.read_text())
+        assert alive(watcher)
+        top.kill()  # SIGKILL: no handler of the top process runs
+        top.wait()
+        assert wait_for(lambda: not alive(watcher), timeout_s=5)
+    finally:
+        top.kill()
+
+
+def test_each_pass_is_started_to_die_with_the_sweep(tmp_path, monkeypatch):
+    commands = []
+    monkeypatch.setattr(passes.subprocess, "call", lambda command: commands.append(command) or 1)
+    with pytest.raises(PassesError):
+        run(compose_bench(tmp_path, "passes=2"))
+    assert commands and commands[0][-1] == passes.WITH_PARENT

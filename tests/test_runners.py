@@ -19,7 +19,7 @@ from hydra import compose, initialize_config_dir
 import baselines
 from baselines import per_element_rng
 from baselines.registry import streaming_bytes
-from runners import bench, implementations, results_io, timers
+from runners import bench, implementations, results_io, sweep, timers
 from runners.bench import default_to_cpu_smoke, run
 from runners.context import output_path
 from runners.merge import main as merge_main
@@ -288,7 +288,7 @@ def test_dtype_all_writes_one_file_per_dtype(tmp_path):
 
 def test_results_of_another_gpu_are_never_mixed_in(tmp_path):
     cfg = tiny_cfg(tmp_path)
-    ResultsFile(output_path(cfg, "cpu-smoke", "fp32")).write(ResultRow(gpu="NVIDIA H200", impl="seeded"))
+    ResultsFile(output_path(cfg, "cpu-smoke", "fp32")).write(ResultRow(gpu="NVIDIA H200", impl="seeded", p50_ms=1.0))
     with pytest.raises(MixedGpuError):
         run(cfg)
 
@@ -393,3 +393,107 @@ def test_help_shows_the_config():
     assert done.returncode == 0, done.stderr
     for text in ("Configuration groups", "seq_sweep", "experiment: ci, cpu_smoke", "part_count"):
         assert text in done.stdout
+
+
+# ---- the command line: settings refused before anything runs ---------------------------------------
+
+
+@pytest.mark.parametrize("value", ["no", "off", "'false'", "maybe", "0"])
+def test_overwrite_takes_a_boolean_only_never_a_string_read_by_its_truthiness(tmp_path, value):
+    with pytest.raises(ValueError, match="overwrite=.* is not a boolean"):
+        run(tiny_cfg(tmp_path, "impl.names=[seeded]", "mode=fwd", f"overwrite={value}"))
+    assert not (tmp_path / "cpu-smoke").exists()
+
+
+def test_a_timer_flag_takes_a_boolean_only():
+    settings = {"warmup": 1, "reps": 2, "flush_l2": "no"}
+    with pytest.raises(ValueError, match=re.escape("timer.settings.event.flush_l2='no' is not a boolean")):
+        timers.check_settings("event", settings)
+
+
+@pytest.mark.parametrize("override", ["mode=[]", "dtype.names=[]", "impl.names=[]", "timer.names=[]"])
+def test_an_empty_selection_is_refused_naming_it(tmp_path, override):
+    with pytest.raises(ValueError, match=re.escape(f"{override.split('=')[0]}=[] selects nothing")):
+        run(tiny_cfg(tmp_path, override))
+    assert not (tmp_path / "cpu-smoke").exists()
+
+
+def test_an_unknown_timer_is_refused_on_cpu_too(tmp_path):
+    with pytest.raises(ValueError, match=re.escape("unknown timer ['bogus']")):
+        run(tiny_cfg(tmp_path, "timer.names=[bogus]"))
+    assert not (tmp_path / "cpu-smoke").exists()
+
+
+@pytest.mark.parametrize("rounds", ["0", "-1", "abc"])
+def test_rounds_that_are_no_positive_whole_number_are_refused_naming_timer_rounds(tmp_path, rounds):
+    with pytest.raises(ValueError, match=re.escape("timer.rounds=")):
+        run(tiny_cfg(tmp_path, f"timer.rounds={rounds}"))
+
+
+def test_a_sweep_in_passes_refuses_a_bad_setting_before_its_first_pass(tmp_path):
+    with pytest.raises(KeyError, match="no_such_impl"):
+        run(tiny_cfg(tmp_path, "passes=2", "impl.names=[no_such_impl]"))
+    assert not (tmp_path / ".passes").exists()
+
+
+def test_an_output_that_is_no_results_file_is_refused_before_anything_is_measured(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text("# a readme\n\ntext\n")
+    for passes in ("1", "2"):
+        with pytest.raises(results_io.ResultsFileError, match=re.escape(str(readme))):
+            run(tiny_cfg(tmp_path, f"output={readme}", f"passes={passes}"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["README.md"]
+
+
+def test_the_cpu_smoke_message_names_where_its_rows_go(monkeypatch, capsys):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    default_to_cpu_smoke(["bench", "results_dir=/tmp/elsewhere"])
+    assert "into /tmp/elsewhere/cpu-smoke" in capsys.readouterr().out
+    default_to_cpu_smoke(["bench", "output=/tmp/one.csv"])
+    assert "into /tmp/one.csv" in capsys.readouterr().out
+
+
+def test_only_the_smoke_sweep_prints_the_smoke_banner(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr("runners.sweep.run_sweep", lambda cfg, context: [])
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose(config_name="bench", overrides=["device=cpu", f"results_dir={tmp_path}", "passes=1"])
+    run(cfg)
+    out = capsys.readouterr().out
+    assert "CPU SMOKE SWEEP" not in out and "NOT GPU figures" in out
+    run(tiny_cfg(tmp_path, "impl.names=[copy]", "mode=fwd"))
+    assert "CPU SMOKE SWEEP" in capsys.readouterr().out
+
+
+def test_inputs_too_large_for_memory_give_oom_rows_naming_the_shape_and_the_sweep_goes_on(tmp_path, monkeypatch):
+    real = sweep.make_inputs
+
+    def make_inputs(shape, dtype, device):
+        if tuple(shape) == (2, 3, 8):
+            raise RuntimeError("[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate memory")
+        return real(shape, dtype, device)
+
+    monkeypatch.setattr(sweep, "make_inputs", make_inputs)
+    run(tiny_cfg(tmp_path, "impl.names=[copy,seeded]", "mode=fwd"))
+    frame = read_results(tmp_path / "cpu-smoke" / "fp32.csv")
+    big, small = frame[frame["shape"] == "2x3x8"], frame[frame["shape"] == "2x2x4"]
+    assert set(big.status) == {"oom"} and all("2x3x8" in error for error in big.error)
+    assert set(small.status) == {"ok"}
+    assert sweep.failure_status(MemoryError()) == "oom"
+
+
+def test_an_override_split_at_a_space_fails_with_a_hint_on_quoting():
+    with pytest.raises(SystemExit, match="hint: an override holding spaces, braces or quotes .* Quote it whole"):
+        bench.command_line(["bench", "shape.cases=[{dim:", "[1]}]"])
+    assert bench.command_line(["bench", "p=[0.1, 0.5]", "device=cpu"]) == ["bench", "p=[0.1, 0.5]", "device=cpu"]
+
+
+@pytest.mark.parametrize("override", ["device=''", "device=tpu", "timer.host_max_numel=abc", "timer.shuffle_seed=-1"])
+def test_other_settings_that_cannot_work_are_refused_naming_them(tmp_path, override):
+    with pytest.raises(ValueError, match=re.escape(override.split("=")[0] + "=")):
+        run(tiny_cfg(tmp_path, override))
+
+
+def test_a_part_without_points_says_it_wrote_nothing(tmp_path, capsys):
+    assert run(tiny_cfg(tmp_path, "impl.names=[copy]", "mode=fwd", "part_index=3", "part_count=4")) == []
+    out = capsys.readouterr().out
+    assert "nothing written (no point to measure here)" in out and "written: " not in out

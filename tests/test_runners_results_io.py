@@ -105,6 +105,36 @@ def test_merge_command_refuses_parts_of_two_splits(tmp_path, capsys):
     assert not (folder / "fp32.csv").exists()
 
 
+def test_merge_keeps_the_newest_row_of_each_key_and_merging_again_changes_nothing(tmp_path):
+    # A split sweep wrote parts; the same sweep then ran in one process with overwrite=true, into
+    # the merged file: a later merge must not put the parts' older rows back over the newer ones.
+    folder = tmp_path / "nvidia-h200"
+    old = dataclasses.replace(make_row("seeded", p50=9.0), timestamp="2026-01-01T00:00:00+00:00")
+    new = dataclasses.replace(make_row("seeded", p50=1.0), timestamp="2026-01-02T00:00:00+00:00")
+    ResultsFile(folder / "fp16.part-0-of-1.csv").write(old)
+    ResultsFile(folder / "fp16.csv").write(new)
+    assert merge_main([str(tmp_path)]) == 0
+    assert [r["p50_ms"] for r in ResultsFile(folder / "fp16.csv").rows()] == ["1.0"]
+    before = [(p.name, p.read_bytes()) for p in sorted(folder.iterdir())]
+    assert merge_main([str(tmp_path)]) == 0
+    assert [(p.name, p.read_bytes()) for p in sorted(folder.iterdir())] == before
+    newest = dataclasses.replace(make_row("seeded", p50=5.0), timestamp="2026-01-03T00:00:00+00:00")
+    ResultsFile(folder / "fp16.part-0-of-1.csv").write(newest)  # a part newer than the file does win
+    merge_main([str(tmp_path)])
+    assert [r["p50_ms"] for r in ResultsFile(folder / "fp16.csv").rows()] == ["5.0"]
+
+
+def test_merge_checks_every_part_first_names_the_bad_one_and_writes_nothing(tmp_path):
+    folder = tmp_path / "nvidia-h200"
+    ResultsFile(folder / "fp16.part-0-of-2.csv").write(make_row("seeded"))
+    ResultsFile(folder / "fp16.part-1-of-2.csv").write(make_row("eager", gpu="NVIDIA A100"))
+    with pytest.raises(MixedGpuError, match=re.escape(str(folder / "fp16.part-1-of-2.csv"))):
+        merge(folder / "fp16.csv", [folder / "fp16.part-0-of-2.csv", folder / "fp16.part-1-of-2.csv"])
+    assert not (folder / "fp16.csv").exists() and not (folder / "fp16.samples.csv").exists()
+    assert merge_main([str(tmp_path)]) == 2  # the command says so, without a traceback
+    assert not (folder / "fp16.csv").exists()
+
+
 def raw_rows(path) -> list[list[str]]:
     """The records of a CSV as they are on disk, header first (no dedupe, no checks)."""
     with Path(path).open(newline="") as f:
@@ -208,8 +238,9 @@ def cut_after_p(fields: dict[str, str]) -> list[str]:
         (lambda fields: list({**fields, "status": "okay"}.values()), "status 'okay' is none of"),
         (lambda fields: list({**fields, "p": "0.5.1"}.values()), "p='0.5.1' is not a number"),
         (lambda fields: list({**fields, "p": "nan"}.values()), "p='nan' is not a finite number"),
+        (lambda fields: list({**fields, "run_id": "a\x00b"}.values()), "a NUL byte"),
     ],
-    ids=["cut after p", "unknown status", "unparsable p", "nan p"],
+    ids=["cut after p", "unknown status", "unparsable p", "nan p", "NUL byte"],
 )
 def test_rows_that_do_not_parse_are_not_done_are_measured_again_and_dropped_by_the_compaction(tmp_path, damage, reason):
     path = tmp_path / "fp16.csv"
@@ -244,6 +275,114 @@ def test_a_line_cut_by_a_kill_is_no_row_and_the_next_write_removes_it(tmp_path):
         warnings.simplefilter("error")
         assert impls_in(path) == {"eager", "copy"}
     assert [r[COLUMNS.index("impl")] for r in raw_rows(path)[1:]] == ["eager", "copy"]
+
+
+def test_a_damaged_line_costs_only_itself_never_the_clean_line_after_it(tmp_path):
+    path = tmp_path / "fp16.csv"
+    results = ResultsFile(path)
+    for impl in ("copy", "seeded", "eager"):
+        results.write(make_row(impl))
+    lines = path.read_bytes().split(b"\r\n")
+    lines[2] += b',"oops'  # the seeded row ends in a stray field with an unclosed quote
+    path.write_bytes(b"\r\n".join(lines))
+    with pytest.warns(results_io.DamagedRowWarning, match=re.escape(f"{path}, line 3: ignored")):
+        resumed = ResultsFile(path)
+    assert impls_in_rows(resumed) == {"copy", "eager"}
+
+
+def test_a_stray_quote_inside_a_field_is_damage_not_a_row(tmp_path):
+    path = tmp_path / "fp16.csv"
+    ResultsFile(path).write(make_row("eager"))
+    line = results_io.csv_line(row_fields(make_row("seeded")).values())
+    path.write_bytes(path.read_bytes() + line.replace(b"seeded", b'see"ded', 1))  # never written so
+    with pytest.warns(results_io.DamagedRowWarning, match="quoted as the writer never quotes"):
+        assert impls_in_rows(ResultsFile(path)) == {"eager"}
+
+
+def impls_in_rows(results: ResultsFile) -> set[str]:
+    return {r["impl"] for r in results.rows()}
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [{"p50_ms": "abc"}, {"p50_ms": "-1"}, {"p50_ms": "nan"}, {"p50_ms": "0.0"}, {"gbps": "inf"}],
+    ids=["p50 abc", "p50 negative", "p50 nan", "p50 zero", "gbps inf"],
+)
+def test_an_ok_row_whose_figures_are_no_positive_finite_numbers_is_damaged_and_measured_again(tmp_path, fields):
+    path = tmp_path / "fp16.csv"
+    ResultsFile(path).write(make_row("eager"))
+    with path.open("a", newline="") as f:
+        csv.writer(f).writerow({**row_fields(make_row("seeded")), **fields}.values())
+    with pytest.warns(results_io.DamagedRowWarning, match="in a row whose status is ok"):
+        resumed = ResultsFile(path)
+    assert not resumed.done(make_row("seeded").key()) and resumed.done(make_row("eager").key())
+
+
+def test_damaged_rows_of_keys_outside_a_sweep_are_kept_in_a_quarantine_file_not_deleted(tmp_path):
+    path = tmp_path / "fp16.csv"
+    ResultsFile(path).write(make_row("eager"))
+    extra = [*row_fields(make_row("seeded")).values(), "stray"]
+    upper = {**row_fields(make_row("copy")), "status": "OK"}
+    with path.open("a", newline="") as f:
+        csv.writer(f).writerows([extra, upper.values()])
+    with pytest.warns(results_io.DamagedRowWarning):
+        resumed = ResultsFile(path)
+    resumed.write(make_row("native"))
+    resumed.compact()  # the compaction of a sweep that measured none of the damaged keys
+    kept = results_io.quarantine_path_for(path).read_text()
+    assert "stray" in kept and ",OK," in kept and kept.count("\n") == 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert impls_in(path) == {"eager", "native"}
+
+
+def test_a_line_cut_by_a_kill_is_kept_in_the_quarantine_file_when_the_next_write_removes_it(tmp_path):
+    path = tmp_path / "fp16.csv"
+    ResultsFile(path).write(make_row("eager"))
+    with path.open("ab") as f:
+        f.write(b"r1,2026")
+    with pytest.warns(results_io.DamagedRowWarning):
+        ResultsFile(path).write(make_row("copy"))
+    assert results_io.quarantine_path_for(path).read_bytes() == b"r1,2026\n"
+
+
+def test_a_byte_order_mark_is_no_part_of_the_first_column(tmp_path):
+    path = tmp_path / "fp16.csv"
+    ResultsFile(path).write(make_row("eager"))
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    resumed = ResultsFile(path)
+    assert resumed.done(make_row("eager").key())
+    resumed.write(make_row("copy"))
+    assert impls_in(path) == {"eager", "copy"} and len(read_results(path)) == 2
+
+
+@pytest.mark.parametrize("which", ["results", "samples"])
+def test_a_file_cut_inside_its_header_starts_afresh_with_a_message(tmp_path, which):
+    path = tmp_path / "fp16.csv"
+    cut = path if which == "results" else samples_path_for(path)
+    columns = COLUMNS if which == "results" else SAMPLES_COLUMNS
+    cut.write_text(",".join(columns)[:23])
+    with pytest.warns(results_io.DamagedRowWarning, match="ends inside its header"):
+        resumed = ResultsFile(path)
+    resumed.write(make_row("eager"))
+    assert impls_in(path) == {"eager"}
+    assert results_io.quarantine_path_for(cut).read_text() == ",".join(columns)[:23] + "\n"
+
+
+@pytest.mark.parametrize("target", ["/dev/null", "folder", "README.md", "pyproject.toml"])
+def test_what_is_no_results_file_is_refused_before_anything_is_made_beside_it(tmp_path, target):
+    if target == "folder":
+        path = tmp_path / "a.csv"
+        path.mkdir()
+    elif target == "/dev/null":
+        path = Path(target)
+    else:
+        path = tmp_path / target
+        path.write_bytes((ROOT / target).read_bytes())
+    before = sorted(path.parent.iterdir())
+    with pytest.raises(results_io.ResultsFileError, match=re.escape(str(path))):
+        ResultsFile(path)
+    assert sorted(path.parent.iterdir()) == before  # no .<name>.lock
 
 
 # ---- files that are not results files --------------------------------------------------------------

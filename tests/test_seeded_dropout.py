@@ -8,6 +8,7 @@ implementation fails one with probability below 1e-6).
 import math
 import os
 import pathlib
+import re
 import subprocess
 import sys
 
@@ -369,6 +370,63 @@ def test_bad_seed():
         seeded_variational_dropout(x, 0.5, seed=torch.tensor([1, 2]))
 
 
+def test_a_numpy_array_seed_says_how_to_give_it():
+    with pytest.raises(TypeError, match=re.escape("got a ndarray of shape (1,): give int(seed.item())")):
+        seeded_variational_dropout(torch.randn(2, 3), 0.5, seed=np.array([5]))
+    expected = seeded_variational_dropout(torch.ones(2, 3), 0.5, seed=5)
+    assert torch.equal(seeded_variational_dropout(torch.ones(2, 3), 0.5, seed=np.array(5)), expected)  # 0-d: an int
+
+
+def test_a_sparse_x_is_a_type_error_saying_what_to_give():
+    with pytest.raises(TypeError, match=re.escape("x must be a dense (strided) tensor, got layout torch.sparse_coo")):
+        seeded_variational_dropout(torch.randn(2, 3).to_sparse(), 0.5, seed=1)
+
+
+def test_a_nested_x_is_a_type_error_saying_what_to_give():
+    nested = torch.nested.nested_tensor([torch.randn(2), torch.randn(3)])
+    with pytest.raises(TypeError, match=re.escape("x must be a dense (strided) tensor, got layout nested")):
+        seeded_variational_dropout(nested, 0.5, dim=(), seed=1)
+
+
+@pytest.mark.parametrize("training", ["False", "no", None, 0.5, 2, torch.tensor(True)])
+def test_training_takes_a_bool_as_f_dropout_does_never_a_value_read_by_its_truthiness(training):
+    with pytest.raises(TypeError, match="training must be a bool"):
+        seeded_variational_dropout(torch.randn(2, 3), 0.5, seed=1, training=training)
+    x = torch.randn(2, 3)
+    assert seeded_variational_dropout(x, 0.5, seed=1, training=np.bool_(False)) is x
+
+
+def test_torch_jit_script_is_refused_saying_what_to_use_instead():
+    with pytest.raises(RuntimeError, match="cannot be compiled by torch.jit.script .* use torch.compile"):
+        torch.jit.script(SeededVariationalDropout(0.5, 1))
+
+
+TRANSFORMS = {
+    "vmap": lambda f, x: torch.vmap(f)(x),
+    "jvp": lambda f, x: torch.func.jvp(f, (x,), (torch.ones_like(x),)),
+    "func.grad": lambda f, x: torch.func.grad(lambda a: f(a).sum())(x),
+}
+
+
+@pytest.mark.parametrize("transform", TRANSFORMS.values(), ids=TRANSFORMS.keys())
+def test_function_transforms_are_refused_saying_what_to_use_instead(transform):
+    def f(a):
+        return seeded_variational_dropout(a, 0.5, dim=0, seed=1)
+
+    with pytest.raises(RuntimeError, match="supports reverse-mode autograd only .* use torch.nn.functional.dropout"):
+        transform(f, torch.randn(3, 4))
+
+
+def test_forward_mode_ad_is_refused_on_a_dual_tensor_only():
+    from torch.autograd import forward_ad
+
+    x = torch.randn(3, 4)
+    with forward_ad.dual_level():
+        with pytest.raises(RuntimeError, match=re.escape("forward-mode AD (a dual tensor) is not supported")):
+            seeded_variational_dropout(forward_ad.make_dual(x, torch.ones_like(x)), 0.5, seed=1)
+        assert torch.equal(seeded_variational_dropout(x, 0.5, seed=1), seeded_variational_dropout(x, 0.5, seed=1))
+
+
 def test_negative_dims_count_from_the_end():
     x = torch.randn(3, 4, 5, device=KERNEL_DEVICE)
     assert torch.equal(
@@ -428,6 +486,9 @@ BAD_DIMS = {
     "float-tensor": torch.tensor(1.0),
     "numpy-bool": np.bool_(True),
     "numpy-float": np.float64(1.0),
+    "2-d tensor": torch.tensor([[1]]),
+    "2-d array": np.array([[1]]),
+    "dict": {1: "a"},
 }
 
 
@@ -475,10 +536,10 @@ def test_p_is_taken_as_f_dropout_takes_it(p):
 
 def test_integer_and_bool_p_count_as_0_and_1_as_in_f_dropout():
     x = torch.randn(3, 4, 5)
-    for p in (1, True, np.int64(1), torch.tensor(1), torch.tensor(True)):
+    for p in (1, True, np.int64(1), np.bool_(True), torch.tensor(1), torch.tensor(True)):
         assert torch.equal(torch.nn.functional.dropout(x, p), torch.zeros_like(x))
         assert torch.equal(seeded_variational_dropout(x, p, seed=1), torch.zeros_like(x))
-    for p in (0, False, torch.tensor(0)):
+    for p in (0, False, np.bool_(False), torch.tensor(0)):
         assert torch.equal(torch.nn.functional.dropout(x, p), x)
         assert seeded_variational_dropout(x, p) is x
     assert SeededVariationalDropout(True).p == 1.0

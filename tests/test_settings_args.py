@@ -1,6 +1,9 @@
 """The key=value command lines of runners.ab, reports.ab and reports.compare: one parser, one set of
 refusals, each raised as the tool's own error."""
 
+import re
+from dataclasses import dataclass, field
+
 import pytest
 
 from reports import ab as ab_report
@@ -31,5 +34,17 @@ def test_help_lists_every_setting_with_its_default():
 
 
 def test_a_wrong_type_is_refused_with_the_reason():
-    with pytest.raises(ValueError, match="bad argument: .*'many'"):
+    with pytest.raises(ValueError, match="bad argument pairs='many': .*'many'"):
         parse_settings(ab_runner.ABConfig, ["pairs=many"], ValueError)
+
+
+@pytest.mark.parametrize("arg", ["threshold=abc", "flag=maybe", "names=seeded"])
+def test_a_value_of_the_wrong_type_is_named_with_its_key(arg):
+    @dataclass
+    class Settings:
+        threshold: float = 0.1
+        flag: bool = False
+        names: list[str] = field(default_factory=list)
+
+    with pytest.raises(ValueError, match=re.escape(f"bad argument {arg.split('=')[0]}='{arg.split('=')[1]}'")):
+        parse_settings(Settings, [arg], ValueError)
