@@ -377,8 +377,11 @@ def test_inductor_compiled_op_matches_eager(dtype):
     torch.manual_seed(5)
     y_e, h_e = layer(x, residual)
     y_e.float().square().sum().backward()
-    assert torch.equal(h, h_e) and torch.equal(y, y_e)
-    assert torch.equal(compiled_grad, x.grad)
+    assert torch.equal(h, h_e) and torch.equal(y, y_e)  # the same kernel, seed and inputs
+    # The gradients: the same mask exactly; values within Inductor's own fusion of y's gradient.
+    assert torch.equal(compiled_grad == 0, x.grad == 0)
+    rtol, atol = GRAD_TOL[dtype]
+    torch.testing.assert_close(compiled_grad, x.grad, rtol=rtol, atol=atol)
 
 
 @needs_cuda
