@@ -1,0 +1,236 @@
+"""The Triton kernels of the fused op `h = residual + dropout(x); y = norm(h)`, forward and
+backward, one row of the last dim D per step. Only `@triton.jit` code lives here;
+`kernels/fused_launch.py` launches it.
+
+The dropout is the standalone op's, bit for bit: the mask stream of `kernels/mask_stream.py`
+(version 1), decided by `triton_kernel._philox4x32` and seeded as `triton_kernel._derive_seed`
+seeds it, and the same arithmetic (`x * (keep ? scale : 0)` in float32, float64 for float64,
+rounded to x's dtype), after which `h = residual + that`, rounded to x's dtype as torch's add
+rounds it. So `h` equals `residual + seeded_variational_dropout(x, p, dim, seed)` bit for bit.
+
+Rows. x, residual, h and y are contiguous `(rows, D)`. The leading dims of x (all but the last)
+are seen as `[O, S, K]` (`kernels/layout.py`'s view of them: S the shared leading dims, O and K
+the kept ones before and after), so row `r = (o * S + s) * K + k` and mask element
+`m = (o * K + k) * mask_row_len + j * mask_col_stride` for column j: `mask_row_len, mask_col_stride`
+are `(D, 1)` when the last dim is kept, `(1, 0)` when it is shared.
+
+The norm, over D, statistics in float32 (float64 for float64 inputs), `h` read as rounded:
+    layer: xhat = (h - mean(h)) * rstd,   rstd = 1 / sqrt(mean((h - mean(h))**2) + eps)
+    rms:   xhat = h * rstd,               rstd = 1 / sqrt(mean(h**2) + eps)
+    y = xhat * weight + bias, rounded once to x's dtype.
+"""
+
+import triton
+import triton.language as tl
+
+from .triton_kernel import _derive_seed, _philox4x32
+
+NORM_NONE: tl.constexpr = tl.constexpr(0)
+NORM_RMS: tl.constexpr = tl.constexpr(1)
+NORM_LAYER: tl.constexpr = tl.constexpr(2)
+DROP_NONE: tl.constexpr = tl.constexpr(0)  # eval mode or p == 0: x passes unchanged
+DROP_MASK: tl.constexpr = tl.constexpr(1)  # 0 < p < 1: the mask stream
+DROP_ALL: tl.constexpr = tl.constexpr(2)  # p == 1: zeros, as the standalone op gives (never inf * 0)
+
+
+@triton.jit
+def _philox_key(seed_ptr, offset_ptr, seed_lo, seed_hi, SEED_MODE: tl.constexpr):
+    """The Philox key (k0, k1): SEED_MODE 0, the seed's halves by value; 1, an int64 at seed_ptr;
+    2, derived from the generator's seed and offset (a CUDA graph's replays), as the standalone kernel."""
+    if SEED_MODE == 0:
+        k0 = seed_lo.to(tl.uint32)
+        k1 = seed_hi.to(tl.uint32)
+    else:
+        if SEED_MODE == 1:
+            seed = tl.load(seed_ptr).to(tl.uint64, bitcast=True)
+        else:
+            base = tl.load(seed_ptr).to(tl.uint64, bitcast=True)
+            offset = tl.load(offset_ptr).to(tl.uint64, bitcast=True) + seed_lo.to(tl.uint64)
+            seed = _derive_seed(base, offset)
+        k0 = (seed & 0xFFFFFFFF).to(tl.uint32)
+        k1 = (seed >> 32).to(tl.uint32)
+    return k0, k1
+
+
+@triton.jit
+def _scale(scale_bits, COMPUTE_F64: tl.constexpr):
+    """1 / (1 - p) from its float64 bits: float64 for float64 inputs, else rounded to float32."""
+    scale = scale_bits.to(tl.float64, bitcast=True)
+    if not COMPUTE_F64:
+        scale = scale.to(tl.float32)
+    return scale
+
+
+@triton.jit
+def _multiplier(row, cols, k0, k1, threshold, scale, size_s, size_k, mask_row_len, mask_col_stride,
+                BLOCK_D: tl.constexpr, LANES: tl.constexpr, ROUNDS: tl.constexpr):  # fmt: skip
+    """keep ? scale : 0 for the row's columns, in the columns' tile shape.
+
+    LANES == 8 (last dim kept, D % 8 == 0): the tile is [BLOCK_D // 8, 8] and each group of 8 is the
+    eight decisions of one Philox call, made once. LANES == 1: one call per element, which picks its
+    16-bit half."""
+    o = row // (size_s * size_k)
+    k = row % size_k
+    base = (o * size_k + k) * mask_row_len  # mask index of the row's column 0 (int64)
+    if LANES == 8:
+        call = base // 8 + tl.arange(0, BLOCK_D // 8)[:, None]  # [BLOCK_D // 8, 1]: base % 8 == 0
+        position = tl.arange(0, 8)[None, :]
+    else:
+        m = base + cols.to(tl.int64) * mask_col_stride
+        call = m // 8
+        position = m % 8
+    w0, w1, w2, w3 = _philox4x32(call, k0, k1, ROUNDS)
+    word_index = position // 2
+    word = tl.where(word_index == 0, w0, tl.where(word_index == 1, w1, tl.where(word_index == 2, w2, w3)))
+    half = (word >> ((position % 2) * 16).to(tl.uint32)) & 0xFFFF
+    keep = half.to(tl.int32) >= threshold  # P(keep) = 1 - threshold / 2**16
+    return tl.where(keep, scale, 0.0)
+
+
+@triton.jit
+def _rounded(value, dtype: tl.constexpr, BF16_ROUND_BY_HAND: tl.constexpr):
+    """value (float32 or float64) rounded to dtype, to nearest even. Triton's interpreter truncates
+    float32 -> bfloat16 where the GPU rounds: BF16_ROUND_BY_HAND rounds by hand (NaN passes through)."""
+    if BF16_ROUND_BY_HAND and dtype == tl.bfloat16:
+        bits = value.to(tl.uint32, bitcast=True)
+        rounded = ((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16).to(tl.uint16).to(tl.bfloat16, bitcast=True)
+        return tl.where(value == value, rounded, value.to(tl.bfloat16))
+    return value.to(dtype)
+
+
+@triton.jit
+def _columns(BLOCK_D: tl.constexpr, LANES: tl.constexpr):
+    """Column indices of one row: [BLOCK_D // 8, 8] when LANES == 8, else [BLOCK_D]."""
+    if LANES == 8:
+        return tl.arange(0, BLOCK_D // 8)[:, None] * 8 + tl.arange(0, 8)[None, :]
+    return tl.arange(0, BLOCK_D)
+
+
+@triton.jit
+def _normalized(h, in_row, D, eps, NORM: tl.constexpr):
+    """(xhat, rstd) of one row h (compute dtype; 0 past D)."""
+    if NORM == NORM_LAYER:
+        mean = tl.sum(h) / D
+        centered = tl.where(in_row, h - mean, 0.0)
+    else:
+        centered = h
+    rstd = 1.0 / tl.sqrt(tl.sum(centered * centered) / D + eps)
+    return centered * rstd, rstd
+
+
+@triton.jit(do_not_specialize=["seed_lo", "seed_hi", "threshold", "scale_bits", "eps"])
+def dropout_add_norm_forward_kernel(
+    x_ptr, residual_ptr, weight_ptr, bias_ptr, h_ptr, y_ptr, seed_ptr, offset_ptr,
+    seed_lo, seed_hi, threshold, scale_bits, eps,
+    D, size_s, size_k, mask_row_len, mask_col_stride,
+    BLOCK_D: tl.constexpr, LANES: tl.constexpr, NORM: tl.constexpr, HAS_WEIGHT: tl.constexpr,
+    HAS_BIAS: tl.constexpr, DROPOUT: tl.constexpr, SEED_MODE: tl.constexpr, COMPUTE_F64: tl.constexpr,
+    ROUNDS: tl.constexpr, BF16_ROUND_BY_HAND: tl.constexpr,
+):  # fmt: skip
+    """One row per program: h = residual + dropout(x), y = norm(h).
+
+    I/O per row: read x, residual (and weight, bias: D elements each, cached); write h, and y
+    unless NORM_NONE. The mask never touches memory; the statistics stay in registers."""
+    row = tl.program_id(0).to(tl.int64)
+    cols = _columns(BLOCK_D, LANES)
+    in_row = cols < D
+    offsets = row * D + cols
+    x = tl.load(x_ptr + offsets, mask=in_row, other=0.0)
+    residual = tl.load(residual_ptr + offsets, mask=in_row, other=0.0)
+    compute = tl.float64 if COMPUTE_F64 else tl.float32
+
+    if DROPOUT == DROP_MASK:
+        k0, k1 = _philox_key(seed_ptr, offset_ptr, seed_lo, seed_hi, SEED_MODE)
+        multiplier = _multiplier(row, cols, k0, k1, threshold, _scale(scale_bits, COMPUTE_F64), size_s, size_k,
+                                 mask_row_len, mask_col_stride, BLOCK_D, LANES, ROUNDS)  # fmt: skip
+        # The standalone op's value, rounded to x's dtype, then torch's add (one rounding).
+        dropped = _rounded(x.to(compute) * multiplier, x.dtype, BF16_ROUND_BY_HAND).to(compute)
+    elif DROPOUT == DROP_ALL:
+        dropped = tl.zeros(x.shape, compute)
+    else:
+        dropped = x.to(compute)
+    h = _rounded(residual.to(compute) + dropped, x.dtype, BF16_ROUND_BY_HAND)
+    tl.store(h_ptr + offsets, h, mask=in_row)
+
+    if NORM != NORM_NONE:
+        xhat, rstd = _normalized(h.to(compute), in_row, D, eps, NORM)
+        y = xhat
+        if HAS_WEIGHT:
+            y = y * tl.load(weight_ptr + cols, mask=in_row, other=0.0).to(compute)
+        if HAS_BIAS:
+            y = y + tl.load(bias_ptr + cols, mask=in_row, other=0.0).to(compute)
+        tl.store(y_ptr + offsets, _rounded(y, x.dtype, BF16_ROUND_BY_HAND), mask=in_row)
+
+
+@triton.jit(do_not_specialize=["seed_lo", "seed_hi", "threshold", "scale_bits", "eps"])
+def dropout_add_norm_backward_kernel(
+    grad_y_ptr, grad_h_ptr, h_ptr, weight_ptr, dx_ptr, dresidual_ptr, dweight_ptr, dbias_ptr,
+    seed_ptr, offset_ptr, seed_lo, seed_hi, threshold, scale_bits, eps,
+    rows, D, size_s, size_k, mask_row_len, mask_col_stride,
+    BLOCK_D: tl.constexpr, LANES: tl.constexpr, NORM: tl.constexpr, HAS_WEIGHT: tl.constexpr,
+    HAS_GRAD_Y: tl.constexpr, HAS_GRAD_H: tl.constexpr, WANT_DWEIGHT: tl.constexpr, WANT_DBIAS: tl.constexpr,
+    DROPOUT: tl.constexpr, SEED_MODE: tl.constexpr, COMPUTE_F64: tl.constexpr, ROUNDS: tl.constexpr,
+    BF16_ROUND_BY_HAND: tl.constexpr,
+):  # fmt: skip
+    """Rows pid, pid + programs, ...: the statistics recomputed from h (nothing else was saved), then
+
+        g = grad_y * weight
+        layer: dh = rstd * (g - mean(g) - xhat * mean(g * xhat))
+        rms:   dh = rstd * (g - xhat * mean(g * xhat))
+        dresidual = grad_h + dh          (float32, float64 for float64; rounded once)
+        dx = dropout(dresidual)          (the standalone op applied to dresidual: same mask, same bits)
+        dweight[pid] = sum over its rows of grad_y * xhat,  dbias[pid] = sum of grad_y  (partials)
+
+    I/O per row: read grad_y, grad_h (each when present), h (when a norm is used); write dx,
+    dresidual. Per program: read weight once, write one row of partial dweight and dbias."""
+    pid = tl.program_id(0).to(tl.int64)
+    programs = tl.num_programs(0)
+    cols = _columns(BLOCK_D, LANES)
+    in_row = cols < D
+    compute = tl.float64 if COMPUTE_F64 else tl.float32
+    dtype = dx_ptr.dtype.element_ty
+    if DROPOUT == DROP_MASK:
+        k0, k1 = _philox_key(seed_ptr, offset_ptr, seed_lo, seed_hi, SEED_MODE)
+        scale = _scale(scale_bits, COMPUTE_F64)
+    if HAS_WEIGHT:
+        weight = tl.load(weight_ptr + cols, mask=in_row, other=0.0).to(compute)
+    dweight = tl.zeros(cols.shape, compute)
+    dbias = tl.zeros(cols.shape, compute)
+
+    for i in range(0, tl.cdiv(rows - pid, programs)):
+        row = pid + i * programs
+        offsets = row * D + cols
+        dh = tl.zeros(cols.shape, compute)
+        if HAS_GRAD_H:
+            dh += tl.load(grad_h_ptr + offsets, mask=in_row, other=0.0).to(compute)
+        if NORM != NORM_NONE and HAS_GRAD_Y:
+            h = tl.load(h_ptr + offsets, mask=in_row, other=0.0).to(compute)
+            grad_y = tl.load(grad_y_ptr + offsets, mask=in_row, other=0.0).to(compute)
+            xhat, rstd = _normalized(h, in_row, D, eps, NORM)
+            g = grad_y
+            if HAS_WEIGHT:
+                g = grad_y * weight
+            dh_norm = g - xhat * (tl.sum(g * xhat) / D)
+            if NORM == NORM_LAYER:
+                dh_norm -= tl.sum(g) / D
+            dh += tl.where(in_row, dh_norm * rstd, 0.0)
+            if WANT_DWEIGHT:
+                dweight += grad_y * xhat
+            if WANT_DBIAS:
+                dbias += grad_y
+        dresidual = _rounded(dh, dtype, BF16_ROUND_BY_HAND)
+        tl.store(dresidual_ptr + offsets, dresidual, mask=in_row)
+        if DROPOUT == DROP_MASK:
+            multiplier = _multiplier(row, cols, k0, k1, threshold, scale, size_s, size_k, mask_row_len,
+                                     mask_col_stride, BLOCK_D, LANES, ROUNDS)  # fmt: skip
+            dx = _rounded(dresidual.to(compute) * multiplier, dtype, BF16_ROUND_BY_HAND)
+        elif DROPOUT == DROP_ALL:
+            dx = tl.zeros(cols.shape, dtype)
+        else:
+            dx = dresidual
+        tl.store(dx_ptr + offsets, dx, mask=in_row)
+
+    if WANT_DWEIGHT:
+        tl.store(dweight_ptr + pid * D + cols, dweight, mask=in_row)
+    if WANT_DBIAS:
+        tl.store(dbias_ptr + pid * D + cols, dbias, mask=in_row)

@@ -1,0 +1,257 @@
+"""Running the fused op `h = residual + dropout(x); y = norm(h)` on a device: the row plan, the
+Triton launches (forward and backward), the CPU path in plain PyTorch, and the dispatch.
+
+Layout: x and residual are read as contiguous `(rows, D)` tensors (`.contiguous()`: a copy only
+for a tensor that is not contiguous already); h, y, dx and dresidual are new contiguous tensors.
+When the shared leading dims are not one block of adjacent dims (e.g. dims (0, 2) of a 4-d x), the
+kernels run on copies permuted so that those dims come first (the last dim stays last), which
+gives the same mask (its index depends on the kept dims only), and the results are copied back.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+import triton
+
+from .fused_kernel import (
+    DROP_ALL,
+    DROP_MASK,
+    DROP_NONE,
+    dropout_add_norm_backward_kernel,
+    dropout_add_norm_forward_kernel,
+)
+from .launch import _current_cuda_device, _seed_arguments, dropout_any_device, scale_bits, sm_count
+from .layout import plan_view
+from .mask_stream import PHILOX_ROUNDS, keep_threshold
+
+NORMS = {None: 0, "rms": 1, "layer": 2}  # the kernels' NORM
+MAX_D = 16384  # the Triton path holds one row in registers: BLOCK_D = next power of 2 of D
+
+
+def dropout_mode(p: float) -> int:
+    """The kernels' DROPOUT: none at p == 0 (or eval mode, which passes p = 0), all at p == 1."""
+    return int(DROP_NONE.value if p == 0 else DROP_ALL.value if p >= 1 else DROP_MASK.value)
+
+
+@dataclass(frozen=True)
+class RowPlan:
+    """How x's shape and shared dims map onto the kernels' rows (kernels/fused_kernel.py)."""
+
+    rows: int
+    size_s: int
+    size_k: int
+    mask_row_len: int
+    mask_col_stride: int
+    block_d: int
+    lanes: int
+    num_warps: int
+    order: tuple[int, ...] | None  # a permutation to run on instead (shared leading dims first), or None
+
+
+@functools.lru_cache(maxsize=4096)
+def row_plan(shape: tuple[int, ...], shared_dims: tuple[int, ...]) -> RowPlan:
+    d_model = shape[-1]
+    leading = shape[:-1]
+    shared_leading = [d for d in shared_dims if d < len(leading)]
+    last_shared = len(leading) in shared_dims
+    row_strides = [math.prod(leading[d + 1 :]) for d in range(len(leading))]
+    view = plan_view(leading, shared_leading, (row_strides,))
+    order = None
+    if view is None:  # shared leading dims not adjacent: run on a copy with them first
+        kept = [d for d in range(len(leading)) if d not in shared_leading]
+        order = (*shared_leading, *kept, len(leading))
+        size_s, size_k = math.prod(leading[d] for d in shared_leading), math.prod(leading[d] for d in kept)
+    else:
+        _, size_s, size_k = view.sizes
+    block_d = triton.next_power_of_2(max(d_model, 1))
+    lanes = 8 if not last_shared and d_model % 8 == 0 else 1
+    mask_row_len, mask_col_stride = (1, 0) if last_shared else (d_model, 1)
+    num_warps = min(max(block_d // 256, 1), 8)
+    return RowPlan(math.prod(leading), size_s, size_k, mask_row_len, mask_col_stride, block_d, lanes, num_warps,
+                   order)  # fmt: skip
+
+
+def packed_dims(shared_dims: Sequence[int], ndim: int) -> tuple[int, ...]:
+    """The shared dims after the permutation of `RowPlan.order` (shared leading dims first)."""
+    leading = [d for d in shared_dims if d < ndim - 1]
+    return (*range(len(leading)), *((ndim - 1,) if ndim - 1 in shared_dims else ()))
+
+
+def unpacked(packed: torch.Tensor, order: Sequence[int], shape) -> torch.Tensor:
+    """A contiguous tensor of `shape` holding `packed`, the result of a run on permuted inputs."""
+    out = torch.empty(shape, dtype=packed.dtype, device=packed.device)
+    out.permute(tuple(order)).copy_(packed)
+    return out
+
+
+def _check_width(d_model: int) -> None:
+    if d_model > MAX_D:
+        raise ValueError(f"seeded_dropout_add_norm's kernel takes a last dim of at most {MAX_D}, got {d_model}")
+
+
+def _seed_launch_arguments(seed, x: torch.Tensor, mode: int):
+    """(seed_ptr, offset_ptr, seed_lo, seed_hi, SEED_MODE), as the standalone kernel takes them."""
+    if mode != DROP_MASK.value:
+        return x, x, 0, 0, 0
+    return _seed_arguments(seed, x)
+
+
+def forward_triton(x, residual, weight, bias, seed, p: float, shared_dims, norm: int, eps: float):
+    """(y, h) by the Triton kernel; y is an empty placeholder when norm is 0 (none)."""
+    if x.is_cuda and x.device.index != _current_cuda_device():
+        with torch.cuda.device(x.device):
+            return forward_triton(x, residual, weight, bias, seed, p, shared_dims, norm, eps)
+    _check_width(x.shape[-1])
+    mode = dropout_mode(p)
+    plan = row_plan(tuple(x.shape), tuple(shared_dims))
+    if plan.order is not None and mode == DROP_MASK.value:
+        y, h = forward_triton(x.permute(plan.order), residual.permute(plan.order), weight, bias, seed, p,
+                              packed_dims(shared_dims, x.dim()), norm, eps)  # fmt: skip
+        return (unpacked(y, plan.order, x.shape) if norm else y), unpacked(h, plan.order, x.shape)
+    x, residual = x.contiguous(), residual.contiguous()
+    h = torch.empty_like(x)
+    y = torch.empty_like(x) if norm else x.new_empty(0)
+    if x.numel() == 0:
+        return y, h
+    seed_ptr, offset_ptr, seed_lo, seed_hi, seed_mode = _seed_launch_arguments(seed, x, mode)
+    # I/O: read x, residual, weight, bias; write h and y (h only without a norm).
+    dropout_add_norm_forward_kernel[(plan.rows,)](
+        x, residual, weight if weight is not None else x, bias if bias is not None else x, h, y if norm else h,
+        seed_ptr, offset_ptr, seed_lo, seed_hi, keep_threshold(p), scale_bits(p), eps,
+        x.shape[-1], plan.size_s, plan.size_k, plan.mask_row_len, plan.mask_col_stride,
+        BLOCK_D=plan.block_d, LANES=plan.lanes, NORM=norm, HAS_WEIGHT=weight is not None,
+        HAS_BIAS=bias is not None, DROPOUT=mode, SEED_MODE=seed_mode, COMPUTE_F64=x.dtype == torch.float64,
+        ROUNDS=PHILOX_ROUNDS, BF16_ROUND_BY_HAND=not x.is_cuda, num_warps=plan.num_warps,
+    )  # fmt: skip
+    return y, h
+
+
+def backward_triton(grad_y, grad_h, h, weight, seed, p: float, shared_dims, norm: int, eps: float,
+                    want_dweight: bool, want_dbias: bool):  # fmt: skip
+    """(dx, dresidual, dweight, dbias) by the Triton kernel, for a norm (norm != 0); grad_y and grad_h
+    may be None (an output not used); dweight / dbias are None unless wanted."""
+    if h.is_cuda and h.device.index != _current_cuda_device():
+        with torch.cuda.device(h.device):
+            return backward_triton(grad_y, grad_h, h, weight, seed, p, shared_dims, norm, eps, want_dweight,
+                                   want_dbias)  # fmt: skip
+    mode = dropout_mode(p)
+    plan = row_plan(tuple(h.shape), tuple(shared_dims))
+    if plan.order is not None and mode == DROP_MASK.value:
+        order = plan.order
+        dx, dresidual, dweight, dbias = backward_triton(
+            None if grad_y is None else grad_y.permute(order), None if grad_h is None else grad_h.permute(order),
+            h.permute(order), weight, seed, p, packed_dims(shared_dims, h.dim()), norm, eps, want_dweight,
+            want_dbias,
+        )  # fmt: skip
+        return unpacked(dx, order, h.shape), unpacked(dresidual, order, h.shape), dweight, dbias
+    h = h.contiguous()
+    grad_y = None if grad_y is None else grad_y.contiguous()
+    grad_h = None if grad_h is None else grad_h.contiguous()
+    d_model = h.shape[-1]
+    compute_dtype = torch.float64 if h.dtype == torch.float64 else torch.float32
+    programs = max(1, min(plan.rows, 2 * sm_count(h.device)))
+    want_dweight = want_dweight and weight is not None
+    dx, dresidual = torch.empty_like(h), torch.empty_like(h)
+    dweight = h.new_zeros((programs, d_model), dtype=compute_dtype) if want_dweight else None
+    dbias = h.new_zeros((programs, d_model), dtype=compute_dtype) if want_dbias else None
+    if h.numel() > 0:
+        seed_ptr, offset_ptr, seed_lo, seed_hi, seed_mode = _seed_launch_arguments(seed, h, mode)
+        # I/O: read grad_y, grad_h, h, weight; write dx, dresidual, and (programs, D) partial sums.
+        dropout_add_norm_backward_kernel[(programs,)](
+            grad_y if grad_y is not None else h, grad_h if grad_h is not None else h, h,
+            weight if weight is not None else h, dx, dresidual, dweight if want_dweight else h,
+            dbias if want_dbias else h, seed_ptr, offset_ptr, seed_lo, seed_hi, keep_threshold(p),
+            scale_bits(p), eps, plan.rows, d_model, plan.size_s, plan.size_k, plan.mask_row_len,
+            plan.mask_col_stride, BLOCK_D=plan.block_d, LANES=plan.lanes, NORM=norm,
+            HAS_WEIGHT=weight is not None, HAS_GRAD_Y=grad_y is not None, HAS_GRAD_H=grad_h is not None,
+            WANT_DWEIGHT=want_dweight, WANT_DBIAS=want_dbias, DROPOUT=mode, SEED_MODE=seed_mode,
+            COMPUTE_F64=h.dtype == torch.float64, ROUNDS=PHILOX_ROUNDS, BF16_ROUND_BY_HAND=not h.is_cuda,
+            num_warps=plan.num_warps,
+        )  # fmt: skip
+    return (dx, dresidual, None if dweight is None else dweight.sum(0).to(weight.dtype),
+            None if dbias is None else dbias.sum(0).to(h.dtype))  # fmt: skip
+
+
+# ---- the CPU path: the standalone op's CPU path, torch's add and torch's norms ----------------------
+
+
+def norm_reference(h: torch.Tensor, weight, bias, norm: int, eps: float) -> torch.Tensor:
+    """norm(h) over the last dim by torch's own functions, in float32 (float64 for float64 inputs),
+    rounded once to h's dtype, as the kernel computes it."""
+    compute_dtype = torch.float64 if h.dtype == torch.float64 else torch.float32
+    h = h.to(compute_dtype)
+    weight = None if weight is None else weight.to(compute_dtype)
+    bias = None if bias is None else bias.to(compute_dtype)
+    if norm == NORMS["layer"]:
+        return F.layer_norm(h, h.shape[-1:], weight, bias, eps)
+    y = F.rms_norm(h, h.shape[-1:], weight, eps)
+    return y if bias is None else y + bias
+
+
+def forward_reference(x, residual, weight, bias, seed: int, p: float, shared_dims, norm: int, eps: float):
+    """(y, h) in plain PyTorch (the CPU path): h = residual + the standalone op's CPU path."""
+    dropped = x if p == 0 else dropout_any_device(x, seed, p, shared_dims)
+    h = (residual + dropped).contiguous()
+    y = norm_reference(h, weight, bias, norm, eps).to(h.dtype) if norm else h.new_empty(0)
+    return y, h
+
+
+def backward_reference(grad_y, grad_h, h, weight, seed: int, p: float, shared_dims, norm: int, eps: float,
+                       want_dweight: bool, want_dbias: bool):  # fmt: skip
+    """backward_triton in plain PyTorch, the same formulas (kernels/fused_kernel.py), in float32
+    (float64 for float64); then dx = the standalone op applied to dresidual. (Explicit formulas, not
+    torch's autograd: a custom op's implementation runs below autograd.)"""
+    compute_dtype = torch.float64 if h.dtype == torch.float64 else torch.float32
+    d_model = h.shape[-1]
+    dh = torch.zeros(h.shape, dtype=compute_dtype) if grad_h is None else grad_h.to(compute_dtype)
+    dweight = torch.zeros_like(weight) if want_dweight and weight is not None else None
+    dbias = torch.zeros(d_model, dtype=h.dtype) if want_dbias else None
+    if grad_y is not None:
+        h_c, grad_y = h.to(compute_dtype), grad_y.to(compute_dtype)
+        centered = h_c - h_c.mean(-1, keepdim=True) if norm == NORMS["layer"] else h_c
+        rstd = torch.rsqrt(centered.square().mean(-1, keepdim=True) + eps)
+        xhat = centered * rstd
+        g = grad_y if weight is None else grad_y * weight.to(compute_dtype)
+        dh_norm = g - xhat * (g * xhat).mean(-1, keepdim=True)
+        if norm == NORMS["layer"]:
+            dh_norm = dh_norm - g.mean(-1, keepdim=True)
+        dh = dh + dh_norm * rstd
+        if dweight is not None:
+            dweight = (grad_y * xhat).reshape(-1, d_model).sum(0).to(weight.dtype)
+        if dbias is not None:
+            dbias = grad_y.reshape(-1, d_model).sum(0).to(h.dtype)
+    dresidual = dh.to(h.dtype, copy=True, memory_format=torch.contiguous_format)  # never grad_h itself
+    dx = dresidual.clone() if p == 0 else dropout_any_device(dresidual, seed, p, shared_dims)
+    return dx, dresidual, dweight, dbias
+
+
+# ---- dispatch ------------------------------------------------------------------------------------
+
+
+def forward_any_device(x, residual, weight, bias, seed, p: float, shared_dims, norm: int, eps: float):
+    """(y, h) with a resolved seed: the kernel on a GPU, the CPU path on CPU, shapes on meta."""
+    if x.device.type == "meta":
+        return (torch.empty_like(x, memory_format=torch.contiguous_format) if norm else x.new_empty(0),
+                torch.empty_like(x, memory_format=torch.contiguous_format))  # fmt: skip
+    if x.device.type == "cpu":
+        return forward_reference(x, residual, weight, bias, int(seed), p, shared_dims, norm, eps)
+    return forward_triton(x, residual, weight, bias, seed, p, shared_dims, norm, eps)
+
+
+def backward_any_device(grad_y, grad_h, h, weight, seed, p: float, shared_dims, norm: int, eps: float,
+                        want_dweight: bool, want_dbias: bool):  # fmt: skip
+    """(dx, dresidual, dweight, dbias) for a norm (norm != 0), on h's device."""
+    if h.device.type == "meta":
+        dweight = torch.empty_like(weight) if want_dweight and weight is not None else None
+        dbias = h.new_empty(h.shape[-1:]) if want_dbias else None
+        return torch.empty_like(h), torch.empty_like(h), dweight, dbias
+    if h.device.type == "cpu":
+        return backward_reference(grad_y, grad_h, h, weight, int(seed), p, shared_dims, norm, eps, want_dweight,
+                                  want_dbias)  # fmt: skip
+    return backward_triton(grad_y, grad_h, h, weight, seed, p, shared_dims, norm, eps, want_dweight, want_dbias)

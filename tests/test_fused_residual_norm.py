@@ -1,0 +1,396 @@
+"""The fused op `h = residual + dropout(x); y = norm(h)`: its mask is the standalone op's, h is
+`residual + seeded_variational_dropout(x)` bit for bit, y and the gradients match an fp64
+reference, backward saves h, the weight and the seed only, and the compiled, seeded, eval and bad-
+input behaviours.
+
+The Triton kernels run on KERNEL_DEVICE (CUDA when present, else CPU tensors through Triton's
+interpreter) by calling the launch functions directly, as tests/test_seeded_dropout.py does; the
+public function runs the CPU path on CPU tensors. Shapes are small: the interpreter runs one
+program per row.
+"""
+
+import pytest
+import torch
+import torch.nn.functional as F
+from conftest import HAS_CUDA, KERNEL_DEVICE
+from functorch.compile import make_boxed_func
+from torch._dynamo.backends.common import aot_autograd
+
+from kernels import SeededDropoutAddNorm, seeded_dropout_add_norm, seeded_variational_dropout
+from kernels.fused_launch import MAX_D, NORMS, backward_triton, forward_triton, row_plan
+
+DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+# (shape, shared dims): shared dims in the middle, none, two that are not adjacent (a packed copy),
+# the last dim (one decision per row), a rank-1 x, size-1 dims; D % 8 == 0 (eight decisions per
+# Philox call) and not.
+CASES = [
+    ((2, 3, 16), (1,)),
+    ((2, 3, 13), ()),
+    ((2, 2, 2, 8), (0, 2)),
+    ((3, 8), (1,)),
+    ((5,), ()),
+    ((1, 1, 12), (1,)),
+]
+# y and the gradients against the fp64 reference: within a few roundings of the dtype (y is rounded
+# once from float32; h, rounded to the dtype, feeds the norm, so 16-bit gradients carry h's rounding).
+Y_TOL = {torch.float16: (2e-3, 2e-3), torch.bfloat16: (1.6e-2, 1.6e-2), torch.float32: (2e-5, 2e-5),
+         torch.float64: (1e-12, 1e-12)}  # fmt: skip
+GRAD_TOL = {torch.float16: (2e-2, 2e-2), torch.bfloat16: (8e-2, 8e-2), torch.float32: (1e-4, 1e-4),
+            torch.float64: (1e-10, 1e-10)}  # fmt: skip
+
+
+def _ids(case):
+    shape, dims = case
+    return f"{'x'.join(map(str, shape))}-dim{''.join(map(str, dims)) or 'none'}"
+
+
+def inputs(shape, dtype, device=KERNEL_DEVICE, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    x, residual = (torch.randn(shape, generator=generator, dtype=torch.float64) for _ in range(2))
+    weight, bias = (torch.randn(shape[-1:], generator=generator, dtype=torch.float64) for _ in range(2))
+    return [t.to(dtype).to(device) for t in (x, residual, weight, bias)]
+
+
+def norm64(h, weight, bias, norm, eps=1e-6):
+    """torch's own norm in float64: the reference for y."""
+    h, weight, bias = (None if t is None else t.double() for t in (h, weight, bias))
+    if norm == "layer":
+        return F.layer_norm(h, h.shape[-1:], weight, bias, eps)
+    y = F.rms_norm(h, h.shape[-1:], weight, eps)
+    return y if bias is None else y + bias
+
+
+# --- the mask and h: the standalone op's, bit for bit -------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", CASES, ids=_ids)
+def test_h_is_residual_plus_the_standalone_dropout_bit_for_bit(case, dtype):
+    shape, dims = case
+    x, residual, weight, bias = inputs(shape, dtype)
+    expected_h = residual.cpu() + seeded_variational_dropout(x.cpu(), 0.3, dims, seed=1234)
+    y, h = forward_triton(x, residual, weight, bias, 1234, 0.3, dims, NORMS["layer"], 1e-6)
+    assert torch.equal(h.cpu(), expected_h)
+    assert h.is_contiguous() and y.is_contiguous()
+    rtol, atol = Y_TOL[dtype]
+    torch.testing.assert_close(y.cpu().double(), norm64(expected_h, weight.cpu(), bias.cpu(), "layer"), rtol=rtol,
+                               atol=atol)  # fmt: skip
+    # The public function (the CPU path on CPU) gives the same h.
+    _, h_public = seeded_dropout_add_norm(x, residual, 0.3, dims, seed=1234, norm="layer", weight=weight, bias=bias)
+    assert torch.equal(h_public.cpu(), expected_h)
+
+
+def test_the_mask_is_shared_along_dim_and_differs_between_seeds():
+    x = torch.rand(2, 5, 16, device=KERNEL_DEVICE) + 0.5  # no zeros: a dropped element leaves h == residual
+    residual = torch.zeros_like(x)
+    _, h = forward_triton(x, residual, None, None, 7, 0.5, (1,), NORMS[None], 1e-6)
+    _, other = forward_triton(x, residual, None, None, 8, 0.5, (1,), NORMS[None], 1e-6)
+    keep = h != 0
+    assert torch.equal(keep, keep[:, :1].expand_as(keep))
+    assert 0 < int(keep.sum()) < keep.numel()
+    assert not torch.equal(keep, other != 0)
+
+
+def test_non_contiguous_inputs_give_the_contiguous_results():
+    x, residual, weight, _ = inputs((3, 2, 16), torch.float32)
+    x_t, residual_t = x.transpose(0, 1), residual.transpose(0, 1)  # (2, 3, 16), not contiguous
+    y, h = forward_triton(x_t, residual_t, weight, None, 5, 0.4, (1,), NORMS["rms"], 1e-6)
+    y_c, h_c = forward_triton(x_t.contiguous(), residual_t.contiguous(), weight, None, 5, 0.4, (1,), NORMS["rms"], 1e-6)
+    assert torch.equal(h, h_c) and torch.equal(y, y_c) and h.is_contiguous()
+
+
+def test_a_row_of_8192_and_the_widest_row():
+    x, residual, weight, bias = inputs((2, 8192), torch.bfloat16)
+    y, h = forward_triton(x, residual, weight, bias, 3, 0.1, (), NORMS["rms"], 1e-6)
+    assert torch.equal(h.cpu(), residual.cpu() + seeded_variational_dropout(x.cpu(), 0.1, (), seed=3))
+    rtol, atol = Y_TOL[torch.bfloat16]
+    torch.testing.assert_close(y.cpu().double(), norm64(h.cpu(), weight.cpu(), bias.cpu(), "rms"), rtol=rtol, atol=atol)
+    wide = torch.zeros(1, MAX_D + 1, device=KERNEL_DEVICE)
+    with pytest.raises(ValueError, match=f"at most {MAX_D}"):
+        forward_triton(wide, wide, None, None, 3, 0.1, (), NORMS["rms"], 1e-6)
+
+
+def test_row_plan_maps_rows_onto_the_mask():
+    plan = row_plan((4, 6, 32), (1,))  # [O, S, K] = [4, 6, 1]; eight decisions per Philox call
+    assert (plan.rows, plan.size_s, plan.size_k, plan.mask_row_len, plan.mask_col_stride, plan.lanes) == (
+        24, 6, 1, 32, 1, 8)  # fmt: skip
+    plan = row_plan((6, 4, 30), (0,))  # [1, 6, 4]; D % 8 != 0: one Philox call per element
+    assert (plan.size_s, plan.size_k, plan.lanes, plan.order) == (6, 4, 1, None)
+    plan = row_plan((4, 8), (1,))  # the last dim shared: one mask element per row
+    assert (plan.mask_row_len, plan.mask_col_stride, plan.lanes) == (1, 0, 1)
+    assert row_plan((2, 3, 5, 8), (0, 2)).order == (0, 2, 1, 3)  # not adjacent: shared dims first
+
+
+# --- gradients ------------------------------------------------------------------------------------
+
+
+def reference_gradients(x, residual, weight, bias, grad_y, grad_h, seed, p, dims, norm):
+    """Torch autograd in float64 through the unfused composition with the same mask."""
+    multiplier = seeded_variational_dropout(torch.ones(x.shape, dtype=torch.float64), p, dims, seed=seed)
+    x64, residual64, weight64, bias64 = (t.cpu().double().requires_grad_(True) for t in (x, residual, weight, bias))
+    h = residual64 + x64 * multiplier
+    y = norm64(h, weight64, bias64, norm)
+    torch.autograd.backward((y, h), (grad_y.cpu().double(), grad_h.cpu().double()))
+    return x64.grad, residual64.grad, weight64.grad, bias64.grad
+
+
+@pytest.mark.parametrize("backend", ["kernel", "public"])
+@pytest.mark.parametrize("norm", ["rms", "layer"])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_gradients_match_an_fp64_reference(dtype, norm, backend):
+    # "kernel": the Triton launches on KERNEL_DEVICE; "public": the function's autograd (the CPU path
+    # on CPU). dx is the standalone op applied to dresidual, bit for bit.
+    shape, dims, seed, p = (2, 3, 24), (1,), 99, 0.25
+    x, residual, weight, bias = inputs(shape, dtype)
+    grad_y, grad_h = inputs(shape, dtype, seed=1)[:2]
+    if backend == "kernel":
+        _, h = forward_triton(x, residual, weight, bias, seed, p, dims, NORMS[norm], 1e-6)
+        dx, dresidual, dweight, dbias = backward_triton(grad_y, grad_h, h, weight, seed, p, dims, NORMS[norm], 1e-6,
+                                                        True, True)  # fmt: skip
+    else:
+        leaves = [t.clone().requires_grad_(True) for t in (x, residual, weight, bias)]
+        y, h = seeded_dropout_add_norm(*leaves[:2], p, dims, seed=seed, norm=norm, weight=leaves[2], bias=leaves[3])
+        torch.autograd.backward((y, h), (grad_y, grad_h))
+        dx, dresidual, dweight, dbias = (t.grad for t in leaves)
+    assert torch.equal(dx.cpu(), seeded_variational_dropout(dresidual.cpu(), p, dims, seed=seed))
+    rtol, atol = GRAD_TOL[dtype]
+    expected = reference_gradients(x, residual, weight, bias, grad_y, grad_h, seed, p, dims, norm)
+    for name, got, want in zip(("dx", "dresidual", "dweight", "dbias"), (dx, dresidual, dweight, dbias), expected,
+                               strict=True):  # fmt: skip
+        assert got.dtype == dtype and got.shape == want.shape, name
+        torch.testing.assert_close(got.cpu().double(), want, rtol=rtol, atol=atol, msg=name)
+
+
+def test_unused_outputs_and_no_norm():
+    # Post-norm use (h unused), a norm without weight, and norm=None (y is h; backward is the standalone op).
+    x, residual, _, _ = inputs((2, 3, 16), torch.float32)
+    grad = inputs((2, 3, 16), torch.float32, seed=1)[0]
+    _, h = forward_triton(x, residual, None, None, 4, 0.5, (1,), NORMS["rms"], 1e-6)
+    dx, dresidual, dweight, dbias = backward_triton(grad, None, h, None, 4, 0.5, (1,), NORMS["rms"], 1e-6, True, False)
+    expected = reference_gradients(x, residual, torch.ones(16), torch.zeros(16), grad, torch.zeros_like(grad), 4, 0.5,
+                                   (1,), "rms")  # fmt: skip
+    torch.testing.assert_close(dx.cpu().double(), expected[0], rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(dresidual.cpu().double(), expected[1], rtol=1e-4, atol=1e-4)
+    assert dweight is None and dbias is None
+
+    leaves = [t.clone().requires_grad_(True) for t in (x, residual)]
+    y, h = seeded_dropout_add_norm(*leaves, 0.5, 1, seed=4, norm=None)
+    assert y is h
+    h.backward(grad)
+    assert torch.equal(leaves[1].grad, grad)
+    assert torch.equal(leaves[0].grad.cpu(), seeded_variational_dropout(grad.cpu(), 0.5, 1, seed=4))
+
+
+@pytest.mark.parametrize("norm", ["rms", "layer", None])
+@pytest.mark.parametrize("seed", [5, None, "tensor"])
+def test_backward_saves_h_the_weight_and_the_seed_only(norm, seed):
+    if seed == "tensor":
+        seed = torch.tensor([5], device=KERNEL_DEVICE)
+    saved = []
+    x, residual, weight, bias = (t.requires_grad_(True) for t in inputs((4, 6, 32), torch.float32))
+    if norm is None:
+        weight = bias = None
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t) or t, lambda t: t):
+        y, h = seeded_dropout_add_norm(x, residual, 0.5, 1, seed=seed, norm=norm, weight=weight, bias=bias)
+    # A seed tensor on the GPU is kept as it is (8 bytes); on CPU the op reads it once, as an int.
+    seed_bytes = 8 if isinstance(seed, torch.Tensor) and seed.is_cuda else 0
+    expected = seed_bytes if norm is None else h.nbytes + weight.nbytes + seed_bytes
+    assert sum(t.numel() * t.element_size() for t in saved) == expected
+    (y.sum() + h.sum()).backward()
+
+
+# --- seeds, eval mode, p -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("device", sorted({"cpu", KERNEL_DEVICE}))
+def test_manual_seed_reproduces_and_calls_differ(device):
+    x, residual, weight, _ = inputs((2, 4, 16), torch.float32, device)
+    torch.manual_seed(11)
+    first = seeded_dropout_add_norm(x, residual, 0.5, weight=weight)
+    second = seeded_dropout_add_norm(x, residual, 0.5, weight=weight)
+    torch.manual_seed(11)
+    again = seeded_dropout_add_norm(x, residual, 0.5, weight=weight)
+    assert torch.equal(first[0], again[0]) and torch.equal(first[1], again[1])
+    assert not torch.equal(first[1], second[1])
+    torch.manual_seed(11)  # the seed drawn is the standalone op's: the same mask
+    assert torch.equal(first[1], residual + seeded_variational_dropout(x, 0.5, 1))
+
+
+@pytest.mark.parametrize("p, training", [(0.0, True), (0.5, False)])
+def test_eval_mode_and_p_zero_add_and_normalize_without_a_mask(p, training):
+    x, residual, weight, bias = inputs((2, 3, 16), torch.float32)
+    before = torch.get_rng_state()
+    y, h = seeded_dropout_add_norm(x, residual, p, training=training, norm="layer", weight=weight, bias=bias)
+    assert torch.equal(torch.get_rng_state(), before)  # no seed drawn
+    assert torch.equal(h, residual + x)
+    torch.testing.assert_close(y.cpu().double(), norm64(h.cpu(), weight.cpu(), bias.cpu(), "layer"), rtol=2e-5,
+                               atol=2e-5)  # fmt: skip
+    y_k, h_k = forward_triton(x, residual, weight, bias, 0, 0.0, (), NORMS["layer"], 1e-6)
+    assert torch.equal(h_k, residual + x)
+
+
+def test_p_one_drops_everything():
+    x, residual, weight, _ = inputs((2, 3, 16), torch.float32)
+    x[0, 0, 0] = float("inf")  # zeros, never inf * 0, as the standalone op gives
+    _, h = forward_triton(x, residual, weight, None, 1, 1.0, (1,), NORMS["rms"], 1e-6)
+    assert torch.equal(h, residual)
+    dx, dresidual, _, _ = backward_triton(torch.ones_like(h), None, h, weight, 1, 1.0, (1,), NORMS["rms"], 1e-6,
+                                          False, False)  # fmt: skip
+    assert torch.equal(dx, torch.zeros_like(dx)) and dresidual.abs().sum() > 0
+
+
+# --- torch.compile ------------------------------------------------------------------------------------
+
+
+def test_compile_without_graph_break_gives_the_eager_results():
+    # aot_eager, counting the graphs dynamo hands it: one, with fullgraph=True (no graph break).
+    frames = []
+
+    def backend(graph_module, example_inputs):
+        frames.append(graph_module)
+        def boxed(gm, _):
+            return make_boxed_func(gm.forward)
+
+        return aot_autograd(fw_compiler=boxed, bw_compiler=boxed)(graph_module, example_inputs)
+
+    layer = SeededDropoutAddNorm(16, 0.5, dim=1, norm="layer")
+
+    def block(x, residual):
+        y, h = layer(x * 2, residual)
+        return y.square().sum() + h.sum()
+
+    compiled = torch.compile(block, fullgraph=True, backend=backend)
+    grads = []
+    for fn in (compiled, block):
+        x, residual = (t.requires_grad_(True) for t in inputs((2, 3, 16), torch.float32, "cpu")[:2])
+        layer.zero_grad()
+        torch.manual_seed(3)
+        fn(x, residual).backward()
+        grads.append((x.grad, residual.grad, layer.weight.grad.clone(), layer.bias.grad.clone()))
+    assert len(frames) == 1
+    for got, want in zip(*grads, strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-6, atol=1e-6)
+    assert torch.equal(grads[0][0] == 0, grads[1][0] == 0)  # the same mask
+
+
+def test_compiled_code_with_an_int_seed_and_aot_eager():
+    x, residual, weight, _ = inputs((2, 3, 16), torch.float32, "cpu")
+    fn = torch.compile(lambda a, b: seeded_dropout_add_norm(a, b, 0.3, seed=21, norm="rms", weight=weight),
+                       fullgraph=True, backend="aot_eager")  # fmt: skip
+    y, h = fn(x, residual)
+    y_e, h_e = seeded_dropout_add_norm(x, residual, 0.3, seed=21, norm="rms", weight=weight)
+    assert torch.equal(h, h_e) and torch.equal(y, y_e)
+
+
+# --- the module and bad input --------------------------------------------------------------------------
+
+
+def test_module_parameters_repr_and_eval():
+    rms = SeededDropoutAddNorm(16, 0.2)
+    assert rms.bias is None and rms.weight.shape == (16,)
+    assert repr(rms) == "SeededDropoutAddNorm(16, p=0.2, dim=1, norm='rms', eps=1e-06, bias=False)"
+    assert SeededDropoutAddNorm(16, norm="layer").bias is not None
+    assert list(SeededDropoutAddNorm(16, norm=None).parameters()) == []
+    x, residual, _, _ = inputs((2, 3, 16), torch.float32)
+    rms.to(KERNEL_DEVICE).eval()
+    y, h = rms(x, residual)
+    assert torch.equal(h, residual + x)
+    with pytest.raises(ValueError, match="norm must be"):
+        SeededDropoutAddNorm(16, norm="batch")
+    with pytest.raises(TypeError, match="a bool is not a dim"):
+        SeededDropoutAddNorm(16, 0.1, True)
+
+
+def _bad_calls():
+    x = torch.zeros(2, 3, 8)
+    return [
+        (dict(residual=torch.zeros(2, 3, 9)), ValueError, "residual must match x"),
+        (dict(residual=torch.zeros(2, 3, 8, dtype=torch.float64)), ValueError, "residual must match x"),
+        (dict(x=x.long(), residual=x.long()), TypeError, "does not support dtype torch.int64"),
+        (dict(x=torch.zeros(()), residual=torch.zeros(())), ValueError, "at least one dim"),
+        (dict(x=[1.0]), TypeError, "x must be a torch.Tensor"),
+        (dict(norm="batch"), ValueError, "norm must be 'rms', 'layer' or None"),
+        (dict(weight=torch.ones(9)), ValueError, r"weight must have shape \(8,\)"),
+        (dict(bias=torch.ones(8, dtype=torch.float64)), ValueError, "bias must have shape"),
+        (dict(norm=None, weight=torch.ones(8)), ValueError, "weight given with norm=None"),
+        (dict(eps=0.0), ValueError, "eps must be a finite real number > 0"),
+        (dict(eps=float("nan")), ValueError, "eps must be"),
+        (dict(p=1.5), ValueError, "between 0 and 1"),
+        (dict(dim=3), IndexError, "Dimension out of range"),
+        (dict(seed=2.5), TypeError, "seed must be None, an int or an integer tensor"),
+    ]
+
+
+@pytest.mark.parametrize("index", range(len(_bad_calls())))
+def test_bad_input_gets_a_clear_error(index):
+    overrides, error, message = _bad_calls()[index]
+    arguments = dict(x=torch.zeros(2, 3, 8), residual=torch.zeros(2, 3, 8), p=0.1, dim=1) | overrides
+    with pytest.raises(error, match=message):
+        seeded_dropout_add_norm(**arguments)
+
+
+# --- GPU only: CUDA graphs, Inductor (run by the device suite) ------------------------------------------
+
+needs_cuda = pytest.mark.skipif(not HAS_CUDA, reason="needs a CUDA device")
+
+
+@needs_cuda
+def test_cuda_graph_replays_draw_fresh_masks_and_backward_follows():
+    x = torch.randn(4, 8, 64, device="cuda", requires_grad=True)
+    residual = torch.randn(4, 8, 64, device="cuda")
+    weight = torch.randn(64, device="cuda", requires_grad=True)
+    grad = torch.randn(4, 8, 64, device="cuda")
+    stream = torch.cuda.Stream()
+    stream.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(stream):
+        for _ in range(2):  # warm up (compile the kernels) outside the capture
+            seeded_dropout_add_norm(x, residual, 0.5, weight=weight)[0].backward(grad)
+    torch.cuda.current_stream().wait_stream(stream)
+    x.grad = None
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph, stream=stream):
+        static_y, static_h = seeded_dropout_add_norm(x, residual, 0.5, weight=weight)
+        static_y.backward(grad)
+    masks = []
+    for _ in range(3):
+        graph.replay()
+        torch.cuda.synchronize()
+        keep = static_h != residual
+        assert torch.equal(keep, keep[:, :1].expand_as(keep))
+        assert torch.equal(x.grad == 0, ~keep)  # backward regenerated the replay's mask
+        masks.append(keep.clone())
+    assert not torch.equal(masks[0], masks[1]) and not torch.equal(masks[1], masks[2])
+
+
+@needs_cuda
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32])
+def test_inductor_compiled_op_matches_eager(dtype):
+    layer = SeededDropoutAddNorm(256, 0.3, norm="layer", device="cuda", dtype=dtype)
+    x = torch.randn(4, 16, 256, device="cuda", dtype=dtype, requires_grad=True)
+    residual = torch.randn(4, 16, 256, device="cuda", dtype=dtype)
+    compiled = torch.compile(layer, fullgraph=True)
+    torch.manual_seed(5)
+    y, h = compiled(x, residual)
+    y.float().square().sum().backward()
+    compiled_grad = x.grad.clone()
+    x.grad = None
+    torch.manual_seed(5)
+    y_e, h_e = layer(x, residual)
+    y_e.float().square().sum().backward()
+    assert torch.equal(h, h_e) and torch.equal(y, y_e)  # the same kernel, seed and inputs
+    # The gradients: the same mask exactly; values within Inductor's own fusion of y's gradient.
+    assert torch.equal(compiled_grad == 0, x.grad == 0)
+    rtol, atol = GRAD_TOL[dtype]
+    torch.testing.assert_close(compiled_grad, x.grad, rtol=rtol, atol=atol)
+
+
+@needs_cuda
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_gpu_kernel_equals_cpu_path_at_d_8192(dtype):
+    x, residual, weight, bias = inputs((2, 3, 8192), dtype, "cuda")
+    y, h = seeded_dropout_add_norm(x, residual, 0.1, seed=8, norm="layer", weight=weight, bias=bias)
+    y_cpu, h_cpu = seeded_dropout_add_norm(x.cpu(), residual.cpu(), 0.1, seed=8, norm="layer", weight=weight.cpu(),
+                                           bias=bias.cpu())  # fmt: skip
+    assert torch.equal(h.cpu(), h_cpu)
+    rtol, atol = Y_TOL[dtype]
+    torch.testing.assert_close(y.cpu(), y_cpu, rtol=rtol, atol=atol)
