@@ -270,9 +270,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args[1:] == [WITH_PARENT]:
         exit_with_ancestor(1)  # a sweep killed (even by SIGKILL) takes its running pass with it
-    from runners.bench import run  # imports torch: after the usage check
+    from runners.one_process import check_before_measuring, run_one_process  # imports torch: after the usage check
 
-    run(OmegaConf.load(args[0]))
+    cfg = OmegaConf.load(args[0])
+    check_before_measuring(cfg)
+    run_one_process(cfg)
     return 0
 
 
