@@ -251,6 +251,49 @@ def test_pair_orders_are_seeded_and_cover_both_orders():
     assert {tuple(o) for o in orders} == {("ref", "candidate"), ("candidate", "ref")}
 
 
+def test_pair_orders_are_counterbalanced_abba():
+    for seed in range(6):
+        orders = runner.pair_orders(6, seed)
+        assert orders[1::2] == [order[::-1] for order in orders[0::2]]  # every pair the other order
+        assert sum(order[0] == "ref" for order in orders) == 3  # each side first in half the pairs
+    firsts = {runner.pair_orders(2, seed)[0] for seed in range(20)}
+    assert firsts == {("ref", "candidate"), ("candidate", "ref")}  # the seed draws the first
+
+
+def test_pairs_are_added_two_at_a_time_while_a_gated_key_is_blind_within_max_and_budget():
+    from runners.ab_stopping import pairs_to_add
+
+    assert pairs_to_add(4, 10, blind=0, elapsed_s=100, pair_s=25, budget_s=420) == 0  # every key judged
+    assert pairs_to_add(4, 10, blind=1, elapsed_s=100, pair_s=25, budget_s=420) == 2
+    assert pairs_to_add(10, 10, blind=1, elapsed_s=100, pair_s=10, budget_s=420) == 0  # max_pairs reached
+    assert pairs_to_add(9, 10, blind=1, elapsed_s=100, pair_s=10, budget_s=420) == 1
+    assert pairs_to_add(8, 10, blind=3, elapsed_s=400, pair_s=50, budget_s=420) == 0  # two more would overrun
+
+
+@pytest.mark.parametrize("noisy, expected_pairs", [(False, 4), (True, 8)])
+def test_the_job_adds_pairs_until_no_gated_key_is_blind_or_the_max(tmp_path, monkeypatch, noisy, expected_pairs):
+    """The stopping rule end to end, with each process a CSV written at once: a candidate whose
+    gated key swings +-30% from process to process stays noisy, so pairs are added up to max_pairs."""
+    calls = []
+
+    def fake_sweep(side, csv_path, cfg):
+        pair = len(calls) // 2
+        calls.append(side.name)
+        swing = 1 + (0.3 * math.sin(5 * len(calls)) if noisy and side.name == "candidate" else 0.001 * (pair % 3))
+        write_run(csv_path, [{**key("seeded", "64x256x768"), "status": "ok", "p50_ms": repr(0.03 * swing),
+                              "error": ""}])  # fmt: skip
+        return 0, 1.0
+
+    monkeypatch.setattr(runner, "run_sweep", fake_sweep)
+    out = tmp_path / "ab"
+    assert runner.main([f"ref_dir={ROOT}", f"candidate={ROOT}", "pairs=4", "max_pairs=8", f"out={out}"]) == 0
+    manifest = json.loads((out / "ab.json").read_text())
+    assert len(manifest["orders"]) == expected_pairs and len(calls) == 2 * expected_pairs
+    assert [run["side"] for run in manifest["runs"][:4]] == [*manifest["orders"][0], *manifest["orders"][1]]
+    status, _ = verdict_of(out)
+    assert status == (judge.EXIT_UNUSABLE if noisy else judge.EXIT_PASS)  # noisy: no gated key judged
+
+
 # ---- the planted slowdown ---------------------------------------------------------------------------
 
 
