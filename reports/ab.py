@@ -20,11 +20,19 @@ r_k, the interval the Student-t interval of the mean of log r_k (K - 1 degrees o
   broken     ok in every ref process, but missing, not ok, or with a time that is not a positive
              finite number in a candidate process
 
-Only keys of `gate_impls` (default: seeded, seeded:compile) and `gate_timers` count for the gate: it FAILS (exit 1)
-when one of them regressed or is broken, naming each; a key that is not ok in the ref processes is
-listed, not judged. Exit 2 when the job cannot be judged: no ab.json, fewer than 2 complete pairs,
-or no gated key judged at all. The verdict is printed, written to `<dir>/ab.md` (or `markdown=`)
-and appended to $GITHUB_STEP_SUMMARY when set (gated and changed keys in full, the rest counted).
+Host timer keys are judged on their `host_ratio` instead of p50 (the call's host time over copy's
+call, timed in alternating bursts in the same process: runners/host_ratio.py): r_k = candidate
+host_ratio / ref host_ratio, against `host_threshold`. Absolute host time follows the host CPU's
+speed, which moved 1.6-1.7x between processes on the H200's machines and can swing within seconds;
+the ratio moved 2.5% between two sweeps. A host key that lacks the ratio in some process (a tree
+whose harness predates it) is listed, not judged.
+
+Only keys of `gate_impls` (default: seeded, seeded:compile) and `gate_timers` (default: event,
+cuda_graph and host) count for the gate: it FAILS (exit 1) when one of them regressed or is broken,
+naming each; a key that is not ok in the ref processes is listed, not judged. Exit 2 when the job
+cannot be judged: no ab.json, fewer than 2 complete pairs, or no gated key judged at all. The
+verdict is printed, written to `<dir>/ab.md` (or `markdown=`) and appended to $GITHUB_STEP_SUMMARY
+when set (gated and changed keys in full, the rest counted).
 """
 
 from __future__ import annotations
@@ -55,9 +63,10 @@ class ABJudgeConfig:
 
     dir: str = "results/ab/latest"  # the A/B job's folder (ab.json beside runs/)
     threshold: float = 0.05  # t: the smallest slowdown that counts, as a fraction
+    host_threshold: float = 0.05  # t of host keys, on candidate host_ratio / ref host_ratio
     confidence: float = 0.95  # level of the paired interval
     gate_impls: list[str] = field(default_factory=lambda: ["seeded", "seeded:compile"])
-    gate_timers: list[str] = field(default_factory=lambda: ["event", "cuda_graph"])
+    gate_timers: list[str] = field(default_factory=lambda: ["event", "cuda_graph", "host"])
     markdown: str | None = None  # default: <dir>/ab.md
 
 
@@ -112,12 +121,25 @@ def read_rows(path: Path) -> dict[tuple, dict]:
         raise Unjudgeable(f"{path} lacks column(s) {', '.join(missing)}")
     rows = {}
     for record in frame.to_dict("records"):
-        try:
-            p50 = float(record["p50_ms"])
-        except ValueError:
-            p50 = math.nan
-        rows[key_of(record)] = {"status": record["status"], "p50_ms": p50, "error": record.get("error", "")}
+        rows[key_of(record)] = {"status": record["status"], "p50_ms": number(record["p50_ms"]),
+                                "host_ratio": number(record.get("host_ratio", "")), "error": record.get("error", "")}
     return rows
+
+
+def number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        return math.nan
+
+
+def is_host_key(key: tuple) -> bool:
+    return key[KEY_COLUMNS.index("timer")] == "host"
+
+
+def figure_of(key: tuple, row: dict) -> float:
+    """What a key is judged on: host_ratio for host keys (runners/host_ratio.py), else p50."""
+    return row["host_ratio"] if is_host_key(key) else row["p50_ms"]
 
 
 def manifest_runs(manifest: dict) -> list[tuple[int | str, str, str]]:
@@ -185,8 +207,9 @@ def classify(estimate: float, low: float, high: float, threshold: float) -> str:
     return "unchanged"
 
 
-def judge_key(key: tuple, job: ABJob, cfg: ABJudgeConfig, gated: bool) -> KeyVerdict | None:
-    """The verdict of one key, or None when a ref process has it not ok (listed apart)."""
+def judge_key(key: tuple, job: ABJob, cfg: ABJudgeConfig, gated: bool) -> KeyVerdict | str | None:
+    """The verdict of one key; None when a ref process has it not ok, or (a host key without its
+    ratio in some process) why it is not judged: both listed apart."""
     refs = [ref.get(key) for ref, _ in job.pairs]
     if not all(usable(row) for row in refs):
         return None
@@ -198,10 +221,18 @@ def judge_key(key: tuple, job: ABJob, cfg: ABJudgeConfig, gated: bool) -> KeyVer
         reason = "missing" if row is None else f"{row['status']}: p50 {row['p50_ms']} {row['error'][:120]}".strip()
         return KeyVerdict(key, "broken", gated, ref_p50=ref_p50, pairs=len(cands),
                           reason=f"{len(bad)} of {len(cands)} candidate processes: {reason}")  # fmt: skip
-    ratios = [cand["p50_ms"] / ref["p50_ms"] for ref, cand in zip(refs, cands, strict=True)]
+    figures = [(figure_of(key, ref), figure_of(key, cand)) for ref, cand in zip(refs, cands, strict=True)]
+    if not all(math.isfinite(a) and a > 0 and math.isfinite(b) and b > 0 for a, b in figures):
+        return "no host_ratio in every process (a harness from before the figure): not judged on absolute host time"
+    ratios = [cand / ref for ref, cand in figures]
     estimate, low, high = paired_interval(ratios, cfg.confidence)
-    return KeyVerdict(key, classify(estimate, low, high, cfg.threshold), gated, estimate, low, high, len(ratios),
-                      ref_p50, statistics.median(row["p50_ms"] for row in cands))  # fmt: skip
+    threshold = cfg.host_threshold if is_host_key(key) else cfg.threshold
+    reason = ""
+    if is_host_key(key):
+        reason = (f"host ratio: ref {statistics.median(r for r, _ in figures):.3f}, "
+                  f"cand {statistics.median(c for _, c in figures):.3f}")  # fmt: skip
+    return KeyVerdict(key, classify(estimate, low, high, threshold), gated, estimate, low, high, len(ratios),
+                      ref_p50, statistics.median(row["p50_ms"] for row in cands), reason)  # fmt: skip
 
 
 @dataclass
@@ -209,6 +240,7 @@ class Verdict:
     judged: list[KeyVerdict]
     not_ok_in_ref: list[tuple]
     job: ABJob
+    without_figure: list[tuple[tuple, str]] = field(default_factory=list)  # (key, why not judged)
 
     @property
     def failures(self) -> list[KeyVerdict]:
@@ -225,15 +257,17 @@ def judge(job: ABJob, cfg: ABJudgeConfig) -> Verdict:
         raise Unjudgeable(f"{len(job.pairs)} complete pair(s); a paired verdict needs 2 ({'; '.join(job.incomplete)})")
     impl_at, timer_at = KEY_COLUMNS.index("impl"), KEY_COLUMNS.index("timer")
     keys = list(dict.fromkeys(key for ref, _ in job.pairs for key in ref))
-    judged, not_ok = [], []
+    judged, not_ok, without_figure = [], [], []
     for key in keys:
         gated = key[impl_at] in cfg.gate_impls and key[timer_at] in cfg.gate_timers
         verdict = judge_key(key, job, cfg, gated)
         if verdict is None:
             not_ok.append(key)
+        elif isinstance(verdict, str):
+            without_figure.append((key, verdict))
         else:
             judged.append(verdict)
-    return Verdict(judged, not_ok, job)
+    return Verdict(judged, not_ok, job, without_figure)
 
 
 def verdict_row(v: KeyVerdict) -> list[str]:
@@ -268,7 +302,9 @@ def render(verdict: Verdict, cfg: ABJudgeConfig) -> str:
         f"{sum(r['seconds'] for r in runs):.0f} s" + (f"; failed: {escape(failed)}" if failed else ""),
         f"- rule: per pair r = candidate p50 / ref p50; estimate = geometric mean, {cfg.confidence:.0%} paired "
         f"t-interval; regressed when the interval is above 1 and the estimate above {1 + cfg.threshold:.2f} (or "
-        f"the interval above it); noisy when the interval's half-width exceeds {cfg.threshold:.0%}",
+        f"the interval above it); noisy when the interval's half-width exceeds {cfg.threshold:.0%}; host keys: r = "
+        f"candidate host_ratio / ref host_ratio (each the call's host time over copy's in the same process), "
+        f"threshold {cfg.host_threshold:.0%}",
     ]  # fmt: skip
     lines += [f"- {escape(note)}" for note in job.incomplete]
     counts = {name: sum(v.verdict == name for v in verdict.judged) for name in VERDICTS}
@@ -285,13 +321,17 @@ def render(verdict: Verdict, cfg: ABJudgeConfig) -> str:
     if verdict.not_ok_in_ref:
         not_ok = "; ".join(map(key_text, verdict.not_ok_in_ref))
         lines += ["", "Not ok in a ref process (not judged): " + escape(not_ok)]
+    if verdict.without_figure:
+        listed = "; ".join(f"{key_text(key)} ({why})" for key, why in verdict.without_figure)
+        lines += ["", "Host keys not judged: " + escape(listed)]
     return "\n".join(lines) + "\n"
 
 
 def load_config(argv: list[str]) -> ABJudgeConfig:
     cfg = parse_settings(ABJudgeConfig, argv, Unjudgeable)
-    if not 0 <= cfg.threshold < 1 or not 0 < cfg.confidence < 1:
-        raise Unjudgeable(f"threshold must lie in [0, 1), confidence in (0, 1); got {cfg.threshold}, {cfg.confidence}")
+    if not 0 <= cfg.threshold < 1 or not 0 <= cfg.host_threshold < 1 or not 0 < cfg.confidence < 1:
+        raise Unjudgeable(f"threshold and host_threshold must lie in [0, 1), confidence in (0, 1); got "
+                          f"{cfg.threshold}, {cfg.host_threshold}, {cfg.confidence}")  # fmt: skip
     return cfg
 
 

@@ -24,11 +24,17 @@ each other. Where the rounds are too few for the test to reach alpha, or there i
 file, the two intervals (lowest to highest round median, or p20-p80 in older files) must not
 overlap instead.
 
-The gate: keys of `gate_impls` (default: seeded, seeded:compile) and `gate_timers` (default: event, cuda_graph,
-GPU time). It fails on a gated key that regressed, and on one that is broken: ok in the baseline
-but missing, error, oom or skipped in the candidate, or with a time or sample that is not a
-positive finite number. Host timer rows are reported, never gated: the host's speed moved 20-30%
-between processes with the same code. Keys not ok in the baseline are listed, not judged.
+Host timer keys are judged on `host_ratio` (the call's host time over copy's, measured in the same
+process: runners/host_ratio.py), not on p50: ratio = candidate host_ratio / baseline host_ratio,
+past `host_threshold` (5%) and with the two ranges of round ratios apart. Absolute host time
+follows the host CPU's speed (1.6-1.7x between processes on the H200's machines); the ratio moved
+2.5% between two sweeps. A host key without the ratio on a side (an older file) is listed, not
+judged.
+
+The gate: keys of `gate_impls` (default: seeded, seeded:compile) and `gate_timers` (default: event,
+cuda_graph: GPU time; host: host cost). It fails on a gated key that regressed, and on one that is
+broken: ok in the baseline but missing, error, oom or skipped in the candidate, or with a time or
+sample that is not a positive finite number. Keys not ok in the baseline are listed, not judged.
 
 Exit status:
   0  no gated key regressed or broke
@@ -70,10 +76,11 @@ class CompareConfig:
     # < 1 / (1 + t): faster) AND the rounds say it is not chance.
     threshold: float = 0.10  # t, a fraction
     thresholds: dict[str, float] = field(default_factory=dict)  # per impl, e.g. {copy: 0.05}
+    host_threshold: float = 0.05  # t of host keys, on candidate host_ratio / baseline host_ratio
     alpha: float = 0.01  # level of the one-sided Mann-Whitney U test over round medians
     # Only these impls' rows of these timers fail the gate; the rest is reported.
     gate_impls: list[str] = field(default_factory=lambda: ["seeded", "seeded:compile"])
-    gate_timers: list[str] = field(default_factory=lambda: ["event", "cuda_graph"])
+    gate_timers: list[str] = field(default_factory=lambda: ["event", "cuda_graph", "host"])
     # Refuse (exit 2) two GPU models or two dtype sets unless told otherwise; allow_cross_gpu
     # allows both, allow_cross_dtype different dtypes only (the shared ones are compared).
     allow_cross_gpu: bool = False
@@ -86,7 +93,7 @@ def load_config(argv: list[str]) -> CompareConfig:
     for name in ("baseline", "candidate"):
         if not getattr(cfg, name):
             raise UnusableInput(f"{name}=PATH is required (see --help)")
-    thresholds = [cfg.threshold, *cfg.thresholds.values()]
+    thresholds = [cfg.threshold, *cfg.thresholds.values(), cfg.host_threshold]
     if not all(t >= 0 for t in thresholds):
         raise UnusableInput(f"thresholds are fractions >= 0, got {thresholds}")
     if not 0.0 < cfg.alpha < 1.0:
@@ -95,7 +102,8 @@ def load_config(argv: list[str]) -> CompareConfig:
 
 
 def rule_of(cfg: CompareConfig) -> GateRule:
-    return GateRule(cfg.threshold, dict(cfg.thresholds), cfg.alpha, tuple(cfg.gate_impls), tuple(cfg.gate_timers))
+    return GateRule(cfg.threshold, dict(cfg.thresholds), cfg.alpha, tuple(cfg.gate_impls), tuple(cfg.gate_timers),
+                    cfg.host_threshold)  # fmt: skip
 
 
 def markdown_path(cfg: CompareConfig) -> Path:
@@ -164,7 +172,8 @@ def render_markdown(base: StoredResults, cand: StoredResults, comparison: Compar
              f"- baseline {provenance(base)}", f"- candidate {provenance(cand)}",
              f"- rule: ratio = candidate p50 / baseline p50; a change past {cfg.threshold:.0%}{per_impl} counts "
              f"when a one-sided Mann-Whitney U test over the round medians gives p < {cfg.alpha} (with too few "
-             "rounds: the intervals apart); otherwise it is `noisy`; gated: "
+             "rounds: the intervals apart); otherwise it is `noisy`; host keys: ratio = candidate host_ratio / "
+             f"baseline host_ratio past {cfg.host_threshold:.0%}, the ranges of round ratios apart; gated: "
              f"{', '.join(cfg.gate_impls) or 'none'} on {', '.join(cfg.gate_timers)}",
              f"- judged: {counts}; {len(comparison.not_judged)} not judged; "
              f"{len(comparison.only_in_baseline)} only in the baseline; "

@@ -9,16 +9,22 @@ threshold of the key's impl:
   noisy      past the threshold either way, but the rounds cannot tell the change from noise
   unchanged  within the threshold
 
-Gated keys are the `gate_impls`' rows of the `gate_timers` (GPU time: event and cuda_graph). The
-gate fails on a gated key that regressed, and on a gated key that is *broken*: ok in the baseline
-but missing, not ok, or unusable in the candidate (a time that is not a positive finite number, a
-sample that is not finite). Host timer rows are reported, never gated: between processes the
-host's speed moved 20-30% on the H200 with the same code, so only a paired A/B (reports/ab.py)
-can judge them.
+Host timer keys are judged on their `host_ratio` instead of p50 (runners/host_ratio.py): ratio =
+candidate host_ratio / baseline host_ratio, threshold `host_threshold`, and "the rounds show" is
+the two intervals of round ratios (`host_ratio_lo`-`host_ratio_hi`) lying apart. Absolute host
+times follow the host CPU's speed, which moved 1.6-1.7x between processes on the H200's machines;
+the ratio to copy's call in the same process moved 2.5%. A host key without the ratio on a side (a
+file written before it existed) is listed, not judged.
+
+Gated keys are the `gate_impls`' rows of the `gate_timers` (event, cuda_graph and host). The gate
+fails on a gated key that regressed, and on a gated key that is *broken*: ok in the baseline but
+missing, not ok, or unusable in the candidate (a time that is not a positive finite number, a
+sample that is not finite).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from reports.stats import shift_significance
@@ -36,12 +42,26 @@ class GateRule:
     alpha: float
     gate_impls: tuple[str, ...]
     gate_timers: tuple[str, ...]
+    host_threshold: float = 0.05  # host keys, judged on their host_ratio
 
     def gated(self, key: tuple) -> bool:
         return key[IMPL_AT] in self.gate_impls and key[TIMER_AT] in self.gate_timers
 
     def threshold_of(self, key: tuple) -> float:
+        if is_host_key(key):
+            return float(self.host_threshold)
         return float(self.thresholds.get(key[IMPL_AT], self.threshold))
+
+
+def is_host_key(key: tuple) -> bool:
+    """A row of the host timer: judged on its ratio to the reference call, not on p50."""
+    return key[TIMER_AT] == "host"
+
+
+def host_ratio_of(row: dict) -> tuple[float, tuple[float, float]]:
+    """(host_ratio, (lowest, highest round's)) of a row; NaN where the file has no such column."""
+    values = [float(row.get(column, math.nan)) for column in ("host_ratio", "host_ratio_lo", "host_ratio_hi")]
+    return values[0], (values[1], values[2])
 
 
 @dataclass
@@ -104,6 +124,23 @@ class Comparison:
                 "(set gate_impls=[...] to the impls to gate, [] to report only)"
             )
         return None
+
+    def add_host_key(self, key: tuple, base_row: dict, cand_row: dict, rule: GateRule, gated: bool) -> None:
+        """Judge a host key ok on both sides on its host_ratio (the module docstring), or list it
+        when a side has no ratio."""
+        (base_ratio, base_interval), (cand_ratio, cand_interval) = host_ratio_of(base_row), host_ratio_of(cand_row)
+        missing = [side for side, value in (("baseline", base_ratio), ("candidate", cand_ratio))
+                   if not (math.isfinite(value) and value > 0)]  # fmt: skip
+        if missing:
+            reason = (f"no host_ratio in the {' and '.join(missing)} (written before the figure existed): host keys "
+                      "are judged on their ratio to the reference call, never on absolute host time")  # fmt: skip
+            self.not_judged.append(UnjudgedRow(key, "ok", "ok", reason, gated))
+            return
+        ratio = cand_ratio / base_ratio
+        verdict, evidence = verdict_for(ratio, rule.threshold_of(key), (), (), base_interval, cand_interval,
+                                        rule.alpha, "host_ratio_lo-hi")  # fmt: skip
+        evidence = f"host ratio: baseline {base_ratio:.3f}, candidate {cand_ratio:.3f}; {evidence}"
+        self.judged.append(JudgedRow(key, base_row["p50_ms"], cand_row["p50_ms"], ratio, verdict, evidence, gated))
 
     def no_common_keys(self) -> bool:
         return not self.judged and not self.not_judged
@@ -172,6 +209,9 @@ def compare(base: StoredResults, cand: StoredResults, rule: GateRule) -> Compari
         if not finite_positive(cand_row["p50_ms"]) or key in cand.unusable:
             why = cand.unusable.get(key) or f"p50 {cand_row['p50_ms']} is not a positive finite time"
             comparison.not_judged.append(UnjudgedRow(key, *statuses, f"broken: {why}", gated))
+            continue
+        if is_host_key(key):
+            comparison.add_host_key(key, base_row, cand_row, rule, gated)
             continue
         ratio = cand_row["p50_ms"] / base_row["p50_ms"]
         base_interval, name = base.interval(key)

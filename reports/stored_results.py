@@ -24,6 +24,7 @@ from runners.rows import KEY_COLUMNS, SAMPLES_COLUMNS, round_medians
 
 TIMING_COLUMNS = ("p20_ms", "p50_ms", "p80_ms")
 INTERVAL_COLUMNS = ("ci_lo_ms", "ci_hi_ms")
+HOST_RATIO_COLUMNS = ("host_ratio", "host_ratio_lo", "host_ratio_hi")  # host rows' figure; absent in older files
 REQUIRED_COLUMNS = (*KEY_COLUMNS, "gpu", *TIMING_COLUMNS, "status")
 
 
@@ -137,7 +138,7 @@ def load_results(path, role: str) -> StoredResults:
     if frame.empty:
         raise UnusableInput(f"{role} file {path} has no rows (a header only): nothing to compare")
     frame["p"] = frame["p"].map(canonical_p)
-    for column in TIMING_COLUMNS + tuple(c for c in INTERVAL_COLUMNS if c in frame.columns):
+    for column in TIMING_COLUMNS + tuple(c for c in (*INTERVAL_COLUMNS, *HOST_RATIO_COLUMNS) if c in frame.columns):
         frame[column] = pd.to_numeric(frame[column], errors="coerce")
     frame, superseded = drop_superseded(frame)
     rows = dict(zip(keys_of(frame), frame.to_dict("records"), strict=True))

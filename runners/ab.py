@@ -1,7 +1,8 @@
 """A/B in one job: the same sweep run alternately with two versions of the code, in separate
 processes on the same GPU, for a paired comparison (`python -m reports.ab` judges it).
 
-    python -m runners.ab ref=<git ref> [candidate=<dir>] [pairs=4] [seed=0] [out=results/ab/<name>]
+    python -m runners.ab ref=<git ref> [candidate=<dir>] [pairs=4] [max_pairs=10] [budget_s=420] [seed=0]
+                         [out=results/ab/<name>]
     make bench-ab REF=origin/main            # this, then the verdict
 
 Side A (`ref`) is a git ref of this repository, exported with `git archive` into `<out>/trees/`
@@ -13,8 +14,14 @@ Each process runs `python -m runners.bench` inside its side's tree (that side's 
 kernels, `PYTHONPATH` = that tree) with the `sweep` overrides (default `experiment=ci`; several,
 space-separated: `sweep="experiment=ci timer.rounds=3"`), writing
 `<out>/runs/<pair>-<side>.csv`: `pairs` pairs, optionally after one untimed process per side
-(`warmup_runs`; compilation and the C++ build happen before any timing anyway); within each
-pair the order of the two sides is drawn from `seed`. Each side's C++ extension is built once into
+(`warmup_runs`; compilation and the C++ build happen before any timing anyway). The order of the
+two sides is counterbalanced (`pair_orders`): the first pair's order is drawn from `seed`, and the
+order alternates from pair to pair (AB BA AB BA ...), so with an even number of pairs each side
+runs first equally often, and drift along the job (the machine warming, the host slowing) falls
+on both sides alike instead of on whichever side a run of coin flips put first. Then, while a
+gated key is still too noisy to judge (reports/ab.py with `judge`'s key=value settings), two more
+pairs run, up to `max_pairs` pairs and while they fit in `budget_s` seconds of pairs
+(runners/ab_stopping.py says why this stopping rule is sound). Each side's C++ extension is built once into
 `<torch extensions dir>/ab/<hash of its tree and sources>`, and kept for later jobs.
 `<out>/ab.json` lists every process (pair, side, order, exit status, seconds) and is rewritten
 after each, so a job cut short keeps what finished.
@@ -39,6 +46,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from runners.ab_stopping import blind_keys, pairs_to_add
 from runners.settings_args import help_text, parse_settings, wants_help
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,8 +61,11 @@ class ABConfig:
     ref: str | None = None  # side A: a git ref of this repository, exported with git archive
     ref_dir: str | None = None  # or side A as a folder holding a copy of the repo
     candidate: str = "."  # side B: a folder holding a copy of the repo (default: this working tree)
-    pairs: int = 4  # paired processes: the verdict's sample size
-    seed: int = 0  # draws the order of the two sides within each pair
+    pairs: int = 4  # paired processes: the verdict's sample size, at least
+    max_pairs: int = 10  # ... more, two at a time, while a gated key is too noisy to judge, up to this
+    budget_s: float = 420.0  # ... and while the pairs so far and the next two fit in this many seconds
+    judge: str = ""  # reports.ab's key=value settings the job's verdict will use (space-separated)
+    seed: int = 0  # draws the order of the first pair (the orders then alternate)
     out: str = "results/ab/latest"  # the job's folder: ab.json, runs/, trees/
     warmup_runs: bool = False  # one untimed process per side before the pairs (builds happen either way)
     sweep: str = "experiment=ci"  # the Hydra overrides of every process, space-separated (shell quoting)
@@ -163,9 +174,10 @@ def run_sweep(side: Side, csv_path: Path, cfg: ABConfig) -> tuple[int, float]:
 
 
 def pair_orders(pairs: int, seed: int) -> list[tuple[str, str]]:
-    """The order of the two sides in each pair, drawn from `seed`."""
-    rng = random.Random(seed)
-    return [tuple(rng.sample(SIDES, 2)) for _ in range(pairs)]
+    """The order of the two sides in each pair: the first drawn from `seed`, then alternating (AB BA
+    AB BA ...: counterbalanced, each side first in half of an even number of pairs)."""
+    first = tuple(random.Random(seed).sample(SIDES, 2))
+    return [first if index % 2 == 0 else first[::-1] for index in range(pairs)]
 
 
 def write_manifest(out: Path, manifest: dict) -> None:
@@ -189,6 +201,8 @@ def claim_out_folder(out: Path) -> None:
 def run(cfg: ABConfig) -> int:
     if cfg.pairs < 2:
         raise ABError(f"pairs={cfg.pairs}: a paired verdict needs at least 2 pairs")
+    if cfg.max_pairs < cfg.pairs:
+        raise ABError(f"max_pairs={cfg.max_pairs} is below pairs={cfg.pairs}")
     out = Path(cfg.out).resolve()
     claim_out_folder(out)
     ref, candidate = sides(cfg, out)
@@ -196,27 +210,44 @@ def run(cfg: ABConfig) -> int:
     runs_dir = out / "runs"
     shutil.rmtree(runs_dir, ignore_errors=True)  # the last job's runs in a folder of ours
     runs_dir.mkdir(parents=True)
-    orders = pair_orders(cfg.pairs, cfg.seed)
+    orders = pair_orders(max(cfg.pairs, cfg.max_pairs), cfg.seed)
     manifest = {
         "config": asdict(cfg),
         "sides": {name: {"label": side.label, "tree": str(side.tree)} for name, side in by_name.items()},
-        "orders": orders,
+        "orders": orders[: cfg.pairs],
         "runs": [],
     }
-    plan = [("warmup", name) for name in SIDES] if cfg.warmup_runs else []
-    plan += [(index, name) for index, order in enumerate(orders) for name in order]
-    print(f"A/B: ref {ref.label} vs candidate {candidate.label}, {cfg.pairs} pairs, orders {orders} -> {out}",
-          flush=True)  # fmt: skip
-    for pair, name in plan:
-        csv_path = runs_dir / f"{pair}-{name}.csv"
-        status, seconds = run_sweep(by_name[name], csv_path, cfg)
-        manifest["runs"].append({"pair": pair, "side": name, "csv": str(csv_path.relative_to(out)),
-                                 "exit": status, "seconds": round(seconds, 1)})  # fmt: skip
-        write_manifest(out, manifest)
-        print(f"  {pair} {name}: exit {status} after {seconds:.0f} s ({csv_path.with_suffix('.log').name})",
-              flush=True)  # fmt: skip
+    print(f"A/B: ref {ref.label} vs candidate {candidate.label}, {cfg.pairs} pairs (up to {cfg.max_pairs} while a "
+          f"gated key is too noisy, within {cfg.budget_s:.0f} s), orders from {orders[0]} -> {out}", flush=True)
+    if cfg.warmup_runs:
+        for name in SIDES:
+            run_one(out, manifest, "warmup", by_name[name], cfg)
+    began, done, add = time.perf_counter(), 0, cfg.pairs
+    while add:
+        for pair in range(done, done + add):
+            manifest["orders"] = orders[: max(cfg.pairs, pair + 1)]
+            for name in orders[pair]:
+                run_one(out, manifest, pair, by_name[name], cfg)
+        done += add
+        elapsed = time.perf_counter() - began
+        blind = blind_keys(out, shlex.split(cfg.judge))
+        add = pairs_to_add(done, cfg.max_pairs, len(blind), elapsed, elapsed / done, cfg.budget_s)
+        if blind:
+            print(f"  after {done} pairs ({elapsed:.0f} s), too noisy to judge: {'; '.join(blind)}"
+                  + (f"; {add} more pairs" if add else "; stopping (max_pairs or budget_s reached)"), flush=True)
     print(f"judge it: python -m reports.ab dir={out}")
     return 0
+
+
+def run_one(out: Path, manifest: dict, pair: int | str, side: Side, cfg: ABConfig) -> None:
+    """One process of `side` for `pair`, recorded in the manifest (rewritten at once)."""
+    csv_path = out / "runs" / f"{pair}-{side.name}.csv"
+    status, seconds = run_sweep(side, csv_path, cfg)
+    manifest["runs"].append({"pair": pair, "side": side.name, "csv": str(csv_path.relative_to(out)),
+                             "exit": status, "seconds": round(seconds, 1)})  # fmt: skip
+    write_manifest(out, manifest)
+    print(f"  {pair} {side.name}: exit {status} after {seconds:.0f} s ({csv_path.with_suffix('.log').name})",
+          flush=True)  # fmt: skip
 
 
 def load_config(argv: list[str]) -> ABConfig:

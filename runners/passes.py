@@ -18,7 +18,8 @@ pooled into the file the sweep writes without passes:
 
 - rounds: every pass's rounds, renumbered in pass order; the figures of runners.rounds computed
   over all of them (p50: the median of every round median);
-- `host_us`: the median of the passes'; `starved`: their mean; `bound` from the pooled p50;
+- `host_us`, `host_ratio`: the median of the passes'; `host_ratio_lo`, `host_ratio_hi`: the lowest
+  and highest of the passes'; `starved`: their mean; `bound` from the pooled p50;
   `sm_clock_mhz`, `gpu_temp_c`: medians; peak memory: the largest; gbps and % of copy from the
   pooled p50s;
 - a key that is not `ok` in some pass takes that pass's row (its status and error);
@@ -233,6 +234,8 @@ def pool_row(rows: list[dict[str, str]], samples: list[dict[str, str] | None]) -
         bound=bound_of(rows[0]["timer"], summary.p50_ms, host_us),
         sm_clock_mhz=median_or_nan(each("sm_clock_mhz")), gpu_temp_c=median_or_nan(each("gpu_temp_c")),
         peak_mem_delta_bytes=max_or_nan(each("peak_mem_delta_bytes")),
+        host_ratio=median_or_nan(each("host_ratio")), host_ratio_lo=min_or_nan(each("host_ratio_lo")),
+        host_ratio_hi=max_or_nan(each("host_ratio_hi")),
     )  # fmt: skip
     fields = {name: format_value(value) for name, value in pooled.items()}
     pooled_samples = {"samples_ms": format_samples(summary.samples_ms),
@@ -243,6 +246,11 @@ def pool_row(rows: list[dict[str, str]], samples: list[dict[str, str] | None]) -
 def max_or_nan(values: list[float]) -> float:
     finite = [v for v in values if math.isfinite(v)]
     return max(finite) if finite else math.nan
+
+
+def min_or_nan(values: list[float]) -> float:
+    finite = [v for v in values if math.isfinite(v)]
+    return min(finite) if finite else math.nan
 
 
 def add_throughput(rows: list[dict[str, str]]) -> None:
@@ -270,9 +278,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args[1:] == [WITH_PARENT]:
         exit_with_ancestor(1)  # a sweep killed (even by SIGKILL) takes its running pass with it
-    from runners.bench import run  # imports torch: after the usage check
+    from runners.one_process import check_before_measuring, run_one_process  # imports torch: after the usage check
 
-    run(OmegaConf.load(args[0]))
+    cfg = OmegaConf.load(args[0])
+    check_before_measuring(cfg)
+    run_one_process(cfg)
     return 0
 
 

@@ -93,6 +93,13 @@ class ResultRow:
     pct_of_copy: float = float("nan")
     # host or GPU: what sets the pace of back-to-back calls
     host_us: float = float("nan")  # event timer: median host time to issue one call, microseconds
+    # host timer: the call's time over the reference's (copy's call), timed in alternating bursts in
+    # the same process (runners/host_ratio.py): the median over rounds of each round's median ratio,
+    # and the lowest and highest round's. What gates judge host rows on: it does not move with the
+    # CPU's speed as p50_ms does. NaN for other timers and for rows written before it existed.
+    host_ratio: float = float("nan")
+    host_ratio_lo: float = float("nan")
+    host_ratio_hi: float = float("nan")
     bound: str = ""  # event: "host" when host_us exceeds the GPU time p50, else "gpu"; cuda_graph "gpu"; host "host"
     starved: float = float("nan")  # event timer: fraction of samples in which the GPU waited for the host
     # the GPU's state after the point was measured

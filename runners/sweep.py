@@ -30,6 +30,7 @@ from baselines import DropoutCase, NotApplicable
 from baselines.mask_based import compiled_graph_count
 from runners import checks, gpu_state, implementations, memory, timers
 from runners.context import RunContext
+from runners.host_ratio import RatioSummary
 from runners.modes import make_inputs, mode_call_factory
 from runners.plan import (
     DTYPES,
@@ -164,8 +165,9 @@ def time_once(prepared: Prepared, inputs, mode: str, timer: str, settings: Sweep
     timer_settings = dict(settings.timer_settings.get(timer, {}))
     if not first_round and "warmup" in timer_settings:
         timer_settings["warmup"] = min(int(timer_settings["warmup"]), 1)
+    make_reference = mode_call_factory(implementations.copy_forward(), inputs, mode) if timer == "host" else None
     graphs_before = compiled_graph_count()
-    timing = timers.measure(timer, make_call, timer_settings)
+    timing = timers.measure(timer, make_call, timer_settings, make_reference)
     if compiled_graph_count() != graphs_before:
         raise RecompiledWhileTiming("torch.compile compiled a graph while being timed")
     return timing
@@ -176,12 +178,14 @@ def measured_fields(measurement: Measurement, timer: str) -> dict:
     summary = RoundSummary.from_rounds([timing.samples_ms for timing in measurement.timings])
     host_us = median_or_nan([timing.host_us for timing in measurement.timings])
     starved = [timing.starved for timing in measurement.timings if math.isfinite(timing.starved)]
+    ratio = RatioSummary.from_rounds([timing.host_ratio for timing in measurement.timings])
     return dict(
         p20_ms=summary.p20_ms, p50_ms=summary.p50_ms, p80_ms=summary.p80_ms, n_samples=summary.n_samples,
         rounds=summary.rounds, ci_lo_ms=summary.ci_lo_ms, ci_hi_ms=summary.ci_hi_ms,
         samples_ms=summary.samples_ms, sample_rounds=summary.sample_rounds,
         host_us=host_us, starved=statistics.fmean(starved) if starved else math.nan,
         bound=bound_of(timer, summary.p50_ms, host_us),
+        host_ratio=ratio.ratio, host_ratio_lo=ratio.low, host_ratio_hi=ratio.high,
     )  # fmt: skip
 
 

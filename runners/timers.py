@@ -21,7 +21,10 @@ Warm-up calls run first and are never timed (first calls compile, autotune and f
   the events outside the graph are used instead.
 - `host`: wall time per call of `calls_per_rep` back-to-back calls and one synchronize, divided by
   the number of calls: what the caller waits for, which for tiny tensors is host overhead. It
-  includes the mode's reset (`x.grad = None`) and autograd's recording, as in training.
+  includes the mode's reset (`x.grad = None`) and autograd's recording, as in training. Bursts of
+  the call alternate with bursts of a reference call (copy's, runners/host_ratio.py), and the
+  median ratio of the two is `host_ratio`: the figure that does not move with the CPU's speed,
+  which reports and gates judge; the samples stay absolute times.
 - `cpu`: on a machine without a GPU, `time.perf_counter` around each call (CPU smoke sweep).
 """
 
@@ -36,6 +39,7 @@ from dataclasses import dataclass
 
 import torch
 
+from runners.host_ratio import burst_order, median_ratio, pair_ratios
 from runners.modes import ModeCall
 
 MakeCall = Callable[[], ModeCall]
@@ -49,12 +53,14 @@ MAX_HEADSTART_US = 20_000.0
 
 @dataclass
 class Timing:
-    """What one timer measured: per-call samples (ms), and for the event timer the host's median
-    time to issue one call (us) and the fraction of samples in which the GPU waited for the host."""
+    """What one timer measured: per-call samples (ms); for the event timer the host's median time
+    to issue one call (us) and the fraction of samples in which the GPU waited for the host; for
+    the host timer the median ratio of the call's time to the reference's (runners/host_ratio.py)."""
 
     samples_ms: list[float]
     host_us: float = math.nan
     starved: float = math.nan
+    host_ratio: float = math.nan
 
 
 def _l2_flush_buffer() -> torch.Tensor:
@@ -209,20 +215,47 @@ def _graph_events() -> tuple[torch.cuda.Event, torch.cuda.Event] | None:
         return None
 
 
-def time_host(make_call: MakeCall, warmup: int, reps: int, calls_per_rep: int = 50) -> Timing:
+def time_host(
+    make_call: MakeCall, warmup: int, reps: int, calls_per_rep: int = 50, make_reference: MakeCall | None = None
+) -> Timing:
+    """`reps` samples, each the wall time per call of a burst of `calls_per_rep` calls and one
+    synchronize. With `make_reference` (not a setting: the sweep hands it in), each burst is paired
+    with a burst of the reference call, in the order of `burst_order`, and `host_ratio` is the
+    median over the pairs of the call's time per call over the reference's."""
     mode_call = make_call()
+    reference = make_reference() if make_reference is not None else None
     _warm_up(mode_call, warmup)
-    torch.cuda.synchronize()
-    samples = []
-    for _ in range(reps):
-        start = time.perf_counter()
-        for _ in range(calls_per_rep):
-            mode_call.reset()  # x.grad = None: a Python attribute store, inside the wall time
-            mode_call.call()
-        torch.cuda.synchronize()
-        samples.append((time.perf_counter() - start) * 1e3 / calls_per_rep)
+    if reference is not None:
+        _warm_up(reference, warmup)
+    _synchronize()
+    samples, reference_samples = [], []
+    for call_first in burst_order(reps):
+        if reference is not None and not call_first:
+            reference_samples.append(_burst_ms(reference, calls_per_rep))
+        samples.append(_burst_ms(mode_call, calls_per_rep))
+        if reference is not None and call_first:
+            reference_samples.append(_burst_ms(reference, calls_per_rep))
     mode_call.reset()
-    return Timing(samples)
+    if reference is None:
+        return Timing(samples)
+    reference.reset()
+    return Timing(samples, host_ratio=median_ratio(pair_ratios(samples, reference_samples)))
+
+
+def _burst_ms(mode_call: ModeCall, calls: int) -> float:
+    """Milliseconds per call of `calls` back-to-back calls and one synchronize."""
+    start = time.perf_counter()
+    for _ in range(calls):
+        mode_call.reset()  # x.grad = None: a Python attribute store, inside the wall time
+        mode_call.call()
+    _synchronize()
+    return (time.perf_counter() - start) * 1e3 / calls
+
+
+def _synchronize() -> None:
+    """Wait for the GPU's work (nothing to wait for without one: the host timer then times CPU calls)."""
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
 
 
 def host_us_per_call(fn: Callable[[], object], calls: int = 2000, warmup: int = 100) -> float:
@@ -283,13 +316,14 @@ def time_cpu(
 
 
 TIMERS = {"event": time_event, "cuda_graph": time_cuda_graph, "host": time_host, "cpu": time_cpu}
+CALLS = ("make_call", "make_reference")  # handed in by the sweep, never settings of the config
 
 
 def check_settings(timer: str, settings: dict) -> None:
     """Refuse, before anything runs, settings that a timer does not take or cannot work with
     (`timer` is one of TIMERS: runners.plan.timer_names has refused any other name)."""
     where = f"timer.settings.{timer}"
-    parameters = {name: p for name, p in inspect.signature(TIMERS[timer]).parameters.items() if name != "make_call"}
+    parameters = {name: p for name, p in inspect.signature(TIMERS[timer]).parameters.items() if name not in CALLS}
     unknown = sorted(set(settings) - set(parameters))
     if unknown:
         raise ValueError(f"{where}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(parameters)}")
@@ -309,6 +343,9 @@ def check_settings(timer: str, settings: dict) -> None:
         raise ValueError(f"{where}: min_time_ms must be >= 0, got {settings['min_time_ms']}")
 
 
-def measure(timer: str, make_call: MakeCall, settings: dict) -> Timing:
-    """Run timer `timer` with its settings from the config (warmup, reps, ...)."""
+def measure(timer: str, make_call: MakeCall, settings: dict, make_reference: MakeCall | None = None) -> Timing:
+    """Run timer `timer` with its settings from the config (warmup, reps, ...); the host timer also
+    times `make_reference`'s call, for its ratio (runners/host_ratio.py)."""
+    if timer == "host":
+        return time_host(make_call, **settings, make_reference=make_reference)
     return TIMERS[timer](make_call, **settings)

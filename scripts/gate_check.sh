@@ -1,25 +1,33 @@
 #!/usr/bin/env bash
 # The A/B gate's proof on a GPU machine: A/B jobs (runners/ab.py, then reports/ab.py) of a tree
-# against a copy of itself (A/A: must PASS) and against copies with a planted slowdown
-# (scripts/plant_slowdown.py: must FAIL), each job's verdict and exit status in one log.
+# against a copy of itself (A/A: must PASS) and against copies with a planted slowdown (must FAIL),
+# each job's verdict and exit status in one log.
 #
 # usage, from the repo root (Hydra carried as wheels in .whl/, docs/harness.md "On the GPU machine"):
 #   OUT=/some/dir bash scripts/gate_check.sh REF_TREE JOB [JOB ...]
 #     REF_TREE: a copy of the repo at the commit under test (git archive HEAD | tar -x -C REF_TREE)
-#     JOB: aa (REF_TREE against a copy of itself), plant:K (the copy with every K-th program reading
-#          a second tile: K=5 about 10% slower on large tensors, K=1 about 1.5x), or ab:DIR (DIR as
-#          the ref side, REF_TREE as the candidate: e.g. the commit before a change)
-#   PAIRS (default 3), SEED (default 1: job i uses SEED + i) set the jobs' pairs and order seeds;
+#     JOB: aa (REF_TREE against a copy of itself),
+#          plant:K (scripts/plant_slowdown.py: every K-th program of the kernel reads a second tile;
+#                   K=5 about 10% slower GPU time on large tensors, K=1 about 1.5x),
+#          host:US (scripts/plant_host_slowdown.py --us US: about US µs more host work per forward
+#                   call; 1.6 is about 10% of the op's forward host cost on the H200),
+#          nofast (scripts/plant_host_slowdown.py --no-fast-path: the C++ hot path never used),
+#          or ab:DIR (DIR as the ref side, REF_TREE as the candidate: e.g. the commit before a change)
+#   PAIRS (default 4), MAX_PAIRS (8), BUDGET_S (360): each job runs PAIRS pairs, then two more while
+#   a gated key is too noisy to judge, up to MAX_PAIRS and while they fit in BUDGET_S seconds, so a
+#   job stays under 10 minutes; SEED (default 1: job i uses SEED + i) sets the first pair's order;
 #   SWEEP (default experiment=ci) the sweep of every process, JUDGE extra key=value for reports.ab.
 # Writes $OUT/gate-check.log (every verdict, one line per job at the end) and $OUT/gate-check.tgz
 # (each job's ab.json, ab.md and per-process CSVs and logs). Exit status 0 when every job's verdict
-# is what its kind expects (aa and ab: PASS; plant: FAIL).
+# is what its kind expects (aa and ab: PASS; plant, host, nofast: FAIL).
 set -uo pipefail
 : "${OUT:?set OUT to the folder that collects the results}"
-[ $# -ge 2 ] || { sed -n '2,16p' "$0"; exit 2; }
+[ $# -ge 2 ] || { sed -n '2,24p' "$0"; exit 2; }
 ref=$(cd "$1" && pwd) || exit 2
 shift
-PAIRS=${PAIRS:-3}
+PAIRS=${PAIRS:-4}
+MAX_PAIRS=${MAX_PAIRS:-8}
+BUDGET_S=${BUDGET_S:-360}
 SEED=${SEED:-1}
 SWEEP=${SWEEP:-experiment=ci}
 JUDGE=${JUDGE:-}
@@ -38,18 +46,25 @@ for job in "$@"; do
     aa) side_a=$ref side_b=$copy expect=0 ;;
     plant:*) python3 scripts/plant_slowdown.py "$copy" --every "${job#plant:}" | tee -a "$log" || exit 2
              side_a=$ref side_b=$copy expect=1 ;;
+    host:*) python3 scripts/plant_host_slowdown.py "$copy" --us "${job#host:}" | tee -a "$log" || exit 2
+            side_a=$ref side_b=$copy expect=1 ;;
+    nofast) python3 scripts/plant_host_slowdown.py "$copy" --no-fast-path | tee -a "$log" || exit 2
+            side_a=$ref side_b=$copy expect=1 ;;
     ab:*) side_a=$(cd "${job#ab:}" && pwd) side_b=$ref expect=0 ;;
     *) echo "unknown job $job" | tee -a "$log"; exit 2 ;;
   esac
   out=$work/$index-${job//[:\/]/_}
   start=$SECONDS
   echo "=== job $index: $job (ref $side_a, candidate $side_b, $PAIRS pairs, seed $((SEED + index)))" | tee -a "$log"
-  python3 -m runners.ab ref_dir="$side_a" candidate="$side_b" pairs="$PAIRS" seed=$((SEED + index)) out="$out" \
-    sweep="$SWEEP" 2>&1 | tee -a "$log"
+  python3 -m runners.ab ref_dir="$side_a" candidate="$side_b" pairs="$PAIRS" max_pairs="$MAX_PAIRS" \
+    budget_s="$BUDGET_S" seed=$((SEED + index)) out="$out" sweep="$SWEEP" judge="$JUDGE" 2>&1 | tee -a "$log"
   python3 -m reports.ab dir="$out" $JUDGE >>"$log" 2>&1
   status=$?
-  grep -m1 -E '^\*\*' "$out/ab.md" | tee -a "$log"
-  verdict="job $index $job: exit $status (expected $expect) in $((SECONDS - start)) s"
+  headline=$(grep -m1 -E '^\*\*' "$out/ab.md")
+  keys=$(grep -m1 -E '^Keys: ' "$out/ab.md")
+  pairs=$(python3 -c 'import json, sys; print(len(json.load(open(sys.argv[1]))["orders"]))' "$out/ab.json")
+  echo "$headline" | tee -a "$log"
+  verdict="job $index $job: exit $status (expected $expect), $pairs pairs in $((SECONDS - start)) s; $keys; $headline"
   [ "$status" = "$expect" ] || { ok=false; verdict="$verdict  <-- UNEXPECTED"; }
   summary+=("$verdict")
   rm -rf "$out/trees"

@@ -190,10 +190,108 @@ def test_the_step_summary_stays_under_githubs_limit(tmp_path, monkeypatch):
     assert 0 < summary.stat().st_size <= STEP_SUMMARY_LIMIT and "**FAIL**" in summary.read_text()
 
 
+# ---- host keys: judged on host_ratio -------------------------------------------------------------
+
+
+def make_host_job(folder: Path, cand_ratio: float, pairs: int = 4, ref_has_ratio: bool = True) -> Path:
+    """A job whose processes run at host speeds 0.6x-1.4x of each other (as the H200's host CPU did),
+    with seeded's host ratio to copy 0.85 on the ref side and `cand_ratio` on the candidate side
+    (times a 1% wobble); event keys unchanged. `ref_has_ratio=False`: the ref's CSVs predate the column."""
+    runs_dir = folder / "runs"
+    runs_dir.mkdir(parents=True)
+    keys = [key(impl, "64x1x768", "host", mode) for impl in ("seeded", "copy") for mode in ("fwd", "fwd_bwd")]
+    keys += [key("seeded", shape) for shape in SHAPES]
+    runs = []
+    for pair in range(pairs):
+        for side_index, (side, ratio) in enumerate((("ref", 0.85), ("candidate", cand_ratio))):
+            speed = 1 + 0.4 * math.sin(3 * pair + 2 * side_index)  # the host CPU's speed in this process
+            rows = []
+            for k in keys:
+                own = (ratio if k["impl"] == "seeded" else 1.0) * noise(k, pair)
+                p50 = 0.02 * speed * own if k["timer"] == "host" else base(k) * noise(k, pair)
+                host_ratio = repr(own) if k["timer"] == "host" and (side == "candidate" or ref_has_ratio) else ""
+                rows.append({**k, "status": "ok", "p50_ms": repr(p50), "error": "", "host_ratio": host_ratio})
+            path = runs_dir / f"{pair}-{side}.csv"
+            columns = [*KEY_COLUMNS, "status", "p50_ms", "error"] + (["host_ratio"] if side == "candidate"
+                                                                      or ref_has_ratio else [])  # fmt: skip
+            with path.open("w", newline="") as handle:
+                writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore")
+                writer.writeheader()
+                writer.writerows(rows)
+            runs.append({"pair": pair, "side": side, "csv": f"runs/{path.name}", "exit": 0, "seconds": 1.0})
+    manifest = {"config": {"seed": 0, "sweep": "experiment=ci"},
+                "sides": {"ref": {"label": "aaaa", "tree": "x"}, "candidate": {"label": "bbbb", "tree": "y"}},
+                "orders": [["ref", "candidate"]] * pairs, "runs": runs}  # fmt: skip
+    (folder / "ab.json").write_text(json.dumps(manifest))
+    return folder
+
+
+def test_host_keys_pass_when_only_the_hosts_speed_moved(tmp_path):
+    status, text = verdict_of(make_host_job(tmp_path, cand_ratio=0.85))
+    assert status == judge.EXIT_PASS, text
+    assert "seeded fwd host fp32 64x1x768" in text and "host ratio: ref 0.8" in text
+
+
+def test_a_ten_percent_host_slowdown_fails_naming_the_host_key(tmp_path):
+    status, text = verdict_of(make_host_job(tmp_path, cand_ratio=0.85 * 1.10))
+    assert status == judge.EXIT_FAIL
+    headline = text.splitlines()[2]
+    assert "seeded fwd host" in headline and "seeded fwd_bwd host" in headline and "event" not in headline
+
+
+def test_host_keys_without_the_ratio_in_the_ref_are_listed_not_judged(tmp_path):
+    status, text = verdict_of(make_host_job(tmp_path, cand_ratio=0.85 * 1.5, ref_has_ratio=False))
+    assert status == judge.EXIT_PASS, text  # the event keys are judged; the host keys cannot be
+    assert "Host keys not judged: seeded fwd host" in text and "no host_ratio in every process" in text
+
+
 def test_pair_orders_are_seeded_and_cover_both_orders():
     orders = runner.pair_orders(8, seed=3)
     assert orders == runner.pair_orders(8, seed=3)
     assert {tuple(o) for o in orders} == {("ref", "candidate"), ("candidate", "ref")}
+
+
+def test_pair_orders_are_counterbalanced_abba():
+    for seed in range(6):
+        orders = runner.pair_orders(6, seed)
+        assert orders[1::2] == [order[::-1] for order in orders[0::2]]  # every pair the other order
+        assert sum(order[0] == "ref" for order in orders) == 3  # each side first in half the pairs
+    firsts = {runner.pair_orders(2, seed)[0] for seed in range(20)}
+    assert firsts == {("ref", "candidate"), ("candidate", "ref")}  # the seed draws the first
+
+
+def test_pairs_are_added_two_at_a_time_while_a_gated_key_is_blind_within_max_and_budget():
+    from runners.ab_stopping import pairs_to_add
+
+    assert pairs_to_add(4, 10, blind=0, elapsed_s=100, pair_s=25, budget_s=420) == 0  # every key judged
+    assert pairs_to_add(4, 10, blind=1, elapsed_s=100, pair_s=25, budget_s=420) == 2
+    assert pairs_to_add(10, 10, blind=1, elapsed_s=100, pair_s=10, budget_s=420) == 0  # max_pairs reached
+    assert pairs_to_add(9, 10, blind=1, elapsed_s=100, pair_s=10, budget_s=420) == 1
+    assert pairs_to_add(8, 10, blind=3, elapsed_s=400, pair_s=50, budget_s=420) == 0  # two more would overrun
+
+
+@pytest.mark.parametrize("noisy, expected_pairs", [(False, 4), (True, 8)])
+def test_the_job_adds_pairs_until_no_gated_key_is_blind_or_the_max(tmp_path, monkeypatch, noisy, expected_pairs):
+    """The stopping rule end to end, with each process a CSV written at once: a candidate whose
+    gated key swings +-30% from process to process stays noisy, so pairs are added up to max_pairs."""
+    calls = []
+
+    def fake_sweep(side, csv_path, cfg):
+        pair = len(calls) // 2
+        calls.append(side.name)
+        swing = 1 + (0.3 * math.sin(5 * len(calls)) if noisy and side.name == "candidate" else 0.001 * (pair % 3))
+        write_run(csv_path, [{**key("seeded", "64x256x768"), "status": "ok", "p50_ms": repr(0.03 * swing),
+                              "error": ""}])  # fmt: skip
+        return 0, 1.0
+
+    monkeypatch.setattr(runner, "run_sweep", fake_sweep)
+    out = tmp_path / "ab"
+    assert runner.main([f"ref_dir={ROOT}", f"candidate={ROOT}", "pairs=4", "max_pairs=8", f"out={out}"]) == 0
+    manifest = json.loads((out / "ab.json").read_text())
+    assert len(manifest["orders"]) == expected_pairs and len(calls) == 2 * expected_pairs
+    assert [run["side"] for run in manifest["runs"][:4]] == [*manifest["orders"][0], *manifest["orders"][1]]
+    status, _ = verdict_of(out)
+    assert status == (judge.EXIT_UNUSABLE if noisy else judge.EXIT_PASS)  # noisy: no gated key judged
 
 
 # ---- the planted slowdown ---------------------------------------------------------------------------

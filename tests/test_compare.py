@@ -396,8 +396,11 @@ def test_module_runs_from_the_command_line(tmp_path):
 
 
 
-def two_timer_files(tmp_path, timer_p50s: dict[str, tuple[float, float]]) -> list[Path]:
-    """Baseline and candidate of one seeded key timed by each timer: {timer: (base p50, cand p50)}."""
+def two_timer_files(tmp_path, timer_p50s: dict[str, tuple[float, float]],
+                    host_ratios: tuple[float, float] | None = None) -> list[Path]:
+    """Baseline and candidate of one seeded key timed by each timer: {timer: (base p50, cand p50)};
+    host rows with `host_ratios` (base, cand) and a range of round ratios 1% either side, or without
+    the ratio columns at all (a file written before they existed)."""
     base = pd.read_csv(FIXTURES / "baseline.csv")
     row = base[base["impl"] == "seeded"].head(1)
     paths = []
@@ -406,23 +409,45 @@ def two_timer_files(tmp_path, timer_p50s: dict[str, tuple[float, float]]) -> lis
         frame["p50_ms"] = [p50s[side] for p50s in timer_p50s.values()]
         frame["p20_ms"], frame["p80_ms"] = frame["p50_ms"] * 0.99, frame["p50_ms"] * 1.01
         frame["ci_lo_ms"], frame["ci_hi_ms"] = frame["p50_ms"] * 0.995, frame["p50_ms"] * 1.005
+        if host_ratios is not None:
+            host = (frame["timer"] == "host").map({True: host_ratios[side], False: math.nan})
+            frame["host_ratio"], frame["host_ratio_lo"], frame["host_ratio_hi"] = host, host * 0.99, host * 1.01
         path = tmp_path / f"{('base', 'cand')[side]}.csv"
         frame.to_csv(path, index=False)
         paths.append(path)
     return paths
 
 
-def test_host_timer_rows_are_reported_not_gated_and_gpu_time_rows_are(tmp_path):
-    """A 1.5x change of a host timer row is reported as regressed but does not fail the gate (host
-    time moves 20-30% between processes); the same change in an event row (GPU time) fails."""
-    paths = two_timer_files(tmp_path, {"host": (0.02, 0.03), "event": (0.3, 0.3)})
+def test_host_keys_are_judged_on_the_ratio_to_the_reference_not_on_absolute_host_time(tmp_path):
+    """Host time 1.5x slower with the same ratio to copy's call: the CPU was slower, the op was not."""
+    paths = two_timer_files(tmp_path, {"host": (0.02, 0.03), "event": (0.3, 0.3)}, host_ratios=(0.85, 0.85))
     args = [f"baseline={paths[0]}", f"candidate={paths[1]}", f"markdown={tmp_path / 'out.md'}"]
     assert compare.main(args) == 0
-    text = (tmp_path / "out.md").read_text()
-    assert "| host | 0.02 | 0.03 | 1.500 | regressed |" in text and "not gated" in text
-    paths = two_timer_files(tmp_path, {"host": (0.02, 0.02), "event": (0.3, 0.45)})
-    assert compare.main(args) == 1
+    assert "host ratio: baseline 0.850, candidate 0.850" in (tmp_path / "out.md").read_text()
+    paths = two_timer_files(tmp_path, {"host": (0.02, 0.02), "event": (0.3, 0.45)}, host_ratios=(0.85, 0.85))
+    assert compare.main(args) == 1  # GPU time is judged as before
     assert compare.main([*args, "gate_timers=[cuda_graph,host]"]) == 0  # the event row is then not gated
+
+
+def test_a_host_ratio_10_percent_higher_fails_the_gate_naming_the_key(tmp_path, capsys):
+    paths = two_timer_files(tmp_path, {"host": (0.02, 0.02), "event": (0.3, 0.3)}, host_ratios=(0.85, 0.935))
+    status, markdown, _ = run_main(capsys, tmp_path, *paths)
+    assert status == 1
+    assert "**FAIL**" in markdown and "seeded fwd host" in markdown.splitlines()[2]
+    paths = two_timer_files(tmp_path, {"host": (0.02, 0.02), "event": (0.3, 0.3)}, host_ratios=(0.85, 0.85))
+    assert run_main(capsys, tmp_path, *paths)[0] == 0  # identical: passes
+    paths = two_timer_files(tmp_path, {"host": (0.02, 0.02), "event": (0.3, 0.3)}, host_ratios=(0.85, 0.935))
+    assert run_main(capsys, tmp_path, *paths, "host_threshold=0.15")[0] == 0  # under a wider threshold
+
+
+def test_host_keys_of_a_baseline_without_the_ratio_are_listed_not_judged(tmp_path, capsys):
+    base, _ = two_timer_files(tmp_path, {"host": (0.02, 0.04), "event": (0.3, 0.3)})  # no ratio columns
+    (tmp_path / "old.csv").write_text(base.read_text())
+    _, cand = two_timer_files(tmp_path, {"host": (0.02, 0.04), "event": (0.3, 0.3)}, host_ratios=(0.85, 0.85))
+    status, markdown, _ = run_main(capsys, tmp_path, tmp_path / "old.csv", cand)
+    assert status == 0  # the event key is judged; the host key, 2x in absolute time, is not
+    assert "no host_ratio in the baseline (written before the figure existed)" in markdown
+    assert "0 regressed" in markdown
 
 
 # --- a gate that cannot be fooled ----------------------------------------------------------------

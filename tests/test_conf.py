@@ -1,5 +1,6 @@
 """Every config composes, and composes into what the runner expects (configs and code cannot drift)."""
 
+import math
 from pathlib import Path
 
 import pytest
@@ -77,7 +78,9 @@ def test_ci_experiment():
     cfg = compose_bench("experiment=ci")
     assert impl_names(cfg) == ["copy", "seeded", "seeded:compile"]  # the gated ops and their roofline: short processes
     assert mode_names(cfg) == ["fwd", "fwd_bwd"]
-    assert list(cfg.timer.names) == ["event", "cuda_graph"]  # both GPU time, what the gate trusts
+    assert list(cfg.timer.names) == ["event", "cuda_graph", "host"]  # GPU time, and host cost the gate sees
+    host_points = [shape for shape, _ in shape_cases(cfg) if math.prod(shape) <= cfg.timer.host_max_numel]
+    assert host_points == [(64, 1, 768)]  # the host timer: at the launch-bound size only
     assert cfg.timer.rounds == 3 and cfg.timer.settings.event.reps == 6
     assert cfg.output == "results/ci/candidate.csv" and cfg.overwrite is True
     sizes = sorted(shape[0] * shape[1] * shape[2] for shape, _ in shape_cases(cfg))

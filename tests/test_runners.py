@@ -19,7 +19,7 @@ from hydra import compose, initialize_config_dir
 import baselines
 from baselines import per_element_rng
 from baselines.registry import streaming_bytes
-from runners import bench, implementations, results_io, sweep, timers
+from runners import bench, implementations, one_process, results_io, sweep, timers
 from runners.bench import default_to_cpu_smoke, run
 from runners.context import output_path
 from runners.merge import main as merge_main
@@ -320,10 +320,10 @@ def test_a_run_whose_every_row_failed_exits_with_status_1(tmp_path, planted, cap
 def test_only_a_run_whose_every_row_failed_is_a_failed_command():
     rows = [ResultRow(status=s) for s in ("error", "oom")]
     with pytest.raises(SystemExit):
-        bench.exit_if_every_row_failed(rows)
-    bench.exit_if_every_row_failed([*rows, ResultRow(status="ok")])
-    bench.exit_if_every_row_failed([*rows, ResultRow(status="skipped")])
-    bench.exit_if_every_row_failed([])  # every key was on disk already
+        one_process.exit_if_every_row_failed(rows)
+    one_process.exit_if_every_row_failed([*rows, ResultRow(status="ok")])
+    one_process.exit_if_every_row_failed([*rows, ResultRow(status="skipped")])
+    one_process.exit_if_every_row_failed([])  # every key was on disk already
 
 
 @pytest.mark.parametrize(
