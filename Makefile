@@ -28,7 +28,13 @@ AB_OUT ?= results/ab/latest
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-18s %s\n", $$1, $$2}'
-	@echo "  variables: DTYPE=fp16|bf16|fp32|fp64|all  ARGS='hydra overrides'  PY=python  RESULTS=dir  REF=git-ref PAIRS=n ARGS_AB='key=value' ARGS_JUDGE='key=value'"
+	@echo "  variables: DTYPE=fp16|bf16|fp32|fp64|all  ARGS='hydra overrides'  PY=python3 (an interpreter with torch, triton, hydra: no .venv)"
+	@echo "             RESULTS=dir  BASELINE=a.csv CANDIDATE=b.csv  GPUS=n LAUNCHER=local|slurm  REF=git-ref PAIRS=n"
+	@echo "             ARGS_AB='key=value' ARGS_JUDGE='key=value' ARGS_COMPARE='key=value'"
+	@echo "  exit status: make exits 2 whenever a recipe fails, whatever its own status (GNU make's rule); its"
+	@echo "             last line 'make: *** [...] Error N' carries N. A script that must tell a regression (1)"
+	@echo "             from unusable input (2) runs the comparison itself:"
+	@echo "             .venv/bin/python -m reports.compare baseline=a.csv candidate=b.csv; echo \$$?"
 
 install: $(SETUP) ## make .venv: CPU torch (from this disk if present), the op (editable) and the harness's dependencies
 
@@ -59,7 +65,7 @@ bench-ab: $(SETUP) ## A/B on this GPU: the CI sweep alternately with REF's code 
 	$(PY) -m runners.ab ref=$(REF) pairs=$(PAIRS) out=$(AB_OUT) $(ARGS_AB)
 	$(PY) -m reports.ab dir=$(AB_OUT) $(ARGS_JUDGE)
 
-compare: $(SETUP) ## compare two result CSVs: BASELINE=... CANDIDATE=... (make reports "Error 1": seeded regressed, "Error 2": unusable)
+compare: $(SETUP) ## compare two result CSVs: BASELINE=... CANDIDATE=...; prints the table, writes it only with ARGS="markdown=PATH"; see "exit status" below
 	$(PY) -m reports.compare baseline=$(BASELINE) candidate=$(CANDIDATE) $(ARGS)
 
 report: $(SETUP) ## figures and tables from results/; the README shows every published GPU folder (RESULTS=results/<gpu>: that folder too)
