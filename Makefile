@@ -24,7 +24,7 @@ REF ?= origin/main
 PAIRS ?= 4
 AB_OUT ?= results/ab/latest
 
-.PHONY: help install test lint bench bench-ci bench-ci-compare bench-ab report compare merge clean
+.PHONY: help install test test-slow test-all lint bench bench-ci bench-ci-compare bench-ab report compare merge clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-18s %s\n", $$1, $$2}'
@@ -39,18 +39,30 @@ help: ## list the targets
 install: $(SETUP) ## make .venv: CPU torch (from this disk if present), the op (editable) and the harness's dependencies
 
 $(VENV)/.installed: pyproject.toml
+	@echo "== making $(VENV): about 90 s the first time (pip's progress follows)"
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/python -m pip install -q --upgrade pip
-	$(VENV)/bin/python -c "import torch" 2>/dev/null || $(VENV)/bin/python -m pip install -q "torch==2.13.0"
-	$(VENV)/bin/python -m pip install -q -e ".[bench,dev,launchers]"
+	$(VENV)/bin/python -m pip install --progress-bar on --upgrade pip
+	@echo "== torch (CPU build; from this disk if present)"
+	$(VENV)/bin/python -c "import torch" 2>/dev/null || $(VENV)/bin/python -m pip install --progress-bar on "torch==2.13.0"
+	@echo "== the op (editable) and the harness's dependencies"
+	$(VENV)/bin/python -m pip install --progress-bar on -e ".[bench,dev,launchers]"
 	touch $@
+	@echo "== $(VENV) is ready: run commands as .venv/bin/python ..., or activate it (source .venv/bin/activate)"
 
 lint: $(SETUP) ## ruff
 	$(PY) -m ruff check .
 
-test: $(SETUP) ## ruff, then the test suite (CPU: the Triton kernels run in the interpreter)
+test: $(SETUP) ## ruff, then the fast tests: all but those marked slow (CPU: the Triton kernels run in the interpreter)
 	$(PY) -m ruff check .
-	$(PY) -m pytest -q
+	@echo "== the fast tests: those marked slow are deselected (make test-slow runs them, make test-all everything)"
+	$(PY) -m pytest -m "not slow"
+
+test-slow: $(SETUP) ## the tests marked slow: the C++ build, sweeps in subprocesses, torch.compile, the wheel
+	$(PY) -m pytest -m slow
+
+test-all: $(SETUP) ## ruff, then every test, slow ones included (what CI runs: .ci/run)
+	$(PY) -m ruff check .
+	$(PY) -m pytest
 
 bench: $(SETUP) ## run the sweep: DTYPE=fp16|bf16|fp32|fp64|all, ARGS="shape=... p=..."; GPUS=N LAUNCHER=local|slurm: N jobs; CPU smoke without a GPU
 	$(PY) -m runners.bench dtype=$(DTYPE) gpus=$(GPUS) $(if $(LAUNCHER),launcher=$(LAUNCHER),) $(ARGS)

@@ -9,7 +9,7 @@ from kernels.cpu_path import dropout_reference
 from kernels.mask_stream import dropout_scale, keep_threshold, random_halves
 from kernels.seeds import draw_seed
 
-pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+pytestmark = pytest.mark.gpu  # deselected without CUDA (conftest.py)
 
 
 def test_cuda_graph_replays_draw_fresh_masks():

@@ -22,7 +22,7 @@ from runners.bench import run
 from runners.modes import make_inputs, mode_call_factory
 from runners.results_io import read_results
 
-pytestmark = [pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device"), pytest.mark.timing]
+pytestmark = [pytest.mark.gpu, pytest.mark.timing]  # gpu: deselected without CUDA (conftest.py)
 ROOT = Path(__file__).resolve().parents[1]
 LARGE = (64, 4096, 768)  # 805 MB of fp32: GPU-bound
 LARGEST = (64, 8192, 768)  # 1.6 GB: where cudaMemcpy slowed down in a graph
