@@ -73,7 +73,7 @@ bench-ci: $(SETUP) ## the reduced CI sweep (GPU), written to results/ci/candidat
 bench-ci-compare: bench-ci ## bench-ci, then compare it with the committed H200 baseline (ARGS_COMPARE='key=value')
 	$(PY) -m reports.compare baseline=$(or $(BASELINE),results/nvidia-h200/ci-baseline.csv) candidate=$(or $(CANDIDATE),results/ci/candidate.csv) $(ARGS_COMPARE)
 
-bench-ab: $(SETUP) ## A/B on this GPU: the CI sweep alternately with REF's code and this tree's, PAIRS pairs, then the paired verdict (exit 1: seeded regressed)
+bench-ab: $(SETUP) ## A/B on this GPU: the CI sweep alternately with REF's code and this tree's, PAIRS pairs, then the paired verdict (fails when seeded regressed: see "exit status" below)
 	$(PY) -m runners.ab ref=$(REF) pairs=$(PAIRS) out=$(AB_OUT) $(ARGS_AB)
 	$(PY) -m reports.ab dir=$(AB_OUT) $(ARGS_JUDGE)
 

@@ -1,5 +1,5 @@
-"""GPU-only behaviour: CUDA graphs, tensors past 2**31 elements, Inductor. Skipped (and said so)
-without CUDA; the device run executes them (`scripts/gpu_tests.sh`)."""
+"""GPU-only behaviour: CUDA graphs, tensors past 2**31 elements, Inductor. Deselected without CUDA
+(one line at the end counts them); the device run executes them (`scripts/gpu_tests.sh`)."""
 
 import pytest
 import torch

@@ -1,6 +1,6 @@
 """The timers on a GPU: each agrees with a plain measurement of the same execution, the copy row is
-a roofline under every timer, and a small sweep says which rows are host-bound. Skipped without
-CUDA; the device run executes them (`scripts/gpu_tests.sh`).
+a roofline under every timer, and a small sweep says which rows are host-bound. Deselected
+without CUDA; the device run executes them (`scripts/gpu_tests.sh`).
 
 Tolerances: the plain measurements differ from the timers in what they leave out (no L2 flush, no
 head start, the C++ launch path warm), which is worth a few percent at GPU-bound sizes, where
