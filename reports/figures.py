@@ -46,8 +46,8 @@ OTHER_COLORS = ("#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
 MARKERS = {"seeded": "o", "eager": "s", "compile": "^", "native": "D", "per_element_rng": "v", "copy": None}
 OTHER_MARKERS = ("P", "X", "*", "h", "<")
 LINESTYLES = {"eager": "-", "compile": "-", "native": (0, (4, 2)), "per_element_rng": (0, (1, 1.5))}
-# eager's line and markers are wider than the rest: where native's (dashed, narrower) lies on top of it,
-# eager shows as a blue border around it.
+# eager's and seeded's lines and markers are wider than the rest and drawn below them: where a narrower
+# line lies on one of them (native on eager, compile on seeded), the wider shows as a border around it.
 LINE_WIDTHS = {"seeded": 2.2, "eager": 3.2}
 MARKER_SIZES = {"seeded": 4.0, "eager": 6.0}
 # Model-step variants of an impl ("seeded:ckpt"): the impl's colour, lightened or darkened, and a hatch.
@@ -103,7 +103,7 @@ def impl_line(impl: str, width: float = 1.4) -> dict:
     """Keyword arguments of `plot` for one impl's line: colour, marker and line style of its own."""
     return {"color": impl_color(impl), "marker": impl_marker(impl), "markersize": MARKER_SIZES.get(impl, 3.5),
             "linestyle": LINESTYLES.get(impl, "-"), "linewidth": LINE_WIDTHS.get(impl, width),
-            "zorder": 2.5 if impl == PRODUCT_IMPL else 2}
+            "zorder": 3 - LINE_WIDTHS.get(impl, width) / 4}  # the wider, the lower
 
 
 def plain_log_axis(axis) -> None:
@@ -334,7 +334,7 @@ def timer_figure(rows: pd.DataFrame, sweep: Sweep, dtype: str, footer: str) -> F
                 ax.plot(line.x, line.p50_ms.where(is_ok(line)) * 1e3, color=impl_color(impl),
                         marker=impl_marker(impl) or "o", markersize=MARKER_SIZES.get(impl, 3.5),
                         linewidth=LINE_WIDTHS.get(impl, 1.3), linestyle=linestyle,
-                        zorder=2.5 if impl == PRODUCT_IMPL else 2)
+                        zorder=3 - LINE_WIDTHS.get(impl, 1.3) / 4)
                 marked |= mark_not_ok(ax, line, impl_color(impl))
         size_axis(ax, small, sweep)
         ax.set_title(mode)

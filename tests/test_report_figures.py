@@ -86,10 +86,12 @@ def test_log_axes_read_plain_numbers_and_every_line_has_its_own_look(fp16, kind)
         assert len(set(looks.values())) == len(looks) >= 5, looks
 
 
-def test_eager_is_drawn_wider_than_native_so_it_shows_where_they_coincide():
-    eager, native = figures.impl_line("eager"), figures.impl_line("native")
-    assert eager["linewidth"] > native["linewidth"] and eager["markersize"] > native["markersize"]
-    assert (eager["marker"], eager["linestyle"]) != (native["marker"], native["linestyle"])
+@pytest.mark.parametrize(("wide", "narrow"), [("eager", "native"), ("seeded", "compile")])
+def test_a_line_that_often_lies_on_another_is_narrower_and_drawn_on_top_of_it(wide, narrow):
+    below, above = figures.impl_line(wide), figures.impl_line(narrow)
+    assert below["linewidth"] > above["linewidth"] and below["markersize"] > above["markersize"]
+    assert below["zorder"] < above["zorder"]
+    assert (below["marker"], below["linestyle"]) != (above["marker"], above["linestyle"])
 
 
 def test_cpu_rows_get_the_cpu_banner_and_gpu_rows_do_not(fp16, tmp_path):
