@@ -268,24 +268,21 @@ def first_mode_with(rows: pd.DataFrame, column: str, preference: tuple[str, ...]
                  if rows[(rows["mode"] == mode)][column].map(math.isfinite).any()), None)
 
 
-def bars(ax, values: list[float], statuses: list[str], colors: list[str], unit: tuple[str, int],
-         offset: float = 0.0, width: float = 0.8, spread: list[tuple[float, float]] | None = None) -> None:
+def bars(ax, values: list[float], statuses: list[str], colors: list[str], unit: tuple[str, int]) -> None:
     """Bars of `values / unit`, each labelled with its value, or with its status where not ok (and
-    an x); `spread`: (below, above) error bar lengths in the values' own unit."""
-    positions = np.arange(len(values)) + offset
+    an x)."""
+    positions = np.arange(len(values))
     heights = [value / unit[1] if status == "ok" else math.nan
                for value, status in zip(values, statuses, strict=True)]
-    errors = None if spread is None else np.nan_to_num(np.array(spread, dtype=float).T / unit[1])
-    ax.bar(positions, np.nan_to_num(heights), width=width, color=colors, yerr=errors, capsize=2,
-           error_kw={"linewidth": 0.8})
-    for index, (position, height, status) in enumerate(zip(positions, heights, statuses, strict=True)):
+    ax.bar(positions, np.nan_to_num(heights), width=0.8, color=colors)
+    for position, height, status in zip(positions, heights, statuses, strict=True):
         if status != "ok":
             ax.plot([position], [0], color="0.3", marker="x", markersize=7, linestyle="none", clip_on=False)
             text, top, lift = status, 0.0, 6
         elif not math.isfinite(height):
             text, top, lift = "n/a", 0.0, 2
         else:
-            text, top, lift = f"{height:.3g}", height + (0.0 if errors is None else errors[1][index]), 2
+            text, top, lift = f"{height:.3g}", height, 2
         ax.annotate(text, (position, top), xytext=(0, lift), textcoords="offset points", ha="center",
                     va="bottom", fontsize=8)
 
