@@ -414,6 +414,16 @@ def test_the_command_line_exit_status_tells_regression_from_unusable_input(tmp_p
 
 
 
+def test_make_compare_passes_its_files_and_fails_with_makes_own_status_2():
+    """Through make a regression ends with make's status 2 (GNU make's rule for any failed recipe, as
+    `make help` says), the comparison's own 1 on make's last line; the command-line test above has 2."""
+    done = subprocess.run(["make", "-s", "--no-print-directory", "compare", f"PY={sys.executable}",
+                           f"BASELINE={fixture('baseline')}", f"CANDIDATE={fixture('seeded_slower')}"],
+                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 2 and "**FAIL**" in done.stdout, done.stderr
+    assert done.stderr.rstrip().endswith("Error 1"), done.stderr
+
+
 def two_timer_files(tmp_path, timer_p50s: dict[str, tuple[float, float]]) -> list[Path]:
     """Baseline and candidate of one seeded key timed by each timer: {timer: (base p50, cand p50)}."""
     base = pd.read_csv(FIXTURES / "baseline.csv")
