@@ -34,27 +34,45 @@ CI_CANDIDATE := $(or $(CANDIDATE),results/ci/candidate.csv)
 export $(PASSED_ON) CI_BASELINE CI_CANDIDATE
 RUN := $(PY) -m runners.make_command
 
-.PHONY: help install test lint bench bench-ci bench-ci-compare bench-ab report compare merge clean
+.PHONY: help install test test-slow test-all lint bench bench-ci bench-ci-compare bench-ab report compare merge clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-18s %s\n", $$1, $$2}'
-	@echo "  variables: DTYPE=fp16|bf16|fp32|fp64|all  ARGS='hydra overrides'  PY=python  RESULTS=dir  REF=git-ref PAIRS=n ARGS_AB='key=value' ARGS_JUDGE='key=value'"
+	@echo "  variables: DTYPE=fp16|bf16|fp32|fp64|all  ARGS='hydra overrides'  PY=python3 (an interpreter with torch, triton, hydra: no .venv)"
+	@echo "             RESULTS=dir  BASELINE=a.csv CANDIDATE=b.csv  GPUS=n LAUNCHER=local|slurm  REF=git-ref PAIRS=n"
+	@echo "             ARGS_AB='key=value' ARGS_JUDGE='key=value' ARGS_COMPARE='key=value'"
+	@echo "  exit status: make exits 2 whenever a recipe fails, whatever its own status (GNU make's rule); its"
+	@echo "             last line 'make: *** [...] Error N' carries N. A script that must tell a regression (1)"
+	@echo "             from unusable input (2) runs the comparison itself:"
+	@echo "             .venv/bin/python -m reports.compare baseline=a.csv candidate=b.csv; echo \$$?"
 
 install: $(SETUP) ## make .venv: CPU torch (from this disk if present), the op (editable) and the harness's dependencies
 
 $(VENV)/.installed: pyproject.toml
+	@echo "== making $(VENV): about 90 s the first time (pip's progress follows)"
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/python -m pip install -q --upgrade pip
-	$(VENV)/bin/python -c "import torch" 2>/dev/null || $(VENV)/bin/python -m pip install -q "torch==2.13.0"
-	$(VENV)/bin/python -m pip install -q -e ".[bench,dev,launchers]"
+	$(VENV)/bin/python -m pip install --progress-bar on --upgrade pip
+	@echo "== torch (CPU build; from this disk if present)"
+	$(VENV)/bin/python -c "import torch" 2>/dev/null || $(VENV)/bin/python -m pip install --progress-bar on "torch==2.13.0"
+	@echo "== the op (editable) and the harness's dependencies"
+	$(VENV)/bin/python -m pip install --progress-bar on -e ".[bench,dev,launchers]"
 	touch $@
+	@echo "== $(VENV) is ready: run commands as .venv/bin/python ..., or activate it (source .venv/bin/activate)"
 
 lint: $(SETUP) ## ruff
 	$(PY) -m ruff check .
 
-test: $(SETUP) ## ruff, then the test suite (CPU: the Triton kernels run in the interpreter)
+test: $(SETUP) ## ruff, then the fast tests: all but those marked slow (CPU: the Triton kernels run in the interpreter)
 	$(PY) -m ruff check .
-	$(PY) -m pytest -q
+	@echo "== the fast tests: those marked slow are deselected (make test-slow runs them, make test-all everything)"
+	$(PY) -m pytest -m "not slow"
+
+test-slow: $(SETUP) ## the tests marked slow: the C++ build, sweeps in subprocesses, torch.compile, the wheel
+	$(PY) -m pytest -m slow
+
+test-all: $(SETUP) ## ruff, then every test, slow ones included (what CI runs: .ci/run)
+	$(PY) -m ruff check .
+	$(PY) -m pytest
 
 bench: $(SETUP) ## run the sweep: DTYPE=fp16|bf16|fp32|fp64|all, ARGS="shape=... p=..."; GPUS=N LAUNCHER=local|slurm: N jobs; CPU smoke without a GPU
 	$(RUN) runners.bench 'dtype={DTYPE}' 'gpus={GPUS}' 'launcher={LAUNCHER}' '{ARGS...}'
@@ -65,11 +83,11 @@ bench-ci: $(SETUP) ## the reduced CI sweep (GPU), written to results/ci/candidat
 bench-ci-compare: bench-ci ## bench-ci, then compare it with the committed H200 baseline (ARGS_COMPARE='key=value')
 	$(RUN) reports.compare 'baseline={CI_BASELINE}' 'candidate={CI_CANDIDATE}' '{ARGS_COMPARE...}'
 
-bench-ab: $(SETUP) ## A/B on this GPU: the CI sweep alternately with REF's code and this tree's, PAIRS pairs, then the paired verdict (exit 1: seeded regressed)
+bench-ab: $(SETUP) ## A/B on this GPU: the CI sweep alternately with REF's code and this tree's, PAIRS pairs, then the paired verdict (fails when seeded regressed: see "exit status" below)
 	$(RUN) runners.ab 'ref={REF}' 'pairs={PAIRS}' 'out={AB_OUT}' '{ARGS_AB...}'
 	$(RUN) reports.ab 'dir={AB_OUT}' '{ARGS_JUDGE...}'
 
-compare: $(SETUP) ## compare two result CSVs: BASELINE=... CANDIDATE=... (make reports "Error 1": seeded regressed, "Error 2": unusable)
+compare: $(SETUP) ## compare two result CSVs: BASELINE=... CANDIDATE=...; prints the table, writes it only with ARGS="markdown=PATH"; see "exit status" below
 	$(RUN) reports.compare 'baseline={BASELINE}' 'candidate={CANDIDATE}' '{ARGS...}'
 
 report: $(SETUP) ## figures and tables from results/; the README shows every published GPU folder (RESULTS=results/<gpu>: that folder too)

@@ -50,6 +50,9 @@ def dropout_reference(
     """
     keep = keep_mask(seed, mask_shape_of(x.shape, shared_dims), p, device=x.device, chunk_elements=chunk_elements)
     out = torch.empty_like(x)
+    if x.numel() <= chunk_elements:  # one chunk: the mask broadcasts against x itself, no indexing
+        apply_mask(x, keep, p, out=out)
+        return out
     for index in chunk_indices(x.shape, chunk_elements):
         # The mask's part: the same index, but along shared dims (size 1 in the mask) the mask's only
         # row; an integer index drops that dim as it does in x[index], a slice keeps it to broadcast.

@@ -34,6 +34,7 @@ formula's constants, which `tests/test_fast_path.py` pins to these. The test vec
 
 from __future__ import annotations
 
+import array
 import math
 from collections.abc import Sequence
 
@@ -116,14 +117,55 @@ def philox4x32(counter: torch.Tensor, seed: int, rounds: int = PHILOX_ROUNDS) ->
     return [c0, c1, c2, c3]
 
 
+def philox4x32_lanes(first_counter: int, calls: int, seed: int, rounds: int = PHILOX_ROUNDS) -> torch.Tensor:
+    """`philox4x32` of the counters first_counter, ..., first_counter + calls - 1 on Python ints, as an
+    int64 tensor (calls, 4) of 32-bit words.
+
+    Each of the four words is one Python int holding every counter's word in a 64-bit lane (counter i
+    in bits 64i to 64i + 63), so a round is a dozen integer operations whatever the number of
+    counters. A lane's word stays below 2**32 and a 32-bit multiplier keeps its product below 2**64:
+    nothing carries into the next lane, and `& low_words` (each lane's low 32 bits) cuts a product
+    into Philox's low word, or, shifted right by 32, its high word.
+    """
+    def lanes(values) -> int:
+        return int.from_bytes(array.array("Q", values).tobytes(), "little")
+
+    counters = range(first_counter, first_counter + calls)
+    low_words = lanes([_U32] * calls)
+    ones = lanes([1] * calls)  # k * ones: the key k in every lane
+    c0, c1 = lanes([c & _U32 for c in counters]), lanes([(c >> 32) & _U32 for c in counters])
+    c2 = c3 = 0
+    k0, k1 = split_seed(seed)
+    for _ in range(rounds):
+        product_b, product_a = PHILOX_MUL_B * c2, PHILOX_MUL_A * c0
+        c0, c1, c2, c3 = (((product_b >> 32) & low_words) ^ c1 ^ (k0 * ones), product_b & low_words,
+                          ((product_a >> 32) & low_words) ^ c3 ^ (k1 * ones), product_a & low_words)  # fmt: skip
+        k0 = (k0 + PHILOX_KEY_A) & _U32
+        k1 = (k1 + PHILOX_KEY_B) & _U32
+    words = [torch.frombuffer(bytearray(word.to_bytes(8 * calls, "little")), dtype=torch.int64)
+             for word in (c0, c1, c2, c3)]  # fmt: skip
+    return torch.stack(words, dim=1)
+
+
+# Up to this many Philox calls (8 mask elements each) the stream runs on Python ints
+# (`philox4x32_lanes`): the tensor stream costs some 250 small torch ops, about 0.4 ms on one CPU
+# core however few the elements, where the Python ints took 30 us for 8 calls and 0.34 ms for 1024
+# (the tensor stream: 0.49 ms; at 4096 calls it was the faster, 0.8 ms against 1.3). Both give the
+# same halves (tests/test_mask_stream.py compares them); scripts/cpu_overhead.py measures the op.
+PYTHON_STREAM_MAX_CALLS = 1024
+
+
 def random_halves(seed: int, count: int, device: torch.device | str = "cpu", start: int = 0) -> torch.Tensor:
     """The 16-bit random halves h(start), ..., h(start + count - 1) as int64."""
     first_call = start // DECISIONS_PER_CALL
     calls = math.ceil((start + count) / DECISIONS_PER_CALL) - first_call
-    counters = torch.arange(first_call, first_call + calls, device=device)
-    words = torch.stack(philox4x32(counters, seed), dim=1)  # (calls, 4)
-    halves = torch.stack((words & 0xFFFF, words >> 16), dim=2)  # (calls, 4, 2): low half first
     skip = start - first_call * DECISIONS_PER_CALL
+    if 0 < calls <= PYTHON_STREAM_MAX_CALLS:
+        words = philox4x32_lanes(first_call, calls, seed).to(device)  # (calls, 4)
+    else:
+        counters = torch.arange(first_call, first_call + calls, device=device)
+        words = torch.stack(philox4x32(counters, seed), dim=1)  # (calls, 4)
+    halves = torch.stack((words & 0xFFFF, words >> 16), dim=2)  # (calls, 4, 2): low half first
     return halves.reshape(-1)[skip : skip + count]
 
 
@@ -153,7 +195,7 @@ def apply_mask(x: torch.Tensor, keep: torch.Tensor, p: float, out: torch.Tensor 
     rounded to x's dtype. `keep` broadcasts against x; the result goes into `out` if given."""
     compute_dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
     scale = torch.tensor(dropout_scale(p), dtype=compute_dtype)
-    multiplier = torch.where(keep, scale, torch.zeros((), dtype=compute_dtype))
+    multiplier = torch.where(keep, scale, 0.0)  # the 0-d scale's dtype: a Python float does not promote it
     if out is None:
         return (x.to(compute_dtype) * multiplier).to(x.dtype)
     if x.dtype == compute_dtype:

@@ -42,11 +42,14 @@ Exit status:
   2  unusable input: a missing or unreadable file, missing columns, different GPU models or dtypes
      (unless allow_cross_gpu=true / allow_cross_dtype=true), no common keys, no row ok on both
      sides, no gated key at all (the gate would check nothing), or a markdown path that is an input
-`make compare` exits 2 on any failure (make's own rule); its line "make: *** [...] Error N" carries N.
+`make compare` exits 2 on any failure: GNU make's own status for a failed recipe, whatever the
+recipe's. A script that must tell 1 from 2 runs `python -m reports.compare` (`.venv/bin/python`)
+itself.
 
-The full table is printed and written as markdown (markdown=PATH; default <candidate stem>.compare.md
-beside the candidate). $GITHUB_STEP_SUMMARY, when set, gets the gated and the changed keys in full
-and the rest counted, under GitHub's 1 MiB limit.
+The full table is printed. It is written as markdown only when asked (markdown=PATH), and never
+when the comparison is refused (exit 2): nothing is written beside the inputs. $GITHUB_STEP_SUMMARY,
+when set, gets the gated and the changed keys in full and the rest counted, under GitHub's 1 MiB
+limit.
 """
 
 from __future__ import annotations
@@ -71,7 +74,7 @@ class CompareConfig:
 
     baseline: str | None = None  # results CSV of the reference run; samples read from <stem>.samples.csv
     candidate: str | None = None  # results CSV of the run under test, likewise
-    markdown: str | None = None  # where the table goes; null: <candidate stem>.compare.md beside it
+    markdown: str | None = None  # where the table is written as well; null: printed only
     # A change counts when candidate p50 / baseline p50 is past the threshold (> 1 + t: slower;
     # < 1 / (1 + t): faster) AND the rounds say it is not chance.
     threshold: float = 0.10  # t, a fraction
@@ -106,10 +109,11 @@ def rule_of(cfg: CompareConfig) -> GateRule:
                     cfg.host_threshold)  # fmt: skip
 
 
-def markdown_path(cfg: CompareConfig) -> Path:
-    """Where the table goes; never onto one of the inputs or their samples files."""
-    candidate = Path(cfg.candidate)
-    path = Path(cfg.markdown) if cfg.markdown else candidate.with_name(candidate.stem + ".compare.md")
+def markdown_path(cfg: CompareConfig) -> Path | None:
+    """Where the table is written (None: nowhere); never onto one of the inputs or their samples files."""
+    if not cfg.markdown:
+        return None
+    path = Path(cfg.markdown)
     inputs = {Path(p).resolve() for name in ("baseline", "candidate") for p in
               (getattr(cfg, name), samples_path_for(Path(getattr(cfg, name))))}  # fmt: skip
     if path.resolve() in inputs:
@@ -223,19 +227,19 @@ def run(cfg: CompareConfig) -> int:
         notes = check_comparable(base, cand, cfg.allow_cross_gpu, cfg.allow_cross_dtype or cfg.allow_cross_gpu)
     except UnusableInput as err:
         print(f"compare: cannot compare: {err}", file=sys.stderr)
-        # a stale table must not outlive a failed comparison; no folder is made for a missing candidate
-        publish(f"## Performance comparison\n\n**CANNOT COMPARE**: {escape(err)}\n",
-                path if path.parent.is_dir() else None)  # fmt: skip
+        publish(f"## Performance comparison\n\n**CANNOT COMPARE**: {escape(err)}\n", None)  # job summary only
         return EXIT_UNUSABLE
     comparison = compare(base, cand, rule_of(cfg))
     comparison.notes[:0] = notes
     markdown = render_markdown(base, cand, comparison, cfg)
     print(markdown, end="")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    publish(markdown, path, step_summary=render_markdown(base, cand, comparison, cfg, full=False))
     status = comparison.exit_status()
     if status == EXIT_UNUSABLE:
         print(f"compare: cannot judge: {comparison.unusable_reason()}", file=sys.stderr)
+        path = None  # a refused comparison writes no file
+    elif path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    publish(markdown, path, step_summary=render_markdown(base, cand, comparison, cfg, full=False))
     return status
 
 

@@ -11,12 +11,13 @@ from __future__ import annotations
 import io
 import math
 
+import matplotlib.colors
 import matplotlib.style
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
+from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullFormatter, NullLocator
 
 from reports.sweeps import MODES, PRODUCT_IMPL, ROOFLINE_IMPL, Sweep, format_size, is_ok, ordered_impls, speedups
 
@@ -36,19 +37,46 @@ STYLE = {
     "axes.spines.right": False,
 }
 COLORS = {
-    "seeded": "#d62728", "seeded:compile": "#e377c2", "eager": "#1f77b4", "compile": "#2ca02c", "native": "#9467bd",
+    "seeded": "#d62728", "eager": "#1f77b4", "compile": "#2ca02c", "native": "#9467bd",
     "per_element_rng": "#ff7f0e", "copy": "#000000",
 }
 OTHER_COLORS = ("#8c564b", "#7f7f7f", "#bcbd22", "#17becf")
+# Lines that may lie on top of each other (eager and native often do) stay visible: each impl has its
+# own marker and line style, and seeded is drawn last, on top.
+MARKERS = {
+    "seeded": "o", "seeded:compile": "p", "eager": "s", "compile": "^", "native": "D", "per_element_rng": "v",
+    "copy": None,
+}
+OTHER_MARKERS = ("P", "X", "*", "h", "<")
+LINESTYLES = {
+    "seeded:compile": (0, (5, 1.5)), "eager": "-", "compile": "-", "native": (0, (4, 2)),
+    "per_element_rng": (0, (1, 1.5)),
+}
+# eager's and seeded's lines and markers are wider than the rest and drawn below them: where a narrower
+# line lies on one of them (native on eager, compile on seeded), the wider shows as a border around it.
+LINE_WIDTHS = {"seeded": 2.2, "eager": 3.2}
+MARKER_SIZES = {"seeded": 4.0, "eager": 6.0}
+# Model-step variants of an impl ("seeded:ckpt"): the impl's colour, lightened or darkened, and a hatch.
+VARIANTS = {"": (0.0, ""), "autocast": (0.45, "///"), "ckpt": (0.7, "..."), "compile": (-0.45, "xxx")}
+CPU_BANNER = "CPU smoke — not GPU figures"
 FOOTER_STYLE = {"fontsize": 8, "color": "0.35"}
 TIMER_LINESTYLES = {"event": "-", "cuda_graph": "--"}
 BYTE_UNITS = (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10), ("B", 1))
 
 
-def png_bytes(build, *args) -> bytes:
-    """The PNG of `build(*args)`, drawn under the fixed style."""
+def draw(build, *args, banner: str = "") -> Figure:
+    """`build(*args)` under the fixed style (call inside it); `banner`: a red line above the title
+    (CPU_BANNER on figures of CPU rows)."""
+    figure = build(*args)
+    if banner:
+        figure.suptitle(f"{banner}\n{figure.get_suptitle()}", fontweight="bold", color="#b00000")
+    return figure
+
+
+def png_bytes(build, *args, banner: str = "") -> bytes:
+    """The PNG of `draw(build, *args, banner=banner)`, drawn under the fixed style."""
     with matplotlib.style.context(["default", STYLE]):
-        figure = build(*args)
+        figure = draw(build, *args, banner=banner)
         buffer = io.BytesIO()
         figure.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None}, bbox_inches="tight",
                        pad_inches=0.08)
@@ -58,7 +86,38 @@ def png_bytes(build, *args) -> bytes:
 def impl_color(impl: str) -> str:
     if impl in COLORS:
         return COLORS[impl]
+    base, _, variant = impl.partition(":")
+    if variant in VARIANTS and base in COLORS:
+        amount = VARIANTS[variant][0]
+        rgb = np.array(matplotlib.colors.to_rgb(COLORS[base]))
+        mixed = rgb + (1 - rgb) * amount if amount >= 0 else rgb * (1 + amount)
+        return matplotlib.colors.to_hex(mixed)
     return OTHER_COLORS[sum(map(ord, impl)) % len(OTHER_COLORS)]
+
+
+def impl_hatch(impl: str) -> str:
+    return VARIANTS.get(impl.partition(":")[2], (0.0, ""))[1]
+
+
+def impl_marker(impl: str) -> str:
+    if impl in MARKERS:
+        return MARKERS[impl]
+    return OTHER_MARKERS[sum(map(ord, impl)) % len(OTHER_MARKERS)]
+
+
+def impl_line(impl: str, width: float = 1.4) -> dict:
+    """Keyword arguments of `plot` for one impl's line: colour, marker and line style of its own."""
+    return {"color": impl_color(impl), "marker": impl_marker(impl), "markersize": MARKER_SIZES.get(impl, 3.5),
+            "linestyle": LINESTYLES.get(impl, "-"), "linewidth": LINE_WIDTHS.get(impl, width),
+            "zorder": 3 - LINE_WIDTHS.get(impl, width) / 4}  # the wider, the lower
+
+
+def plain_log_axis(axis) -> None:
+    """A log10 axis with plain numbers at 1, 2 and 5 times each power of ten ("20", never "2x10^1")."""
+    axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    axis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    axis.set_minor_locator(LogLocator(base=10, subs=(3.0, 4.0, 6.0, 7.0, 8.0, 9.0)))
+    axis.set_minor_formatter(NullFormatter())
 
 
 def panels(count: int, title: str, footer: str, sharey: bool, width: float = 3.4, height: float = 3.6,
@@ -113,11 +172,11 @@ def host_bound(rows: pd.DataFrame) -> pd.Series:
     return rows["bound"].fillna("").astype(str).eq("host")
 
 
-def mark_host_bound(ax, x, gbps, bound: pd.Series, color: str) -> bool:
-    """Hollow markers over the host-bound points of a line; True when there were any."""
+def mark_host_bound(ax, x, gbps, bound: pd.Series, color: str, marker: str | None = "o", size: float = 7) -> bool:
+    """Hollow markers (the line's own shape) over the host-bound points of a line; True when there were any."""
     if not bound.any():
         return False
-    ax.plot(x[bound], gbps[bound], color=color, marker="o", markersize=7, markerfacecolor="white",
+    ax.plot(x[bound], gbps[bound], color=color, marker=marker or "o", markersize=size, markerfacecolor="white",
             markeredgewidth=1.4, linestyle="none", zorder=3)
     return True
 
@@ -154,14 +213,16 @@ def throughput_figure(rows: pd.DataFrame, sweep: Sweep, dtype: str, timer: str, 
             # GB/s scales as 1/time: the p80 time is the band's low edge, the p20 time its high edge
             ax.fill_between(line.x, gbps * line.p50_ms / line.p80_ms, gbps * line.p50_ms / line.p20_ms,
                             color=color, alpha=0.18, linewidth=0)
-            ax.plot(line.x, gbps, color=color, marker="o", markersize=3,
-                    linewidth=2.2 if impl == PRODUCT_IMPL else 1.4, label=impl)
-            hollow |= mark_host_bound(ax, line.x, gbps, host_bound(line) & is_ok(line), color)
+            ax.plot(line.x, gbps, **impl_line(impl), label=impl)
+            hollow |= mark_host_bound(ax, line.x, gbps, host_bound(line) & is_ok(line), color, impl_marker(impl),
+                                      MARKER_SIZES.get(impl, 3.5) + 3.5)
             marked |= mark_not_ok(ax, line, color)
         size_axis(ax, rows.x.unique(), sweep)
         ax.set_title(mode)
-    axes[0].set_ylim(bottom=0)  # shared: set once every panel is drawn
-    axes[0].set_ylabel("GB/s (bytes read + written)\np50, band p20-p80")
+        # log: GB/s spans two orders of magnitude, and the small sizes must not sit on the axis
+        ax.set_yscale("log")
+        plain_log_axis(ax.yaxis)
+    axes[0].set_ylabel("GB/s (bytes read + written, log scale)\np50, band p20-p80")
     handles = axes[0].get_legend_handles_labels()[0]
     legend(figure, handles + [HOST_BOUND_HANDLE] if hollow else handles, marked)
     return figure
@@ -182,8 +243,7 @@ def speedup_figure(rows: pd.DataFrame, sweep: Sweep, dtype: str, timer: str, foo
         for baseline in baselines:
             speedup = speedups(rows, baseline, mode, timer)
             finite += [value for value in speedup.speedup if math.isfinite(value)]
-            ax.plot(speedup.x, speedup.speedup, color=impl_color(baseline), marker="o", markersize=3,
-                    linewidth=1.4, label=f"vs {baseline}")
+            ax.plot(speedup.x, speedup.speedup, **impl_line(baseline), label=f"vs {baseline}")
             marked |= mark_not_ok(ax, timed[timed.impl == baseline], impl_color(baseline))
         size_axis(ax, rows.x.unique(), sweep)
         ax.set_title(mode)
@@ -214,24 +274,21 @@ def first_mode_with(rows: pd.DataFrame, column: str, preference: tuple[str, ...]
                  if rows[(rows["mode"] == mode)][column].map(math.isfinite).any()), None)
 
 
-def bars(ax, values: list[float], statuses: list[str], colors: list[str], unit: tuple[str, int],
-         offset: float = 0.0, width: float = 0.8, spread: list[tuple[float, float]] | None = None) -> None:
+def bars(ax, values: list[float], statuses: list[str], colors: list[str], unit: tuple[str, int]) -> None:
     """Bars of `values / unit`, each labelled with its value, or with its status where not ok (and
-    an x); `spread`: (below, above) error bar lengths in the values' own unit."""
-    positions = np.arange(len(values)) + offset
+    an x)."""
+    positions = np.arange(len(values))
     heights = [value / unit[1] if status == "ok" else math.nan
                for value, status in zip(values, statuses, strict=True)]
-    errors = None if spread is None else np.nan_to_num(np.array(spread, dtype=float).T / unit[1])
-    ax.bar(positions, np.nan_to_num(heights), width=width, color=colors, yerr=errors, capsize=2,
-           error_kw={"linewidth": 0.8})
-    for index, (position, height, status) in enumerate(zip(positions, heights, statuses, strict=True)):
+    ax.bar(positions, np.nan_to_num(heights), width=0.8, color=colors)
+    for position, height, status in zip(positions, heights, statuses, strict=True):
         if status != "ok":
             ax.plot([position], [0], color="0.3", marker="x", markersize=7, linestyle="none", clip_on=False)
             text, top, lift = status, 0.0, 6
         elif not math.isfinite(height):
             text, top, lift = "n/a", 0.0, 2
         else:
-            text, top, lift = f"{height:.3g}", height + (0.0 if errors is None else errors[1][index]), 2
+            text, top, lift = f"{height:.3g}", height, 2
         ax.annotate(text, (position, top), xytext=(0, lift), textcoords="offset points", ha="center",
                     va="bottom", fontsize=8)
 
@@ -277,16 +334,19 @@ def timer_figure(rows: pd.DataFrame, sweep: Sweep, dtype: str, footer: str) -> F
         for impl in impls:
             for timer, linestyle in TIMER_LINESTYLES.items():
                 line = shown[(shown.impl == impl) & (shown["mode"] == mode) & (shown.timer == timer)]
-                ax.plot(line.x, line.p50_ms.where(is_ok(line)) * 1e3, color=impl_color(impl), marker="o",
-                        markersize=3, linewidth=1.3, linestyle=linestyle)
+                ax.plot(line.x, line.p50_ms.where(is_ok(line)) * 1e3, color=impl_color(impl),
+                        marker=impl_marker(impl) or "o", markersize=MARKER_SIZES.get(impl, 3.5),
+                        linewidth=LINE_WIDTHS.get(impl, 1.3), linestyle=linestyle,
+                        zorder=3 - LINE_WIDTHS.get(impl, 1.3) / 4)
                 marked |= mark_not_ok(ax, line, impl_color(impl))
         size_axis(ax, small, sweep)
         ax.set_title(mode)
         # log: times span two orders of magnitude over the sizes shown
         ax.set_yscale("log")
-        ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+        plain_log_axis(ax.yaxis)
     axes[0].set_ylabel("µs per call, p50 (log scale)")
-    handles = [Line2D([], [], color=impl_color(impl), linewidth=3, label=impl) for impl in impls] + [
+    handles = [Line2D([], [], color=impl_color(impl), marker=impl_marker(impl) or "o", linewidth=3, label=impl)
+               for impl in impls] + [
         Line2D([], [], color="0.5", linestyle="-", label="solid: event timer (GPU time, eager call)"),
         Line2D([], [], color="0.5", linestyle="--", label="dashed: cuda_graph timer (GPU time, graph replay)"),
     ]
@@ -306,51 +366,74 @@ def host_figure(rows: pd.DataFrame, sweep: Sweep, dtype: str, footer: str) -> Fi
         of_mode = event[event["mode"] == mode]
         for impl in impls:
             line = of_mode[of_mode.impl == impl]
-            ax.plot(line.x, line.host_us, color=impl_color(impl), marker="o", markersize=3,
-                    linewidth=2.2 if impl == PRODUCT_IMPL else 1.4, label=impl)
+            ax.plot(line.x, line.host_us, **impl_line(impl), label=impl)
         product = of_mode[of_mode.impl == PRODUCT_IMPL]
         ax.plot(product.x, product.p50_ms * 1e3, color=impl_color(PRODUCT_IMPL), linestyle=":", linewidth=1.4,
                 label="seeded's GPU time (event)")
         size_axis(ax, sorted(event.x.unique()), sweep)
         ax.set_title(mode)
         ax.set_yscale("log")
-        ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+        plain_log_axis(ax.yaxis)
     axes[0].set_ylabel("µs per call (log scale)\nhost: median time to issue one call")
     legend(figure, axes[0].get_legend_handles_labels()[0], False)
     return figure
 
 
+def model_impl_order(impl: str) -> tuple:
+    """The model figure's order: the plain steps, then compiled (`compile` is the eager code compiled),
+    checkpointed and autocast ones, seeded first in each; unknown names last, alphabetically."""
+    base, _, variant = ("eager:compile" if impl == "compile" else impl).partition(":")
+    variants = ("", "compile", "ckpt", "autocast")
+    bases = ("seeded", "eager", "native")
+    return (variants.index(variant) if variant in variants else len(variants),
+            bases.index(base) if base in bases else len(bases), impl)
+
+
 def model_figure(rows: pd.DataFrame, dtype: str, footer: str) -> Figure:
-    """Training step time and peak memory per model config, one bar per dropout impl."""
+    """Training step time and peak memory per model config, one horizontal bar per dropout impl (its
+    own colour and hatch), each labelled at its end with its value, or with its status where not ok."""
     models = sorted(set(rows["shape"]))
-    impls = ordered_impls(set(rows.impl))
-    figure, axes = panels(2, f"{dtype} model training step", footer, sharey=False, width=4.6,
-                          legend_width=1.2)
+    impls = sorted(set(rows.impl), key=model_impl_order)
     measured_memory = bool(rows.peak_mem_delta_bytes.notna().any())
     memory_unit = byte_unit(rows.peak_mem_delta_bytes.max() if measured_memory else 1.0)
-    width = 0.8 / len(impls)
-    for index, impl in enumerate(impls):
-        found = [rows[(rows["shape"] == model) & (rows.impl == impl)] for model in models]
-        steps = [row.iloc[0] if not row.empty else None for row in found]
-        statuses = [step.status if step is not None else "missing" for step in steps]
-        colors = [impl_color(impl)] * len(models)
-        offset = (index - (len(impls) - 1) / 2) * width
-        bars(axes[0], [step.p50_ms if step is not None else math.nan for step in steps], statuses, colors,
-             ("ms", 1), offset, width,
-             spread=[(step.p50_ms - step.p20_ms, step.p80_ms - step.p50_ms) if step is not None
-                     else (0.0, 0.0) for step in steps])
-        if measured_memory:
-            bars(axes[1], [step.peak_mem_delta_bytes if step is not None else math.nan for step in steps],
-                 statuses, colors, memory_unit, offset, width)
-    labelled = [(axes[0], "step time, p50 (error bars p20-p80)", "ms")]
+    gap = 1.0  # between the models' blocks of bars
+    positions = {(model, impl): index * (len(impls) + gap) + rank
+                 for index, model in enumerate(models) for rank, impl in enumerate(impls)}
+    figure, axes = panels(2, f"{dtype} model training step", footer, sharey=False, width=5.2,
+                          height=1.4 + 0.2 * len(positions), legend_width=0.2)
+    panels_drawn = [(axes[0], "p50_ms", "step time, p50 (error bars p20-p80)", ("ms", 1))]
     if measured_memory:
-        labelled.append((axes[1], "peak memory delta", memory_unit[0]))
+        panels_drawn.append((axes[1], "peak_mem_delta_bytes", "peak memory delta", memory_unit))
     else:
         no_data(axes[1], "peak memory delta")
-    for ax, title, unit in labelled:
-        ax.set_xticks(range(len(models)), models)
-        ax.grid(axis="x", visible=False)
+    for ax, column, title, unit in panels_drawn:
+        largest = 0.0
+        for (model, impl), y in positions.items():
+            found = rows[(rows["shape"] == model) & (rows.impl == impl)]
+            row = found.iloc[-1] if not found.empty else None
+            status = row.status if row is not None else "missing"
+            value = float(row[column]) / unit[1] if row is not None and status == "ok" else math.nan
+            if not math.isfinite(value):
+                ax.plot([0], [y], color="0.3", marker="x", markersize=6, linestyle="none", clip_on=False)
+                ax.annotate(status if status != "ok" else "n/a", (0, y), xytext=(6, 0), textcoords="offset points",
+                            va="center", fontsize=8, color="0.3")
+                continue
+            error = None
+            if column == "p50_ms":
+                error = [[row.p50_ms - row.p20_ms], [row.p80_ms - row.p50_ms]]
+            ax.barh(y, value, height=0.8, color=impl_color(impl), hatch=impl_hatch(impl), edgecolor="white",
+                    linewidth=0, xerr=error, capsize=2, error_kw={"linewidth": 0.8})
+            end = value + (error[1][0] if error else 0.0)
+            largest = max(largest, end)
+            ax.annotate(f"{value:.3g}", (end, y), xytext=(3, 0), textcoords="offset points", va="center",
+                        fontsize=8)
+        ax.set_xlim(0, largest * 1.15 if largest > 0 else 1)
+        ax.set_yticks(list(positions.values()), [impl for _, impl in positions])
+        ax.set_ylim(max(positions.values()) + 0.6, -gap - 0.4)  # top to bottom, room for the first model's name
+        ax.grid(axis="y", visible=False)
         ax.set_title(title)
-        ax.set_ylabel(unit)
-    legend(figure, [Line2D([], [], color=impl_color(impl), linewidth=6, label=impl) for impl in impls], False)
+        ax.set_xlabel(unit[0])
+        for model in models:  # the model's name beside its block of bars
+            ax.annotate(model, (0.5, positions[(model, impls[0])] - 0.55), xycoords=("axes fraction", "data"),
+                        ha="center", va="bottom", fontsize=9, fontweight="bold", annotation_clip=False)
     return figure

@@ -93,6 +93,7 @@ class GpuReport:
     models: str | None
     targets: str  # the performance targets' table; "" without micro-benchmark rows
     method: str = ""  # how the micro-benchmark rows were measured (method_note)
+    compiled: tuple[str, str] = ("", "")  # what compiling the whole training step did (tables.compile_table)
 
 
 def write_if_changed(path: Path, data: bytes) -> bool:
@@ -124,11 +125,18 @@ def sweep_figures(rows: pd.DataFrame, sweep: Sweep, dtype: str, timer: str, foot
         yield ("host", f"{dtype} host overhead, {sweep.title}", figures.host_figure, (rows, sweep, dtype, footer))
 
 
+def figure_banner(gpu_dir: Path, frame: pd.DataFrame) -> str:
+    """CPU_BANNER for rows measured on the CPU (`make bench` without a GPU writes them to cpu-smoke/),
+    else ""."""
+    return figures.CPU_BANNER if gpu_dir.name == "cpu-smoke" or frame.timer.eq("cpu").any() else ""
+
+
 def render_gpu(gpu_dir: Path, frame: pd.DataFrame | None = None) -> GpuReport:
     """Draws every figure of one GPU folder, writes the changed ones and its summary.md; `frame`:
     its rows, if already loaded."""
     frame = load_gpu_results(gpu_dir) if frame is None else frame
     figures_dir = gpu_dir / "figures"
+    banner = figure_banner(gpu_dir, frame)
     pngs: dict[Path, bytes] = {}
     listed: list[FigureFile] = []
     summaries: dict[str, SweepSummary] = {}
@@ -147,12 +155,12 @@ def render_gpu(gpu_dir: Path, frame: pd.DataFrame | None = None) -> GpuReport:
                 summary.host_lines += tables.host_table(rows, host_rows, dtype)
             for kind, caption, build, args in sweep_figures(rows, sweep, dtype, timer, footer):
                 path = figures_dir / f"{dtype}_{kind}_{sweep.slug}.png"
-                pngs[path] = figures.png_bytes(build, *args)
+                pngs[path] = figures.png_bytes(build, *args, banner=banner)
                 listed.append(FigureFile(kind, dtype, sweep.slug, caption, path))
         model = of_dtype[of_dtype.workload == "model"]
         if not model.empty:
             path = figures_dir / f"{dtype}_model.png"
-            pngs[path] = figures.png_bytes(figures.model_figure, model, dtype, footer)
+            pngs[path] = figures.png_bytes(figures.model_figure, model, dtype, footer, banner=banner)
             listed.append(FigureFile("model", dtype, "", f"{dtype} model training step", path))
 
     written = [path for path, data in pngs.items() if write_if_changed(path, data)]
@@ -164,6 +172,7 @@ def render_gpu(gpu_dir: Path, frame: pd.DataFrame | None = None) -> GpuReport:
         gpu_dir=gpu_dir, provenance=provenance(frame), sweeps=list(summaries.values()), figures=listed,
         not_ok=tables.not_ok_summary(frame),
         models=tables.model_table(model_rows) if len(model_rows) else None,
+        compiled=tables.compile_table(model_rows) if len(model_rows) else ("", ""),
         targets=targets.targets_table(frame),
         method=method_note(frame),
     )
@@ -230,7 +239,7 @@ def gpu_markdown(report: GpuReport, from_dir: Path, level: int, readme_view: boo
                   "graph replay, `host` the host's time per call. docs/perf-notes.md says why each miss is missed.",
                   report.targets]
     if report.models:
-        parts += [f"{heading}# Model training step", report.models]
+        parts += [f"{heading}# Model training step", *report.compiled, report.models]
     first_sweep = report.sweeps[0].sweep.slug if report.sweeps else None
     shown = [figure for figure in report.figures
              if not readme_view or (figure.kind in README_FIGURES and figure.sweep == first_sweep)]

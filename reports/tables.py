@@ -11,9 +11,19 @@ import pandas as pd
 
 from reports import markdown
 from reports.markdown import escape
-from reports.sweeps import MODES, PRODUCT_IMPL, Sweep, extreme, format_size, ordered_impls, speedups
+from reports.sweeps import (
+    MODES,
+    PRODUCT_IMPL,
+    ROOFLINE_IMPL,
+    Sweep,
+    extreme,
+    format_size,
+    ordered_impls,
+    speedups,
+)
 
 SPEEDUP_BASELINES = ("eager", "compile")
+NEAR_FASTEST = 0.01  # "within 1% of the fastest baseline": seeded p50 <= 1.01 x the fastest baseline's p50
 HOST_IMPLS = ("seeded", "eager")
 NOT_OK_LISTED = 20
 
@@ -28,6 +38,18 @@ class SummaryLine:
     pct_of_copy: float  # seeded at the largest size
     speedup_range: dict  # baseline -> (worst, best), each (speedup, size) or None
     host_us: dict  # impl -> p50 microseconds per call of the host timer, NaN if absent
+    near_fastest: tuple[int, int] = (0, 0)  # (sizes where seeded is within NEAR_FASTEST of the fastest baseline
+    #                                           or faster, sizes where both were measured ok)
+
+
+def near_fastest(rows: pd.DataFrame, mode: str, timer: str) -> tuple[int, int]:
+    """(sizes at which seeded's p50 is at most (1 + NEAR_FASTEST) x the fastest baseline's, sizes
+    where seeded and at least one baseline are ok); baselines: every impl but seeded and copy."""
+    timed = rows[(rows["mode"] == mode) & (rows.timer == timer) & (rows.status == "ok")]
+    product = timed[timed.impl == PRODUCT_IMPL].groupby("x").p50_ms.min()
+    fastest = timed[~timed.impl.isin([PRODUCT_IMPL, ROOFLINE_IMPL])].groupby("x").p50_ms.min()
+    sizes = product.index.intersection(fastest.index)
+    return int((product[sizes] <= fastest[sizes] * (1 + NEAR_FASTEST)).sum()), len(sizes)
 
 
 def summarize(rows: pd.DataFrame, host_rows: pd.DataFrame, dtype: str, timer: str) -> list[SummaryLine]:
@@ -48,7 +70,7 @@ def summarize(rows: pd.DataFrame, host_rows: pd.DataFrame, dtype: str, timer: st
             host_us[impl] = float(host.p50_ms.iloc[0]) * 1e3 if not host.empty else math.nan
         lines.append(SummaryLine(dtype, mode, largest,
                                  float(product.pct_of_copy.iloc[0]) if not product.empty else math.nan,
-                                 speedup_range, host_us))
+                                 speedup_range, host_us, near_fastest(rows, mode, timer)))
     return lines
 
 
@@ -109,6 +131,14 @@ def findings(lines: list[SummaryLine], sweep: Sweep, timer: str) -> str:
     if ranges:
         worst = min(worst_cases)[1]
         sentences.append(f"Over the sweep it runs at {' and '.join(ranges)}; its worst case is {worst}.")
+    near = {}
+    for line in lines:
+        within, compared = near.get(line.mode, (0, 0))
+        near[line.mode] = (within + line.near_fastest[0], compared + line.near_fastest[1])
+    counts = [f"{within} of {compared} in {escape(mode)}" for mode, (within, compared) in near.items() if compared]
+    if counts:
+        sentences.append(f"Against the fastest baseline at each size it is faster or within {NEAR_FASTEST:.0%} at "
+                         f"{', '.join(counts)} (sizes x dtypes).")
     return " ".join(sentences)
 
 
@@ -150,6 +180,42 @@ def not_ok_summary(frame: pd.DataFrame) -> str:
     if len(failed) > NOT_OK_LISTED:
         lines.append(f"- and {len(failed) - NOT_OK_LISTED} more (see the CSVs)")
     return "\n".join(lines)
+
+
+COMPILED = (("eager", "compile"), ("seeded", "seeded:compile"))  # (eager step, the whole step compiled)
+
+
+def change(before: float, after: float) -> str:
+    return f"{format_number(before, '.2f')} → {format_number(after, '.2f')} ({(after / before - 1):+.1%})"
+
+
+def compile_table(rows: pd.DataFrame) -> tuple[str, str]:
+    """(a sentence, a table): per dtype and model, what compiling the whole step did to the step time
+    and peak memory with the eager code's dropout (eager -> compile) and with the seeded op (seeded ->
+    seeded:compile); ("", "") when no model has both of a pair ok."""
+    header = ["dtype", "model", "impl → compiled impl", "step ms", "peak memory delta, GiB"]
+    table, faster, slower = [], {dropout: [0, 0] for dropout, _ in COMPILED}, []
+    for (dtype, model), of_model in rows[rows.status == "ok"].groupby(["dtype", "shape"], sort=True):
+        for dropout, compiled in COMPILED:
+            pair = [of_model[of_model.impl == impl] for impl in (dropout, compiled)]
+            if any(found.empty for found in pair):
+                continue
+            before, after = (found.iloc[-1] for found in pair)
+            faster[dropout][0] += bool(after.p50_ms < before.p50_ms)
+            faster[dropout][1] += 1
+            if after.p50_ms >= before.p50_ms:
+                ratio = after.p50_ms / before.p50_ms
+                slower.append(f"{escape(dtype)} {escape(model)} with {dropout} ({ratio - 1:+.1%})")
+            table.append([dtype, model, f"{dropout} → {compiled}", change(before.p50_ms, after.p50_ms),
+                          change(before.peak_mem_delta_bytes / 2**30, after.peak_mem_delta_bytes / 2**30)])
+    if not table:
+        return "", ""
+    counts = " and ".join(f"{done} of {pairs} (dtype, model) pairs with the {dropout} dropout"
+                          for dropout, (done, pairs) in faster.items() if pairs)
+    sentence = ("Compiling the whole training step (`compile`: the step with the eager dropout under "
+                "`torch.compile`; `seeded:compile`: the step with the seeded op under it) made the step faster "
+                f"in {counts}" + (f"; it was not faster in {', '.join(slower)}." if slower else "."))
+    return sentence, markdown.table(header, table)
 
 
 def model_table(rows: pd.DataFrame) -> str:

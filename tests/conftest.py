@@ -1,6 +1,8 @@
 """Test set-up: without CUDA, Triton kernels run on CPU tensors through the interpreter.
 
 TRITON_INTERPRET must be set before triton is first imported, so it is set here, at collection.
+Without CUDA, the tests marked `gpu` are deselected, and one line at the end says how many and why
+(scripts/gpu_tests.sh runs them on the GPU machine).
 """
 
 import os
@@ -18,6 +20,7 @@ if not HAS_CUDA:
 
 # Where the Triton kernel runs in tests: the GPU when there is one, else the interpreter on CPU.
 KERNEL_DEVICE = "cuda" if HAS_CUDA else "cpu"
+GPU_DESELECTED = pytest.StashKey[int]()  # how many tests marked gpu were deselected
 
 
 @pytest.fixture(autouse=True)
@@ -31,3 +34,21 @@ def keep_triton_interpret_as_it_was():
         os.environ.pop("TRITON_INTERPRET", None)
     else:
         os.environ["TRITON_INTERPRET"] = before
+
+
+def pytest_collection_modifyitems(config, items):
+    if HAS_CUDA:
+        return
+    gpu_only = [item for item in items if item.get_closest_marker("gpu")]
+    if gpu_only:
+        config.hook.pytest_deselected(items=gpu_only)
+        items[:] = [item for item in items if not item.get_closest_marker("gpu")]
+    config.stash[GPU_DESELECTED] = len(gpu_only)
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    count = config.stash.get(GPU_DESELECTED, 0)
+    if count:
+        terminalreporter.write_line(f"{count} tests marked gpu deselected: no CUDA device here "
+                                    "(scripts/gpu_tests.sh runs them on the GPU machine)")
+

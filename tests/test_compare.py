@@ -141,7 +141,7 @@ def test_gpu_mismatch_exits_2_naming_both_gpus(capsys, tmp_path):
     assert "different GPU models" in err
     assert "NVIDIA H200" in err and "NVIDIA A100-SXM4-80GB" in err
     assert "allow_cross_gpu=true" in err
-    assert "CANNOT COMPARE" in markdown  # no stale table is left behind
+    assert markdown == ""  # refused: no file written, even where one was asked for
 
 
 def test_missing_column_exits_2_naming_it(capsys, tmp_path):
@@ -226,10 +226,13 @@ def test_superseded_rows_of_a_key_give_way_to_the_last(capsys, tmp_path):
 
 def test_no_common_keys_exits_2(capsys, tmp_path):
     candidate = variant(tmp_path, "other_p", edit=lambda f: f.assign(p="0.1"), edit_samples=lambda f: f.assign(p="0.1"))
-    status, markdown, err = run_main(capsys, tmp_path, fixture("baseline"), candidate)
+    markdown = tmp_path / "x.md"
+    status = compare.main([f"baseline={fixture('baseline')}", f"candidate={candidate}", f"markdown={markdown}"])
+    out, err = capsys.readouterr()
     assert status == 2
     assert "no common keys" in err
-    assert "### Only in the baseline (5)" in markdown and "### Only in the candidate (5)" in markdown
+    assert "### Only in the baseline (5)" in out and "### Only in the candidate (5)" in out
+    assert not markdown.exists()  # refused: no file, even where one was asked for
 
 
 def test_missing_file_exits_2(capsys, tmp_path):
@@ -341,16 +344,21 @@ def test_no_samples_and_no_ranges_is_not_significant():
 # --- command line ------------------------------------------------------------------------------
 
 
-def test_markdown_defaults_beside_the_candidate_and_appends_to_step_summary(capsys, tmp_path, monkeypatch):
+def test_markdown_is_written_only_where_asked_and_appends_to_step_summary(capsys, tmp_path, monkeypatch):
     candidate = variant(tmp_path, "candidate", source="seeded_slower")
     summary = tmp_path / "summary.md"
     summary.write_text("earlier step\n")
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    before = sorted(tmp_path.iterdir())
     status = compare.main([f"baseline={fixture('baseline')}", f"candidate={candidate}"])
     out = capsys.readouterr().out
+    assert status == 1 and "**FAIL**" in out
+    assert sorted(tmp_path.iterdir()) == before  # printed only: nothing beside the candidate
+    markdown = tmp_path / "o.md"
+    status = compare.main([f"baseline={fixture('baseline')}", f"candidate={candidate}", f"markdown={markdown}"])
     assert status == 1
-    written = (tmp_path / "candidate.compare.md").read_text()
-    assert written == out
+    written = markdown.read_text()
+    assert written == capsys.readouterr().out
     appended = summary.read_text()
     assert appended.startswith("earlier step\n## Performance comparison") and "**FAIL**" in appended
     assert "2 ungated key(s) unchanged, not listed here." in appended  # the job summary: gated and changed
@@ -383,17 +391,37 @@ def test_bad_arguments_exit_2(capsys, argv, message):
     assert message in capsys.readouterr().err
 
 
-def test_module_runs_from_the_command_line(tmp_path):
-    paths = [
-        f"baseline={fixture('baseline')}",
-        f"candidate={fixture('seeded_slower')}",
-        f"markdown={tmp_path / 'x.md'}",
-    ]
-    command = [sys.executable, "-m", "reports.compare", *paths]
-    done = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 1, done.stderr
-    assert "regressed" in done.stdout
+def test_a_refused_comparison_writes_no_file(capsys, tmp_path):
+    """A missing candidate in a results folder: refused, and no `<candidate>.compare.md` appears."""
+    folder = tmp_path / "results"
+    folder.mkdir()
+    status = compare.main([f"baseline={fixture('baseline')}", f"candidate={folder / 'nope.csv'}"])
+    assert status == 2 and "candidate file not found" in capsys.readouterr().err
+    assert list(folder.iterdir()) == []
 
+
+def test_the_command_line_exit_status_tells_regression_from_unusable_input(tmp_path):
+    """What a CI script tests (make's own status is 2 for either): 1 regressed, 2 unusable."""
+    command = [sys.executable, "-m", "reports.compare", f"baseline={fixture('baseline')}"]
+    regressed = subprocess.run([*command, f"candidate={fixture('seeded_slower')}"], cwd=REPO_ROOT,
+                               capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert regressed.returncode == 1, regressed.stderr
+    assert "regressed" in regressed.stdout
+    unusable = subprocess.run([*command, f"candidate={tmp_path / 'nope.csv'}"], cwd=REPO_ROOT,
+                              capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert unusable.returncode == 2, unusable.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+
+def test_make_compare_passes_its_files_and_fails_with_makes_own_status_2():
+    """Through make a regression ends with make's status 2 (GNU make's rule for any failed recipe, as
+    `make help` says), the comparison's own 1 on make's last line; the command-line test above has 2."""
+    done = subprocess.run(["make", "-s", "--no-print-directory", "compare", f"PY={sys.executable}",
+                           f"BASELINE={fixture('baseline')}", f"CANDIDATE={fixture('seeded_slower')}"],
+                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 2 and "**FAIL**" in done.stdout, done.stderr
+    assert done.stderr.rstrip().endswith("Error 1"), done.stderr
 
 
 def two_timer_files(tmp_path, timer_p50s: dict[str, tuple[float, float]],

@@ -88,11 +88,13 @@ def extension():
     return built
 
 
+@pytest.mark.slow  # builds the C++ extension: about 50 s on 2 CPU cores, once per machine
 def test_extension_numbers_match_python(extension):
     for p in (1e-9, 0.1, 0.25, 0.5, 0.7, 1 / 3, 0.99999, 2.5 / 65536, 3.5 / 65536):
         assert extension.call_scalars(p) == (keep_threshold(p), scale_bits(p))
 
 
+@pytest.mark.slow  # builds the C++ extension: about 50 s on 2 CPU cores, once per machine
 def test_extension_autograd_node_forward_backward_and_double_backward(extension):
     x = torch.randn(3, 5, 7, dtype=torch.float64, requires_grad=True)
     y = extension.apply_with_seed(x, 3, 0.4, [1])
@@ -103,6 +105,7 @@ def test_extension_autograd_node_forward_backward_and_double_backward(extension)
     assert torch.autograd.gradgradcheck(lambda t: extension.apply_with_seed(t, 3, 0.4, [1]), (x,))
 
 
+@pytest.mark.slow  # builds the C++ extension: about 50 s on 2 CPU cores, once per machine
 def test_extension_leaves_cpu_tensors_to_python(extension):
     x = torch.randn(4, 8)
     assert extension.forward(x, 0.5, [1], 7) is None

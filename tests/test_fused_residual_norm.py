@@ -331,7 +331,7 @@ def test_bad_input_gets_a_clear_error(index):
 
 # --- GPU only: CUDA graphs, Inductor (run by the device suite) ------------------------------------------
 
-needs_cuda = pytest.mark.skipif(not HAS_CUDA, reason="needs a CUDA device")
+needs_cuda = pytest.mark.gpu  # deselected without CUDA (conftest.py)
 
 
 @needs_cuda

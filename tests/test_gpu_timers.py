@@ -1,6 +1,6 @@
 """The timers on a GPU: each agrees with a plain measurement of the same execution, the copy row is
-a roofline under every timer, and a small sweep says which rows are host-bound. Skipped without
-CUDA; the device run executes them (`scripts/gpu_tests.sh`).
+a roofline under every timer, and a small sweep says which rows are host-bound. Deselected
+without CUDA; the device run executes them (`scripts/gpu_tests.sh`).
 
 Tolerances: the plain measurements differ from the timers in what they leave out (no L2 flush, no
 head start, the C++ launch path warm), which is worth a few percent at GPU-bound sizes, where
@@ -22,7 +22,7 @@ from runners.bench import run
 from runners.modes import make_inputs, mode_call_factory
 from runners.results_io import read_results
 
-pytestmark = [pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device"), pytest.mark.timing]
+pytestmark = [pytest.mark.gpu, pytest.mark.timing]  # gpu: deselected without CUDA (conftest.py)
 ROOT = Path(__file__).resolve().parents[1]
 LARGE = (64, 4096, 768)  # 805 MB of fp32: GPU-bound
 LARGEST = (64, 8192, 768)  # 1.6 GB: where cudaMemcpy slowed down in a graph

@@ -11,10 +11,13 @@ from make_mask_vectors import mask_digest
 
 from kernels.launch import dropout_triton
 from kernels.mask_stream import (
+    DECISIONS_PER_CALL,
     MASK_STREAM_VERSION,
+    PYTHON_STREAM_MAX_CALLS,
     keep_mask,
     keep_threshold,
     philox4x32,
+    philox4x32_lanes,
     random_halves,
     split_seed,
 )
@@ -26,6 +29,26 @@ def test_philox_matches_the_random123_known_answer():
     # Random123 kat_vectors, philox4x32 10 rounds: counter 0, key 0.
     words = philox4x32(torch.tensor([0]), seed=0)
     assert [int(w) for w in words] == [0x6627E8D5, 0xE169C58D, 0xBC57AC4C, 0x9B00DBD8]
+
+
+def test_philox_on_python_ints_matches_the_known_answer_and_the_tensor_stream():
+    assert philox4x32_lanes(0, 1, seed=0).tolist() == [[0x6627E8D5, 0xE169C58D, 0xBC57AC4C, 0x9B00DBD8]]
+    for first in (0, 2**32 - 3, 2**61 + 12345):  # counters past 2**32 use the counter's high word
+        counters = torch.arange(first, first + 7)
+        for seed in (0, 1, -1, 2**63 - 1, -(2**63), 0x1234_5678_9ABC_DEF0):
+            expected = torch.stack(philox4x32(counters, seed), dim=1)
+            assert torch.equal(philox4x32_lanes(first, 7, seed), expected)
+
+
+@pytest.mark.parametrize("seed", [5, -3, 2**63 - 1])
+def test_small_counts_on_python_ints_give_the_tensor_streams_halves(seed):
+    """Counts of up to PYTHON_STREAM_MAX_CALLS Philox calls run on Python ints, larger ones on tensors:
+    pieces of a large (tensor) draw must equal small (Python) draws of the same span."""
+    largest_small = PYTHON_STREAM_MAX_CALLS * DECISIONS_PER_CALL
+    start = 2**35 - 21  # counters past 2**32: the counter's high word is used
+    whole = random_halves(seed, largest_small + 100, start=start)
+    for offset, count in ((0, 1), (3, 70), (5, largest_small - 5), (8, largest_small), (1000, 300)):
+        assert torch.equal(random_halves(seed, count, start=start + offset), whole[offset : offset + count])
 
 
 def test_seed_split_takes_the_seed_modulo_2_64():

@@ -58,6 +58,8 @@ def test_the_wheel_holds_the_op_and_its_cpp_source_and_nothing_else_of_the_repo(
     core = [line for line in requires if "extra ==" not in line]
     assert sorted(line.split()[1].split(">")[0].split("=")[0] for line in core) == ["ninja", "torch", "triton"]
     assert any("hydra-core" in line and "extra == \"bench\"" in line for line in requires)
+    assert "License-Expression: MIT" in metadata and "License-File: LICENSE" in metadata
+    assert f"seeded_variational_dropout-{kernels.__version__}.dist-info/licenses/LICENSE" in names
 
 
 @pytest.mark.slow

@@ -138,6 +138,7 @@ def test_the_same_sweep_finds_its_passes_again_and_another_sweep_gets_its_own(tm
     assert sweep_id(cfg) != sweep_id(compose_bench(tmp_path, "passes=2", "mode=[fwd,bwd]"))
 
 
+@pytest.mark.slow  # two sweeps in processes of their own
 def test_the_smoke_sweep_in_two_passes_pools_each_key_over_both(tmp_path, capsys):
     cfg = compose_bench(tmp_path, "passes=2")
     rounds = int(cfg.timer.rounds)
@@ -186,6 +187,7 @@ def test_a_pass_that_fails_stops_the_sweep_and_says_so(tmp_path):
     assert not (tmp_path / "cpu-smoke").exists()
 
 
+@pytest.mark.slow  # two sweeps in processes of their own
 def test_the_closing_summary_counts_the_pooled_rows_only(tmp_path, capsys):
     run(compose_bench(tmp_path, "mode=[bwd]"))  # rows of another sweep already in the results file
     capsys.readouterr()

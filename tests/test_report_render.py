@@ -9,7 +9,7 @@ import matplotlib.image
 import pandas as pd
 import pytest
 
-from reports import figures, readme, render, targets
+from reports import figures, readme, render, tables, targets
 from reports.results import MissingColumnsError, load_gpu_results
 from reports.sweeps import find_sweeps
 
@@ -243,3 +243,19 @@ def test_the_method_note_says_which_rows_predate_rounds_and_the_head_start():
     note = render.method_note(older)
     assert f"{int((micro.rounds == 0).sum())} of {len(micro)} micro-benchmark rows were measured before" in note
     assert "host-inclusive" in note
+
+
+def test_near_fastest_counts_sizes_within_one_percent_of_the_fastest_baseline():
+    rows = pd.DataFrame({"x": [1, 1, 1, 2, 2, 2], "mode": "bwd", "timer": "event", "status": "ok",
+                         "impl": ["seeded", "eager", "native"] * 2, "p50_ms": [1.01, 1.0, 1.2, 1.02, 1.5, 1.0]})
+    assert tables.near_fastest(rows, "bwd", "event") == (1, 2)  # 1.01x at x=1 counts, 1.02x at x=2 does not
+
+
+def test_compile_table_says_where_compiling_the_step_did_not_make_it_faster():
+    rows = pd.DataFrame({"dtype": "bf16", "shape": "transformer", "status": "ok",
+                         "impl": ["eager", "compile", "seeded", "seeded:compile"], "p50_ms": [13.0, 10.0, 12.0, 12.6],
+                         "peak_mem_delta_bytes": [2**31] * 4})
+    sentence, table = tables.compile_table(rows)
+    assert "faster in 1 of 1 (dtype, model) pairs with the eager dropout and 0 of 1" in sentence
+    assert "not faster in bf16 transformer with seeded (+5.0%)" in sentence
+    assert "| bf16 | transformer | seeded → seeded:compile | 12.00 → 12.60 (+5.0%) |" in table

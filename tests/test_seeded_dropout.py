@@ -15,7 +15,7 @@ import sys
 import numpy as np
 import pytest
 import torch
-from conftest import HAS_CUDA, KERNEL_DEVICE
+from conftest import KERNEL_DEVICE
 from triton import cdiv as triton_cdiv
 
 import kernels.launch as launch_module
@@ -651,6 +651,7 @@ def test_a_0d_tensor_in_training_drops_its_one_element(device):
         seeded_variational_dropout(x, 0.5, dim=1, seed=0)
 
 
+@pytest.mark.filterwarnings("ignore:`torch.jit.trace:DeprecationWarning")  # what this test checks is refused
 def test_jit_trace_is_refused_in_training_mode():
     # A trace would record one seed: every call of the traced module would drop the same elements.
     layer = SeededVariationalDropout(0.5)
@@ -692,6 +693,7 @@ def test_cpu_path_in_chunks_equals_one_piece_bit_for_bit(case, dtype):
     assert torch.equal(keep_mask(7, mask_shape, 0.4, chunk_elements=3), keep_mask(7, mask_shape, 0.4))
 
 
+@pytest.mark.filterwarnings("ignore:invalid value encountered in multiply:RuntimeWarning")  # inf * 0, as meant
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_inf_and_nan_inputs_give_what_the_kernel_gives(dtype):
     # A dropped element is x * 0: NaN for an infinite or NaN x, in the kernel and on the CPU path alike
@@ -767,7 +769,7 @@ def test_an_empty_triton_hook_chain_is_no_hook():
     assert launch_module._hook_is_set(print)
 
 
-@pytest.mark.skipif(not HAS_CUDA, reason="Inductor on the GPU: run by the device suite")
+@pytest.mark.gpu  # Inductor on the GPU
 def test_compile_inductor_on_gpu_matches_eager_with_a_seed():
     x = torch.randn(4, 16, 64, device="cuda", requires_grad=True)
     fn = torch.compile(lambda t: seeded_variational_dropout(t, 0.5, dim=1, seed=17), fullgraph=True)
@@ -882,7 +884,7 @@ torch.save({"results": results, "cache": cache}, out_path)
 """
 
 
-@pytest.mark.skipif(not HAS_CUDA, reason="Inductor on the GPU: run by the device suite")
+@pytest.mark.gpu  # Inductor on the GPU
 def test_compiled_model_is_reproducible_with_a_cold_and_a_warm_compile_cache(tmp_path):
     script = tmp_path / "two_steps.py"
     script.write_text(COLD_WARM_SCRIPT)

@@ -1,0 +1,102 @@
+"""What the figures show, read off the drawn matplotlib objects (the fixture's rows and a model table
+of 11 series): every series tellable from every other, no value label over another, plain tick
+numbers on log axes, small sizes off the axis, and the CPU mark on CPU rows."""
+
+import itertools
+from pathlib import Path
+
+import matplotlib.style
+import pandas as pd
+import pytest
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+from reports import figures, render
+from reports.results import load_gpu_results, provenance
+from reports.sweeps import find_sweeps, sweep_timer
+
+FIXTURE = Path(__file__).parent / "fixtures" / "report" / "fixture-h200"
+MODEL_IMPLS = ["seeded", "eager", "compile", "native", "eager:autocast", "eager:ckpt", "native:autocast",
+               "native:ckpt", "seeded:autocast", "seeded:ckpt", "seeded:compile"]
+
+
+@pytest.fixture(scope="module")
+def fp16():
+    frame = load_gpu_results(FIXTURE)
+    return frame[frame.dtype == "fp16"]
+
+
+def drawn(build, *args, banner=""):
+    with matplotlib.style.context(["default", figures.STYLE]):
+        figure = figures.draw(build, *args, banner=banner)
+        FigureCanvasAgg(figure).draw()  # lays the figure out: tick labels and text extents are final
+    return figure
+
+
+def sweep_args(frame, timer_arg=True):
+    micro = frame[frame.workload == "micro"]
+    sweep = find_sweeps(micro)[0]
+    rows = sweep.rows(micro)
+    footer = provenance(frame).footer()
+    return (rows, sweep, "fp16", sweep_timer(rows), footer) if timer_arg else (rows, sweep, "fp16", footer)
+
+
+def model_rows(fp16) -> pd.DataFrame:
+    """The fixture's model rows stretched to the 11 series of a real model run, values close to each
+    other (as the H200's are), the autocast ones skipped."""
+    template = fp16[fp16.workload == "model"].iloc[0]
+    rows = []
+    for model, impl in itertools.product(("awd_lstm", "transformer"), MODEL_IMPLS):
+        status = "skipped" if impl.endswith("autocast") else "ok"
+        step = 32.9 + 0.1 * len(rows) % 0.5
+        rows.append(template.copy().set_axis(template.index).to_dict() | {
+            "shape": model, "impl": impl, "status": status, "p50_ms": step, "p20_ms": step - 0.1,
+            "p80_ms": step + 0.1, "peak_mem_delta_bytes": 2.46 * 2**30})
+    return pd.DataFrame(rows)
+
+
+def test_the_model_figure_gives_each_series_its_own_colour_and_hatch_and_no_label_overlaps(fp16):
+    figure = drawn(figures.model_figure, model_rows(fp16), "bf16", "footer")
+    styles = {impl: (figures.impl_color(impl), figures.impl_hatch(impl)) for impl in MODEL_IMPLS}
+    assert len(set(styles.values())) == len(MODEL_IMPLS)
+    assert len({color for color, _ in styles.values()}) == len(MODEL_IMPLS)
+    renderer = figure.canvas.get_renderer()
+    for ax in figure.axes:
+        labels = [text for text in ax.texts if text.get_text()]
+        assert len(labels) >= len(MODEL_IMPLS) * 2
+        boxes = [text.get_window_extent(renderer) for text in labels]
+        for (i, a), (j, b) in itertools.combinations(enumerate(boxes), 2):
+            assert not a.overlaps(b), (labels[i].get_text(), labels[j].get_text())
+
+
+@pytest.mark.parametrize("kind", ["throughput", "timer", "host"])
+def test_log_axes_read_plain_numbers_and_every_line_has_its_own_look(fp16, kind):
+    build = getattr(figures, f"{kind}_figure")
+    figure = drawn(build, *sweep_args(fp16, timer_arg=kind == "throughput"))
+    ax = figure.axes[0]
+    assert ax.get_yscale() == "log"  # the small sizes are not flattened onto zero
+    labels = [label.get_text() for label in ax.get_yticklabels(minor=False) + ax.get_yticklabels(minor=True)]
+    shown = [label for label in labels if label]
+    assert shown and all(label.replace(".", "").isdigit() for label in shown), shown
+    looks = {}
+    for line in ax.get_lines():
+        if line.get_label().startswith("_"):
+            continue
+        looks[line.get_label()] = (line.get_color(), line.get_marker(), str(line.get_linestyle()), line.get_linewidth())
+    if kind != "timer":  # the timer figure's legend is built apart from its lines
+        assert len(set(looks.values())) == len(looks) >= 5, looks
+
+
+@pytest.mark.parametrize(("wide", "narrow"), [("eager", "native"), ("seeded", "compile")])
+def test_a_line_that_often_lies_on_another_is_narrower_and_drawn_on_top_of_it(wide, narrow):
+    below, above = figures.impl_line(wide), figures.impl_line(narrow)
+    assert below["linewidth"] > above["linewidth"] and below["markersize"] > above["markersize"]
+    assert below["zorder"] < above["zorder"]
+    assert (below["marker"], below["linestyle"]) != (above["marker"], above["linestyle"])
+
+
+def test_cpu_rows_get_the_cpu_banner_and_gpu_rows_do_not(fp16, tmp_path):
+    assert render.figure_banner(tmp_path / "cpu-smoke", fp16) == figures.CPU_BANNER
+    assert render.figure_banner(tmp_path / "nvidia-h200", fp16.assign(timer="cpu")) == figures.CPU_BANNER
+    assert render.figure_banner(tmp_path / "nvidia-h200", fp16) == ""
+    figure = drawn(figures.throughput_figure, *sweep_args(fp16), banner=figures.CPU_BANNER)
+    assert figure.get_suptitle().startswith("CPU smoke — not GPU figures\n")
