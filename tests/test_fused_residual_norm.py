@@ -12,7 +12,7 @@ program per row.
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import HAS_CUDA, KERNEL_DEVICE
+from conftest import KERNEL_DEVICE
 from functorch.compile import make_boxed_func
 from torch._dynamo.backends.common import aot_autograd
 
