@@ -91,19 +91,25 @@ def _multiplier(row, cols, k0, k1, threshold, scale, size_s, size_k, mask_row_le
 def _rounded(value, dtype: tl.constexpr, BF16_ROUND_BY_HAND: tl.constexpr):
     """value (float32 or float64) rounded to dtype, to nearest even. Triton's interpreter truncates
     float32 -> bfloat16 where the GPU rounds: BF16_ROUND_BY_HAND rounds by hand (NaN passes through)."""
+    # One return: Triton compiles the code after a constexpr-true `if` that returns too, and refuses
+    # two returns of different types.
     if BF16_ROUND_BY_HAND and dtype == tl.bfloat16:
         bits = value.to(tl.uint32, bitcast=True)
         rounded = ((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16).to(tl.uint16).to(tl.bfloat16, bitcast=True)
-        return tl.where(value == value, rounded, value.to(tl.bfloat16))
-    return value.to(dtype)
+        result = tl.where(value == value, rounded, value.to(tl.bfloat16))
+    else:
+        result = value.to(dtype)
+    return result
 
 
 @triton.jit
 def _columns(BLOCK_D: tl.constexpr, LANES: tl.constexpr):
     """Column indices of one row: [BLOCK_D // 8, 8] when LANES == 8, else [BLOCK_D]."""
-    if LANES == 8:
-        return tl.arange(0, BLOCK_D // 8)[:, None] * 8 + tl.arange(0, 8)[None, :]
-    return tl.arange(0, BLOCK_D)
+    if LANES == 8:  # one return, as in _rounded
+        cols = tl.arange(0, BLOCK_D // 8)[:, None] * 8 + tl.arange(0, 8)[None, :]
+    else:
+        cols = tl.arange(0, BLOCK_D)
+    return cols
 
 
 @triton.jit

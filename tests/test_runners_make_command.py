@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def make(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
     """`make -f <repo>/Makefile ARGS...` run in `tmp_path` with this interpreter (no .venv made)."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     command = ["make", "--no-print-directory", "-f", str(ROOT / "Makefile"), *args, f"PY={sys.executable}"]
     return subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
 
