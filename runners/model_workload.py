@@ -29,8 +29,11 @@ So each key (workload, impl, mode, timer, dtype, shape, dim, p) names one row.
 from __future__ import annotations
 
 import gc
+import subprocess
+import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -42,7 +45,8 @@ from runners.context import RunContext
 from runners.models import DROPOUT_IMPLS, SHARED_DIM, build_model, markov_corpus
 from runners.plan import DTYPES, chosen, flag
 from runners.provenance import utc_now
-from runners.rows import ResultRow, format_dim
+from runners.results_io import key_of, read_results
+from runners.rows import COLUMNS, KEY_COLUMNS, ResultRow, format_dim
 
 VARIANTS = ("compile", "autocast", "ckpt")
 AUTOCAST_DTYPE = torch.bfloat16
@@ -282,10 +286,43 @@ def summary_text(rows: list[ResultRow]) -> str:
     return "\n".join(lines)
 
 
+def use_process_per_run(workload, device: torch.device) -> bool:
+    """`workload.process_per_run`: auto (a process of its own for every run on a GPU, none on CPU),
+    true or false. Why: on the H200 the first run of a process measured 3-8% slower than the same
+    run second in the process (docs/perf-notes.md, change 16), so runs sharing a process have
+    figures that depend on their order; each in a process of its own, every run starts alike."""
+    value = workload.get("process_per_run", "auto")
+    if value == "auto":
+        return device.type == "cuda"
+    if isinstance(value, bool):
+        return value
+    raise ValueError(f"workload.process_per_run must be auto, true or false; got {value!r}")
+
+
+def run_in_own_process(cfg, dtype_name: str, model_name: str, impl_name: str, folder: Path) -> None:
+    """One run (dtype, model, impl) of `cfg` in a child process that writes its row to the same
+    results file and ends if this process does (a sweep's pass, `runners.passes`, run one way)."""
+    from runners.passes import WITH_PARENT  # a sibling entry point; imports nothing of this module
+
+    config = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
+    config.dtype.names = [dtype_name]
+    config.workload.run = [model_name]
+    config.workload.impls = [impl_name]
+    config.workload.process_per_run = False
+    config.overwrite = True  # this process chose the run: the child measures it
+    folder.mkdir(parents=True, exist_ok=True)
+    config_path = folder / f"{dtype_name}-{model_name}-{impl_name.replace(':', '-')}.yaml"
+    OmegaConf.save(config, config_path)
+    status = subprocess.call([sys.executable, "-m", "runners.passes", str(config_path), WITH_PARENT])
+    if status != 0:
+        raise RuntimeError(f"the run {dtype_name} {model_name} {impl_name} exited with status {status} ({config_path})")
+
+
 def run_model_sweep(cfg, context: RunContext) -> list[ResultRow]:
     """Every (dtype, model, impl) of `cfg` not yet done in its dtype's results file (all of them
     with `overwrite`); `cfg` is the composed bench config with `workload=model`. Each row is written
-    the moment it is complete; returns the rows written."""
+    the moment it is complete, by this process or (`workload.process_per_run`) by a child process
+    per run; returns the rows written."""
     device = context.device
     workload = cfg.workload
     tiny = use_tiny_sizes(workload, device)
@@ -293,19 +330,26 @@ def run_model_sweep(cfg, context: RunContext) -> list[ResultRow]:
     impl_names = [parse_impl(str(name)).name for name in chosen(list(workload.impls), "workload.impls", DROPOUT_IMPLS)]
     models = model_configs(workload, tiny)
     overwrite = flag(cfg, "overwrite")
+    own_processes = use_process_per_run(workload, device)
     rows = []
     for dtype_name in context.dtypes:
         writer = context.writers[dtype_name]
         for model_cfg in models:
             for impl_name in impl_names:
-                if not overwrite and writer.done(new_row(model_cfg, impl_name, dtype_name, device).key()):
+                key = new_row(model_cfg, impl_name, dtype_name, device).key()
+                if not overwrite and writer.done(key):
                     continue
                 began = time.perf_counter()
-                row = run_model(model_cfg, impl_name, dtype_name, device, settings)
-                for name, value in context.provenance.items():
-                    setattr(row, name, value)
-                row.timestamp = utc_now()
-                writer.write(row)
+                if own_processes:
+                    runs_folder = writer.path.parent / RUNS_FOLDER
+                    run_in_own_process(cfg, dtype_name, str(model_cfg.name), impl_name, runs_folder)
+                    row = written_row(writer.path, key)
+                else:
+                    row = run_model(model_cfg, impl_name, dtype_name, device, settings)
+                    for name, value in context.provenance.items():
+                        setattr(row, name, value)
+                    row.timestamp = utc_now()
+                    writer.write(row)
                 rows.append(row)
                 print(
                     f"model {dtype_name} {row.shape} {impl_name}: {row.status}, p50 {row.p50_ms:.3f} ms, "
@@ -314,3 +358,15 @@ def run_model_sweep(cfg, context: RunContext) -> list[ResultRow]:
                 )
     print(summary_text(rows), flush=True)
     return rows
+
+
+RUNS_FOLDER = ".model-runs"  # the configs of the child processes, beside the results file
+
+
+def written_row(path: Path, key: tuple) -> ResultRow:
+    """The row of `key` that a child process wrote to the results file at `path`."""
+    wanted = key_of(dict(zip(KEY_COLUMNS, key, strict=True)))  # as runners.results_io.ResultsFile keys it
+    records = [r for r in read_results(path).to_dict("records") if key_of(r) == wanted]
+    if not records:
+        raise RuntimeError(f"the run of {key} wrote no row to {path}")
+    return ResultRow(**{name: records[-1][name] for name in COLUMNS})

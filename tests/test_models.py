@@ -268,3 +268,30 @@ def test_bench_runs_the_model_workload_and_resumes(tmp_path, capsys):
     bench.run(compose_bench(*overrides))  # every key is in the file: nothing runs again
     assert "no model rows measured" in capsys.readouterr().out
     assert pd.read_csv(output).run_id.tolist() == rows.run_id.tolist()
+
+
+@pytest.mark.slow  # two child processes, each importing torch and Hydra
+def test_each_run_in_a_process_of_its_own_writes_the_rows_one_process_would(tmp_path, capsys):
+    output = tmp_path / "model.csv"
+    overrides = [
+        "experiment=cpu_smoke", "workload=model", "dtype=fp32", f"output={output}", "workload.run=[transformer]",
+        "workload.impls=[seeded,eager]", "workload.tiny_run.timed_steps=2", "workload.process_per_run=true",
+    ]  # fmt: skip
+    bench.run(compose_bench(*overrides))
+    rows = pd.read_csv(output)
+    assert sorted(rows.impl) == ["eager", "seeded"] and set(rows.status) == {"ok"}
+    assert rows.run_id.nunique() == 2  # one run id per process
+    configs = sorted(p.name for p in (tmp_path / ".model-runs").iterdir())
+    assert configs == ["fp32-transformer-eager.yaml", "fp32-transformer-seeded.yaml"]
+    out = capsys.readouterr().out
+    assert "model fp32 transformer seeded: ok" in out and "model fp32 transformer eager: ok" in out
+
+
+def test_process_per_run_is_auto_true_or_false():
+    from runners.model_workload import use_process_per_run
+
+    cuda, cpu = torch.device("cuda"), torch.device("cpu")
+    assert use_process_per_run({"process_per_run": "auto"}, cuda) and not use_process_per_run({}, cpu)
+    assert use_process_per_run({"process_per_run": True}, cpu)
+    with pytest.raises(ValueError, match="process_per_run"):
+        use_process_per_run({"process_per_run": "yes"}, cpu)
