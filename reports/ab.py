@@ -106,7 +106,7 @@ class ABJob:
     folder: Path
     manifest: dict
     pairs: list[tuple[dict, dict]]  # (ref rows, candidate rows); rows: key -> {status, p50_ms, error}
-    incomplete: list[str]  # pairs with a side missing
+    incomplete: list[str]  # pairs with a side missing, and processes whose CSV is not there
 
 
 def read_rows(path: Path) -> dict[tuple, dict]:
@@ -170,11 +170,13 @@ def load_job(folder: Path) -> ABJob:
             "run the A/B job again"
         ) from None
     by_pair: dict[int, dict[str, dict]] = {}
+    pairs, incomplete = [], []
     for pair, side, csv in runs:
         if pair != "warmup":
-            by_pair.setdefault(pair, {})[side] = read_rows(folder / csv)
+            by_pair.setdefault(pair, {})[side] = read_rows(folder / csv)  # no file: every key missing
+            if not (folder / csv).is_file():
+                incomplete.append(f"pair {pair} {side}: {folder / csv} is not there (its keys count as missing)")
     orders = len(manifest["orders"])
-    pairs, incomplete = [], []
     for index in range(orders):
         sides = by_pair.get(index, {})
         if {"ref", "candidate"} <= set(sides):

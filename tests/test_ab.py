@@ -378,6 +378,13 @@ def test_a_corrupt_manifest_cannot_be_judged_and_is_named(tmp_path, capsys, mani
     assert f"{folder / 'ab.json'} is not the manifest runners.ab writes" in err and "Traceback" not in err
 
 
+def test_a_process_whose_csv_is_not_there_is_named_in_the_verdict(tmp_path, capsys):
+    folder = make_job(tmp_path, lambda k, i: base(k) * noise(k, i), lambda k, i: base(k) * noise(k, i))
+    (folder / "runs" / "2-candidate.csv").unlink()
+    judge.main([f"dir={folder}"])  # its keys count as missing: the verdict is the gate's, the file is named
+    assert f"pair 2 candidate: {folder / 'runs' / '2-candidate.csv'} is not there" in capsys.readouterr().out
+
+
 def test_the_job_refuses_an_out_folder_it_did_not_make(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(runner, "run_sweep", lambda side, csv_path, cfg: (0, 0.0))  # no process is started
     out = tmp_path / "mine"
