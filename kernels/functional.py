@@ -15,7 +15,7 @@ from torch.autograd import forward_ad
 from . import fast_path
 from .autograd import SeededDropoutFunction, dropout_kernel_op, dropout_op
 from .launch import dropout_any_device
-from .seeds import checked_seed, draw_seed_op, next_traced_draw, resolved_seed
+from .seeds import checked_seed, resolved_seed, traced_seed
 
 SUPPORTED_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 
@@ -205,11 +205,7 @@ def seeded_variational_dropout(
         # Traced once per graph, so no cache: reading one would guard on its contents, and the entry
         # this call adds would fail that guard and compile the graph again.
         shared_dims = _normalized_dims(dim, x.dim())
-        if seed is None:
-            seed = draw_seed_op(next_traced_draw(), device=x.device)
-        elif not isinstance(seed, torch.Tensor):
-            seed = torch.tensor([seed], dtype=torch.int64, device=x.device)
-        seed = seed.reshape(1).to(torch.int64)
+        seed = traced_seed(seed, x.device)
         if _inductor_can_launch(x, p, seed):
             return dropout_kernel_op(x, seed, p, list(shared_dims))
         return dropout_op(x, seed, p, list(shared_dims))

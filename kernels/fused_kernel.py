@@ -3,8 +3,8 @@ backward, one row of the last dim D per step. Only `@triton.jit` code lives here
 `kernels/fused_launch.py` launches it.
 
 The dropout is the standalone op's, bit for bit: the mask stream of `kernels/mask_stream.py`
-(version 1), decided by `triton_kernel._philox4x32` and seeded as `triton_kernel._derive_seed`
-seeds it, and the same arithmetic (`x * (keep ? scale : 0)` in float32, float64 for float64,
+(version 1), decided by `triton_kernel._philox4x32` and keyed by `triton_kernel.philox_key` as the
+standalone kernel is, and the same arithmetic (`x * (keep ? scale : 0)` in float32, float64 for float64,
 rounded to x's dtype), after which `h = residual + that`, rounded to x's dtype as torch's add
 rounds it. So `h` equals `residual + seeded_variational_dropout(x, p, dim, seed)` bit for bit.
 
@@ -23,7 +23,7 @@ The norm, over D, statistics in float32 (float64 for float64 inputs), `h` read a
 import triton
 import triton.language as tl
 
-from .triton_kernel import _derive_seed, _philox4x32
+from .triton_kernel import _philox4x32, philox_key
 
 NORM_NONE: tl.constexpr = tl.constexpr(0)
 NORM_RMS: tl.constexpr = tl.constexpr(1)
@@ -31,25 +31,6 @@ NORM_LAYER: tl.constexpr = tl.constexpr(2)
 DROP_NONE: tl.constexpr = tl.constexpr(0)  # eval mode or p == 0: x passes unchanged
 DROP_MASK: tl.constexpr = tl.constexpr(1)  # 0 < p < 1: the mask stream
 DROP_ALL: tl.constexpr = tl.constexpr(2)  # p == 1: zeros, as the standalone op gives (never inf * 0)
-
-
-@triton.jit
-def _philox_key(seed_ptr, offset_ptr, seed_lo, seed_hi, SEED_MODE: tl.constexpr):
-    """The Philox key (k0, k1): SEED_MODE 0, the seed's halves by value; 1, an int64 at seed_ptr;
-    2, derived from the generator's seed and offset (a CUDA graph's replays), as the standalone kernel."""
-    if SEED_MODE == 0:
-        k0 = seed_lo.to(tl.uint32)
-        k1 = seed_hi.to(tl.uint32)
-    else:
-        if SEED_MODE == 1:
-            seed = tl.load(seed_ptr).to(tl.uint64, bitcast=True)
-        else:
-            base = tl.load(seed_ptr).to(tl.uint64, bitcast=True)
-            offset = tl.load(offset_ptr).to(tl.uint64, bitcast=True) + seed_lo.to(tl.uint64)
-            seed = _derive_seed(base, offset)
-        k0 = (seed & 0xFFFFFFFF).to(tl.uint32)
-        k1 = (seed >> 32).to(tl.uint32)
-    return k0, k1
 
 
 @triton.jit
@@ -146,7 +127,7 @@ def dropout_add_norm_forward_kernel(
     compute = tl.float64 if COMPUTE_F64 else tl.float32
 
     if DROPOUT == DROP_MASK:
-        k0, k1 = _philox_key(seed_ptr, offset_ptr, seed_lo, seed_hi, SEED_MODE)
+        k0, k1 = philox_key(seed_ptr, offset_ptr, seed_lo, seed_hi, SEED_MODE)
         multiplier = _multiplier(row, cols, k0, k1, threshold, _scale(scale_bits, COMPUTE_F64), size_s, size_k,
                                  mask_row_len, mask_col_stride, BLOCK_D, LANES, ROUNDS)  # fmt: skip
         # The standalone op's value, rounded to x's dtype, then torch's add (one rounding).
@@ -196,7 +177,7 @@ def dropout_add_norm_backward_kernel(
     compute = tl.float64 if COMPUTE_F64 else tl.float32
     dtype = dx_ptr.dtype.element_ty
     if DROPOUT == DROP_MASK:
-        k0, k1 = _philox_key(seed_ptr, offset_ptr, seed_lo, seed_hi, SEED_MODE)
+        k0, k1 = philox_key(seed_ptr, offset_ptr, seed_lo, seed_hi, SEED_MODE)
         scale = _scale(scale_bits, COMPUTE_F64)
     if HAS_WEIGHT:
         weight = tl.load(weight_ptr + cols, mask=in_row, other=0.0).to(compute)

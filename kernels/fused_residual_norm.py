@@ -20,7 +20,7 @@ from .autograd import dropout_op
 from .functional import SUPPORTED_DTYPES, _normalized_dims, _shared_dims, canonical_dim, dropout_probability
 from .fused_launch import NORMS, backward_any_device, forward_any_device
 from .launch import dropout_any_device
-from .seeds import GeneratorState, checked_seed, draw_seed_op, next_traced_draw, resolved_seed
+from .seeds import GeneratorState, checked_seed, resolved_seed, traced_seed
 
 
 def _saved_seed(ctx, seed) -> tuple[torch.Tensor, ...]:
@@ -244,11 +244,7 @@ def seeded_dropout_add_norm(
     if torch.compiler.is_compiling():
         if drop:
             shared_dims = _normalized_dims(dim, x.dim())
-            if seed is None:
-                seed = draw_seed_op(next_traced_draw(), device=x.device)
-            elif not isinstance(seed, torch.Tensor):
-                seed = torch.tensor([seed], dtype=torch.int64, device=x.device)
-            seed = seed.reshape(1).to(torch.int64)
+            seed = traced_seed(seed, x.device)
         else:
             seed = torch.zeros(1, dtype=torch.int64, device=x.device)
         y, h = dropout_add_norm_op(x, residual, weight, bias, seed, p, list(shared_dims), norm_id, eps)

@@ -141,6 +141,17 @@ def _(call_index, *, device):
     return torch.empty(1, dtype=torch.int64, device=device)
 
 
+def traced_seed(seed, device: torch.device) -> torch.Tensor:
+    """The seed of a call traced by torch.compile, as the one-element int64 tensor on `device` the
+    traced ops take: None draws one when the compiled code runs (`draw_seed_op`), an int becomes a
+    constant tensor, a tensor is used as given."""
+    if seed is None:
+        seed = draw_seed_op(next_traced_draw(), device=device)
+    elif not isinstance(seed, torch.Tensor):
+        seed = torch.tensor([seed], dtype=torch.int64, device=device)
+    return seed.reshape(1).to(torch.int64)
+
+
 _traced_draws = itertools.count()
 
 

@@ -59,6 +59,26 @@ def _derive_seed(base, offset):
     return z ^ (z >> 31)
 
 
+@triton.jit
+def philox_key(seed_ptr, offset_ptr, seed_lo, seed_hi, SEED_MODE: tl.constexpr):
+    """The Philox key (k0, k1): SEED_MODE 0, the seed's halves by value (seed_lo, seed_hi); 1, an
+    int64 at seed_ptr; 2, derived as `draw_seed` derives it from the generator's seed at seed_ptr and
+    Philox offset at offset_ptr plus seed_lo (the offset inside a CUDA graph)."""
+    if SEED_MODE == 0:
+        k0 = seed_lo.to(tl.uint32)
+        k1 = seed_hi.to(tl.uint32)
+    else:
+        if SEED_MODE == 1:
+            seed = tl.load(seed_ptr).to(tl.uint64, bitcast=True)
+        else:
+            base = tl.load(seed_ptr).to(tl.uint64, bitcast=True)
+            offset = tl.load(offset_ptr).to(tl.uint64, bitcast=True) + seed_lo.to(tl.uint64)
+            seed = _derive_seed(base, offset)
+        k0 = (seed & 0xFFFFFFFF).to(tl.uint32)
+        k1 = (seed >> 32).to(tl.uint32)
+    return k0, k1
+
+
 @triton.jit(do_not_specialize=["seed_lo", "seed_hi", "threshold", "scale_bits"])
 def seeded_dropout_kernel(
     x_ptr,
@@ -141,18 +161,7 @@ def seeded_dropout_kernel(
     # I/O: read x once, write out once; the mask never touches memory.
     x = tl.load(x_tile + (do * x_stride_o + ds * x_stride_s + di * x_stride_i), mask=in_bounds)
 
-    if SEED_MODE == 0:
-        k0 = seed_lo.to(tl.uint32)
-        k1 = seed_hi.to(tl.uint32)
-    else:
-        if SEED_MODE == 1:
-            seed = tl.load(seed_ptr).to(tl.uint64, bitcast=True)
-        else:
-            base = tl.load(seed_ptr).to(tl.uint64, bitcast=True)
-            offset = tl.load(offset_ptr).to(tl.uint64, bitcast=True) + seed_lo.to(tl.uint64)
-            seed = _derive_seed(base, offset)
-        k0 = (seed & 0xFFFFFFFF).to(tl.uint32)
-        k1 = (seed >> 32).to(tl.uint32)
+    k0, k1 = philox_key(seed_ptr, offset_ptr, seed_lo, seed_hi, SEED_MODE)
 
     # Mask tile [BLOCK_O, 1, BLOCK_C, LANES]: decision m uses half (m % 8) of Philox call m // 8.
     o = o0 + do.to(tl.int64)

@@ -250,13 +250,18 @@ def run_model(model_cfg, impl_name: str, dtype_name: str, device: torch.device, 
 # ---------------------------------------------------------------------------------------------
 
 
+def auto_or_bool(workload, name: str, auto: bool) -> bool:
+    """`workload.<name>`: `auto` (missing too) gives `auto`, a bool itself; anything else is refused."""
+    value = workload.get(name, "auto")
+    if value == "auto":
+        return auto
+    if isinstance(value, bool):
+        return value
+    raise ValueError(f"workload.{name} must be auto, true or false; got {value!r}")
+
+
 def use_tiny_sizes(workload, device: torch.device) -> bool:
-    tiny = workload.get("tiny", "auto")
-    if tiny == "auto":
-        return device.type == "cpu"
-    if isinstance(tiny, bool):
-        return tiny
-    raise ValueError(f"workload.tiny must be auto, true or false; got {tiny!r}")
+    return auto_or_bool(workload, "tiny", auto=device.type == "cpu")
 
 
 def model_configs(workload, tiny: bool) -> list:
@@ -291,12 +296,7 @@ def use_process_per_run(workload, device: torch.device) -> bool:
     true or false. Why: on the H200 the first run of a process measured 3-8% slower than the same
     run second in the process (docs/perf-notes.md, change 16), so runs sharing a process have
     figures that depend on their order; each in a process of its own, every run starts alike."""
-    value = workload.get("process_per_run", "auto")
-    if value == "auto":
-        return device.type == "cuda"
-    if isinstance(value, bool):
-        return value
-    raise ValueError(f"workload.process_per_run must be auto, true or false; got {value!r}")
+    return auto_or_bool(workload, "process_per_run", auto=device.type == "cuda")
 
 
 def run_in_own_process(cfg, dtype_name: str, model_name: str, impl_name: str, folder: Path) -> None:
