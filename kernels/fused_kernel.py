@@ -3,7 +3,7 @@ backward, one row of the last dim D per step. Only `@triton.jit` code lives here
 `kernels/fused_launch.py` launches it.
 
 The dropout is the standalone op's, bit for bit: the mask stream of `kernels/mask_stream.py`
-(version 1), decided by `triton_kernel._philox4x32` and keyed by `triton_kernel.philox_key` as the
+(version 1), decided by `triton_kernel.kept` and keyed by `triton_kernel.philox_key` as the
 standalone kernel is, and the same arithmetic (`x * (keep ? scale : 0)` in float32, float64 for float64,
 rounded to x's dtype), after which `h = residual + that`, rounded to x's dtype as torch's add
 rounds it. So `h` equals `residual + seeded_variational_dropout(x, p, dim, seed)` bit for bit.
@@ -23,7 +23,7 @@ The norm, over D, statistics in float32 (float64 for float64 inputs), `h` read a
 import triton
 import triton.language as tl
 
-from .triton_kernel import _philox4x32, philox_key
+from .triton_kernel import kept, philox_key
 
 NORM_NONE: tl.constexpr = tl.constexpr(0)
 NORM_RMS: tl.constexpr = tl.constexpr(1)
@@ -60,12 +60,7 @@ def _multiplier(row, cols, k0, k1, threshold, scale, size_s, size_k, mask_row_le
         m = base + cols.to(tl.int64) * mask_col_stride
         call = m // 8
         position = m % 8
-    w0, w1, w2, w3 = _philox4x32(call, k0, k1, ROUNDS)
-    word_index = position // 2
-    word = tl.where(word_index == 0, w0, tl.where(word_index == 1, w1, tl.where(word_index == 2, w2, w3)))
-    half = (word >> ((position % 2) * 16).to(tl.uint32)) & 0xFFFF
-    keep = half.to(tl.int32) >= threshold  # P(keep) = 1 - threshold / 2**16
-    return tl.where(keep, scale, 0.0)
+    return tl.where(kept(call, position, k0, k1, threshold, ROUNDS), scale, 0.0)
 
 
 @triton.jit

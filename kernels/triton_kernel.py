@@ -60,6 +60,17 @@ def _derive_seed(base, offset):
 
 
 @triton.jit
+def kept(call, position, k0, k1, threshold, ROUNDS: tl.constexpr):
+    """The mask stream's decision for the element at `position` (0-7) of Philox call `call`: its
+    16-bit half of the call's four words, kept iff >= threshold. P(keep) = 1 - threshold / 2**16."""
+    w0, w1, w2, w3 = _philox4x32(call, k0, k1, ROUNDS)
+    word_index = position // 2
+    word = tl.where(word_index == 0, w0, tl.where(word_index == 1, w1, tl.where(word_index == 2, w2, w3)))
+    half = (word >> ((position % 2) * 16).to(tl.uint32)) & 0xFFFF
+    return half.to(tl.int32) >= threshold
+
+
+@triton.jit
 def philox_key(seed_ptr, offset_ptr, seed_lo, seed_hi, SEED_MODE: tl.constexpr):
     """The Philox key (k0, k1): SEED_MODE 0, the seed's halves by value (seed_lo, seed_hi); 1, an
     int64 at seed_ptr; 2, derived as `draw_seed` derives it from the generator's seed at seed_ptr and
@@ -172,11 +183,7 @@ def seeded_dropout_kernel(
         m = o * size_i + i0 + di.to(tl.int64)
         call = m // 8
         position = m % 8
-    w0, w1, w2, w3 = _philox4x32(call, k0, k1, ROUNDS)
-    word_index = position // 2
-    word = tl.where(word_index == 0, w0, tl.where(word_index == 1, w1, tl.where(word_index == 2, w2, w3)))
-    half = (word >> ((position % 2) * 16).to(tl.uint32)) & 0xFFFF
-    keep = half.to(tl.int32) >= threshold  # P(keep) = 1 - threshold / 2**16
+    keep = kept(call, position, k0, k1, threshold, ROUNDS)
 
     if SCALE_AS_FLOAT:  # float32, or float64 where Inductor passes Python floats so: rounded as below
         scale = tl.cast(scale_bits, tl.float32)
