@@ -19,6 +19,8 @@ import time
 from pathlib import Path
 
 POLL_S = 0.5
+# The argument that tells a child entry point (`python -m runners.passes CONFIG`) to end with its parent.
+WITH_PARENT = "--exit-with-parent"
 
 
 def parent_of(pid: int) -> int | None:

@@ -42,6 +42,7 @@ from omegaconf import OmegaConf
 
 from baselines.mask_based import compiled_graph_count
 from runners.context import RunContext
+from runners.lifetime import WITH_PARENT
 from runners.models import DROPOUT_IMPLS, SHARED_DIM, build_model, markov_corpus
 from runners.plan import DTYPES, chosen, flag
 from runners.provenance import utc_now
@@ -301,9 +302,8 @@ def use_process_per_run(workload, device: torch.device) -> bool:
 
 def run_in_own_process(cfg, dtype_name: str, model_name: str, impl_name: str, folder: Path) -> None:
     """One run (dtype, model, impl) of `cfg` in a child process that writes its row to the same
-    results file and ends if this process does (a sweep's pass, `runners.passes`, run one way)."""
-    from runners.passes import WITH_PARENT  # a sibling entry point; imports nothing of this module
-
+    results file and ends if this process does: the entry point a sweep's passes run in
+    (`python -m runners.passes CONFIG`), started by name, so this module does not import it."""
     config = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
     config.dtype.names = [dtype_name]
     config.workload.run = [model_name]

@@ -42,7 +42,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from runners.lifetime import exit_with_ancestor
+from runners.lifetime import WITH_PARENT, exit_with_ancestor
 from runners.provenance import code_state, new_run_id
 from runners.results_io import (
     ResultsFile,
@@ -58,7 +58,6 @@ from runners.rows import COLUMNS, KEY_COLUMNS, SAMPLES_COLUMNS, ResultRow, gbps_
 from runners.summary import summary_text
 
 PASSES_FOLDER = ".passes"
-WITH_PARENT = "--exit-with-parent"
 
 
 class PassesError(SystemExit):
