@@ -19,7 +19,7 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from runners import launch
+from runners import launch, merge
 from runners.bench import command_line, run
 from runners.callbacks import merge_split_parts
 from runners.launch import LaunchError, multirun_argv, pin_to_own_gpu
@@ -319,3 +319,9 @@ def test_a_job_killed_midway_keeps_its_rows_and_running_again_completes_the_set(
     assert resumed_first_point.sort_index().equals(rows_of_first_point.sort_index())  # kept, not re-measured
     merged = keys(folder / "fp32.csv")
     assert len(merged) == len(set(merged)) and set(merged) == one_job_keys
+
+
+def test_missing_parts_names_every_job_that_wrote_nothing():
+    parts = [Path(f"fp32.part-{index}-of-4.csv") for index in (0, 2)]
+    assert merge.missing_parts(parts) == [1, 3]  # the last part counts too
+    assert merge.missing_parts([Path(f"fp32.part-{index}-of-2.csv") for index in (0, 1)]) == []
