@@ -18,17 +18,18 @@ The timer (runners/timers.py `time_host`) alternates bursts of `calls_per_rep` c
 implementation and of the reference, `reps` pairs of bursts, in the order ABBA... (`burst_order`:
 neither call always runs first), and one synchronize closes each burst. A pair of bursts gives one
 ratio (implementation's time per call / reference's); a round's figure is the median of its pairs'
-ratios (`median_ratio`), and a row's `host_ratio` the median of its rounds' figures, with the
-lowest and highest round's figure as `host_ratio_lo`, `host_ratio_hi` (`RatioSummary`): the
-interval of runners/rounds.py, for the ratio.
+ratios (`runners.rounds.median_or_nan`: NaN ones skipped), and a row's `host_ratio` the median of
+its rounds' figures, with the lowest and highest round's figure as `host_ratio_lo`,
+`host_ratio_hi` (`RatioSummary`): the interval of runners/rounds.py, for the ratio.
 """
 
 from __future__ import annotations
 
 import math
-import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+from runners.rounds import median_or_nan
 
 
 def burst_order(pairs: int) -> list[bool]:
@@ -49,12 +50,6 @@ def usable(value: float) -> bool:
     return math.isfinite(value) and value > 0
 
 
-def median_ratio(ratios: Sequence[float]) -> float:
-    """The median of the finite ratios; NaN when there is none (no reference, or nothing usable)."""
-    finite = [r for r in ratios if math.isfinite(r)]
-    return float(statistics.median(finite)) if finite else math.nan
-
-
 @dataclass(frozen=True)
 class RatioSummary:
     """A row's host ratio from its rounds' figures: the median, the lowest and the highest."""
@@ -69,4 +64,4 @@ class RatioSummary:
         finite = [r for r in round_ratios if math.isfinite(r)]
         if not finite:
             return cls(math.nan, math.nan, math.nan)
-        return cls(float(statistics.median(finite)), min(finite), max(finite))
+        return cls(median_or_nan(finite), min(finite), max(finite))

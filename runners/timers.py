@@ -39,8 +39,9 @@ from dataclasses import dataclass
 
 import torch
 
-from runners.host_ratio import burst_order, median_ratio, pair_ratios
+from runners.host_ratio import burst_order, pair_ratios
 from runners.modes import ModeCall
+from runners.rounds import median_or_nan
 
 MakeCall = Callable[[], ModeCall]
 
@@ -239,7 +240,7 @@ def time_host(
     if reference is None:
         return Timing(samples)
     reference.reset()
-    return Timing(samples, host_ratio=median_ratio(pair_ratios(samples, reference_samples)))
+    return Timing(samples, host_ratio=median_or_nan(pair_ratios(samples, reference_samples)))
 
 
 def _burst_ms(mode_call: ModeCall, calls: int) -> float:

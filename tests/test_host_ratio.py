@@ -12,9 +12,10 @@ import pytest
 import torch
 
 from runners import sweep, timers
-from runners.host_ratio import RatioSummary, burst_order, median_ratio, pair_ratios
+from runners.host_ratio import RatioSummary, burst_order, pair_ratios
 from runners.implementations import copy_forward
 from runners.modes import ModeCall, make_inputs
+from runners.rounds import median_or_nan
 from runners.rows import COLUMNS, ResultRow
 
 NAN = math.nan
@@ -35,9 +36,9 @@ def test_pair_ratios_divide_pair_by_pair_and_mark_unusable_pairs_nan():
 
 
 def test_the_median_ratio_skips_nan_and_is_nan_without_any_ratio():
-    assert median_ratio([1.0, NAN, 3.0, 2.0]) == 2.0
-    assert median_ratio([0.9, 1.1]) == pytest.approx(1.0)
-    assert math.isnan(median_ratio([NAN, NAN])) and math.isnan(median_ratio([]))
+    assert median_or_nan([1.0, NAN, 3.0, 2.0]) == 2.0
+    assert median_or_nan([0.9, 1.1]) == pytest.approx(1.0)
+    assert math.isnan(median_or_nan([NAN, NAN])) and math.isnan(median_or_nan([]))
 
 
 def test_a_rows_ratio_is_the_median_of_its_rounds_with_the_lowest_and_highest():
