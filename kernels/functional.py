@@ -20,6 +20,11 @@ from .seeds import checked_seed, resolved_seed, traced_seed
 SUPPORTED_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 
 
+def _is_numpy_bool(value) -> bool:
+    """numpy's bool scalar (`np.bool_`), told without importing numpy: no number, no Python bool."""
+    return type(value).__module__ == "numpy" and type(value).__name__ in ("bool_", "bool")
+
+
 def dropout_probability(p) -> float:
     """p as a float in [0, 1], accepted where torch.nn.functional.dropout accepts it: a real number
     (bools count as 0 and 1, numpy scalars too) or a 0-d real tensor. TypeError for anything else;
@@ -35,7 +40,7 @@ def dropout_probability(p) -> float:
         value = float(p)
     elif isinstance(p, numbers.Real):  # numpy floating and integer scalars, fractions
         value = float(p)
-    elif type(p).__module__ == "numpy" and type(p).__name__ in ("bool_", "bool"):  # numpy's bool: 0 or 1
+    elif _is_numpy_bool(p):  # 0 or 1
         value = float(bool(p))
     else:
         raise TypeError(f"dropout probability p must be a real number, got {type(p).__name__}")
@@ -120,7 +125,7 @@ def _refuse_function_transforms(x: torch.Tensor) -> None:
 def _training_flag(training) -> bool:
     """`training` as F.dropout takes it: a bool (numpy's too); anything else, a string such as
     "False" above all, is a TypeError rather than read by its truthiness."""
-    if type(training).__module__ == "numpy" and type(training).__name__ in ("bool_", "bool"):
+    if _is_numpy_bool(training):
         return bool(training)
     raise TypeError(f"training must be a bool, got {type(training).__name__} ({training!r})")
 
