@@ -23,7 +23,7 @@ The norm, over D, statistics in float32 (float64 for float64 inputs), `h` read a
 import triton
 import triton.language as tl
 
-from .triton_kernel import kept, philox_key
+from .triton_kernel import dropout_scale_of, kept, philox_key
 
 NORM_NONE: tl.constexpr = tl.constexpr(0)
 NORM_RMS: tl.constexpr = tl.constexpr(1)
@@ -31,15 +31,6 @@ NORM_LAYER: tl.constexpr = tl.constexpr(2)
 DROP_NONE: tl.constexpr = tl.constexpr(0)  # eval mode or p == 0: x passes unchanged
 DROP_MASK: tl.constexpr = tl.constexpr(1)  # 0 < p < 1: the mask stream
 DROP_ALL: tl.constexpr = tl.constexpr(2)  # p == 1: zeros, as the standalone op gives (never inf * 0)
-
-
-@triton.jit
-def _scale(scale_bits, COMPUTE_F64: tl.constexpr):
-    """1 / (1 - p) from its float64 bits: float64 for float64 inputs, else rounded to float32."""
-    scale = scale_bits.to(tl.float64, bitcast=True)
-    if not COMPUTE_F64:
-        scale = scale.to(tl.float32)
-    return scale
 
 
 @triton.jit
@@ -123,8 +114,9 @@ def dropout_add_norm_forward_kernel(
 
     if DROPOUT == DROP_MASK:
         k0, k1 = philox_key(seed_ptr, offset_ptr, seed_lo, seed_hi, SEED_MODE)
-        multiplier = _multiplier(row, cols, k0, k1, threshold, _scale(scale_bits, COMPUTE_F64), size_s, size_k,
-                                 mask_row_len, mask_col_stride, BLOCK_D, LANES, ROUNDS)  # fmt: skip
+        scale = dropout_scale_of(scale_bits, COMPUTE_F64, False)
+        multiplier = _multiplier(row, cols, k0, k1, threshold, scale, size_s, size_k, mask_row_len, mask_col_stride,
+                                 BLOCK_D, LANES, ROUNDS)  # fmt: skip
         # The standalone op's value, rounded to x's dtype, then torch's add (one rounding).
         dropped = _rounded(x.to(compute) * multiplier, x.dtype, BF16_ROUND_BY_HAND).to(compute)
     elif DROPOUT == DROP_ALL:
@@ -173,7 +165,7 @@ def dropout_add_norm_backward_kernel(
     dtype = dx_ptr.dtype.element_ty
     if DROPOUT == DROP_MASK:
         k0, k1 = philox_key(seed_ptr, offset_ptr, seed_lo, seed_hi, SEED_MODE)
-        scale = _scale(scale_bits, COMPUTE_F64)
+        scale = dropout_scale_of(scale_bits, COMPUTE_F64, False)
     if HAS_WEIGHT:
         weight = tl.load(weight_ptr + cols, mask=in_row, other=0.0).to(compute)
     dweight = tl.zeros(cols.shape, compute)

@@ -60,6 +60,21 @@ def _derive_seed(base, offset):
 
 
 @triton.jit
+def dropout_scale_of(scale_bits, COMPUTE_F64: tl.constexpr, SCALE_AS_FLOAT: tl.constexpr):
+    """1 / (1 - p) as the kernel multiplies by it: float64 for float64 inputs, else float32. From
+    the float64's bits (an int64), or, SCALE_AS_FLOAT, from a float argument (float32, or float64
+    where Inductor passes Python floats so), rounded to float32. One return (Triton compiles the
+    code after a constexpr `if` too)."""
+    if SCALE_AS_FLOAT:
+        scale = tl.cast(scale_bits, tl.float32)
+    else:
+        scale = scale_bits.to(tl.float64, bitcast=True)
+        if not COMPUTE_F64:
+            scale = scale.to(tl.float32)
+    return scale
+
+
+@triton.jit
 def kept(call, position, k0, k1, threshold, ROUNDS: tl.constexpr):
     """The mask stream's decision for the element at `position` (0-7) of Philox call `call`: its
     16-bit half of the call's four words, kept iff >= threshold. P(keep) = 1 - threshold / 2**16."""
@@ -185,12 +200,7 @@ def seeded_dropout_kernel(
         position = m % 8
     keep = kept(call, position, k0, k1, threshold, ROUNDS)
 
-    if SCALE_AS_FLOAT:  # float32, or float64 where Inductor passes Python floats so: rounded as below
-        scale = tl.cast(scale_bits, tl.float32)
-    else:
-        scale = scale_bits.to(tl.float64, bitcast=True)
-        if not COMPUTE_F64:
-            scale = scale.to(tl.float32)
+    scale = dropout_scale_of(scale_bits, COMPUTE_F64, SCALE_AS_FLOAT)
     multiplier = tl.where(keep, scale, 0.0)
 
     if COMPUTE_F64 or x.dtype == tl.float32:
