@@ -71,8 +71,20 @@ dropout_op.register_autograd(_backward, setup_context=_setup_context)
 @torch.library.triton_op("seeded_variational_dropout::dropout_kernel", mutates_args=())
 def dropout_kernel_op(x: torch.Tensor, seed: torch.Tensor, p: float, shared_dims: list[int]) -> torch.Tensor:
     """The op as Inductor takes it in: seed a one-element int64 tensor on x's device, 0 < p < 1,
-    x.dim() > 0, x on a device Triton runs on (see dropout_traceable)."""
+    x.dim() > 0, x on a device Triton runs on (see dropout_traceable). A layout the traced launch
+    cannot take goes to the opaque op, decided here, where a size is a plain int or a SymInt: under
+    dynamic shapes (Dynamo marks sizes dynamic when a second shape is seen), or with a size, stride
+    or element count of 2**31 or more."""
+    if not _launch_fits_32_bits(x):
+        return dropout_op(x, seed, p, shared_dims)
     return dropout_traceable(x, seed, p, shared_dims)
+
+
+def _launch_fits_32_bits(x: torch.Tensor) -> bool:
+    """Whether x's sizes, strides and element count are plain ints below 2**31 (no SymInt): every
+    integer argument of `dropout_traceable`'s launch is then a 32-bit constant of the graph."""
+    layout = (*x.shape, *x.stride())
+    return all(type(n) is int and abs(n) < 2**31 for n in layout) and x.numel() < 2**31
 
 
 def _kernel_backward(ctx, grad_out):

@@ -142,20 +142,12 @@ def _check_input(x: torch.Tensor) -> None:
 
 
 def _inductor_can_launch(x: torch.Tensor, p: float, seed: torch.Tensor) -> bool:
-    """Whether a traced call can be the kernel itself in the compiled graph (`dropout_kernel_op`):
-    a 16- or 32-bit CUDA tensor of more than 0 dims whose sizes and strides are plain ints (no
-    dynamic shapes: the launch plan is made from them while tracing) below 2**31, as is its element
-    count (every integer argument of the launch fits in 32 bits: see `dropout_traceable`), the seed
-    on its device, and 0 < p < 1. float64 needs the scale's 64-bit pattern: the custom op."""
-    return (
-        x.is_cuda
-        and x.dtype != torch.float64
-        and x.dim() > 0
-        and p < 1
-        and seed.device == x.device
-        and all(type(n) is int and abs(n) < 2**31 for n in (*x.shape, *x.stride()))
-        and x.numel() < 2**31
-    )
+    """Whether a traced call can go to `dropout_kernel_op`, whose launch Inductor generates: a 16- or
+    32-bit CUDA tensor of more than 0 dims, the seed on its device, and 0 < p < 1. float64 needs the
+    scale's 64-bit pattern: the custom op. Sizes are not read here: under Dynamo a symbolic size
+    passes any test of its type, and a comparison would guard on it; the op itself sends dynamic or
+    too-large layouts to the custom op (`autograd.dropout_kernel_op`)."""
+    return x.is_cuda and x.dtype != torch.float64 and x.dim() > 0 and p < 1 and seed.device == x.device
 
 
 def seeded_variational_dropout(

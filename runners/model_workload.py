@@ -300,10 +300,11 @@ def use_process_per_run(workload, device: torch.device) -> bool:
     return auto_or_bool(workload, "process_per_run", auto=device.type == "cuda")
 
 
-def run_in_own_process(cfg, dtype_name: str, model_name: str, impl_name: str, folder: Path) -> None:
+def run_in_own_process(cfg, dtype_name: str, model_name: str, impl_name: str, folder: Path) -> int:
     """One run (dtype, model, impl) of `cfg` in a child process that writes its row to the same
     results file and ends if this process does: the entry point a sweep's passes run in
-    (`python -m runners.passes CONFIG`), started by name, so this module does not import it."""
+    (`python -m runners.passes CONFIG`), started by name, so this module does not import it.
+    Returns the child's exit status (`child_row` reads what it wrote)."""
     config = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
     config.dtype.names = [dtype_name]
     config.workload.run = [model_name]
@@ -313,9 +314,19 @@ def run_in_own_process(cfg, dtype_name: str, model_name: str, impl_name: str, fo
     folder.mkdir(parents=True, exist_ok=True)
     config_path = folder / f"{dtype_name}-{model_name}-{impl_name.replace(':', '-')}.yaml"
     OmegaConf.save(config, config_path)
-    status = subprocess.call([sys.executable, "-m", "runners.passes", str(config_path), WITH_PARENT])
-    if status != 0:
-        raise RuntimeError(f"the run {dtype_name} {model_name} {impl_name} exited with status {status} ({config_path})")
+    return subprocess.call([sys.executable, "-m", "runners.passes", str(config_path), WITH_PARENT])
+
+
+def child_row(path: Path, key: tuple, started: str, status: int) -> ResultRow:
+    """The row of `key` a child process started at `started` (`utc_now`) wrote to `path`. A run that
+    failed is an `error` (or `oom`) row, and its child exits 1 (its only row failed): that row is
+    returned, and the sweep goes on to the next run. A child that wrote no row of its own (a crash,
+    an interrupt) or exited otherwise than its row says stops the sweep."""
+    row = written_row(path, key)
+    fresh = row is not None and row.timestamp >= started
+    if fresh and (status == 0 or (status == 1 and row.status in ("error", "oom"))):
+        return row
+    raise RuntimeError(f"the run of {key} exited with status {status} and wrote no row of its own to {path}")
 
 
 def run_model_sweep(cfg, context: RunContext) -> list[ResultRow]:
@@ -342,8 +353,9 @@ def run_model_sweep(cfg, context: RunContext) -> list[ResultRow]:
                 began = time.perf_counter()
                 if own_processes:
                     runs_folder = writer.path.parent / RUNS_FOLDER
-                    run_in_own_process(cfg, dtype_name, str(model_cfg.name), impl_name, runs_folder)
-                    row = written_row(writer.path, key)
+                    started = utc_now()
+                    status = run_in_own_process(cfg, dtype_name, str(model_cfg.name), impl_name, runs_folder)
+                    row = child_row(writer.path, key, started, status)
                 else:
                     row = run_model(model_cfg, impl_name, dtype_name, device, settings)
                     for name, value in context.provenance.items():
@@ -363,10 +375,12 @@ def run_model_sweep(cfg, context: RunContext) -> list[ResultRow]:
 RUNS_FOLDER = ".model-runs"  # the configs of the child processes, beside the results file
 
 
-def written_row(path: Path, key: tuple) -> ResultRow:
-    """The row of `key` that a child process wrote to the results file at `path`."""
+def written_row(path: Path, key: tuple) -> ResultRow | None:
+    """The row of `key` that a child process wrote to the results file at `path`; None if none."""
+    if not path.exists():
+        return None
     wanted = key_of(dict(zip(KEY_COLUMNS, key, strict=True)))  # as runners.results_io.ResultsFile keys it
     records = [r for r in read_results(path).to_dict("records") if key_of(r) == wanted]
     if not records:
-        raise RuntimeError(f"the run of {key} wrote no row to {path}")
+        return None
     return ResultRow(**{name: records[-1][name] for name in COLUMNS})

@@ -287,6 +287,30 @@ def test_each_run_in_a_process_of_its_own_writes_the_rows_one_process_would(tmp_
     assert "model fp32 transformer seeded: ok" in out and "model fp32 transformer eager: ok" in out
 
 
+def test_a_run_failing_in_its_own_process_is_an_error_row_and_the_sweep_goes_on(tmp_path, capsys):
+    # A run whose impl fails writes an error row and its child exits 1 (its only row failed); the
+    # sweep records it and measures the next run (it used to stop there, losing the runs after it).
+    output = tmp_path / "model.csv"
+    overrides = [
+        "experiment=cpu_smoke", "workload=model", "dtype=fp32", f"output={output}",
+        "workload.run=[transformer,awd_lstm]", "workload.impls=[seeded]", "workload.tiny_run.timed_steps=2",
+        "workload.process_per_run=true", "workload.models.transformer.tiny.n_heads=3",  # 16 wide: no 3 heads
+    ]  # fmt: skip
+    bench.run(compose_bench(*overrides))
+    rows = pd.read_csv(output).set_index("shape")
+    assert rows.loc["transformer", "status"] == "error" and "multiple of n_heads" in rows.loc["transformer", "error"]
+    assert rows.loc["awd_lstm", "status"] == "ok"
+    assert "model fp32 awd_lstm seeded: ok" in capsys.readouterr().out
+
+
+def test_a_child_that_wrote_no_row_of_its_own_stops_the_sweep(tmp_path):
+    from runners.model_workload import child_row
+
+    key = ("model", "seeded", "step", "cpu", "fp32", "transformer", "1", 0.1)
+    with pytest.raises(RuntimeError, match="wrote no row of its own"):
+        child_row(tmp_path / "none.csv", key, "2026-01-01T00:00:00+00:00", 1)
+
+
 def test_process_per_run_is_auto_true_or_false():
     from runners.model_workload import use_process_per_run
 

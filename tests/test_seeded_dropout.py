@@ -756,6 +756,38 @@ def test_the_op_inductor_traces_gives_the_eager_masks_and_gradients(dtype, shape
     assert torch.equal(x.grad.cpu(), dropout_reference(grad_out.cpu(), 2024, 0.3, dims))
 
 
+def test_the_op_inductor_traces_takes_dynamic_shapes_through_the_opaque_op():
+    # Dynamo marks sizes dynamic once a second shape is seen; the traced launch needs plain ints, so
+    # dropout_kernel_op sends symbolic layouts to the opaque op (before, tracing it raised "unhashable
+    # type: non-nested SymInt"). Forward and backward, two shapes through one dynamic graph.
+    from kernels.autograd import dropout_kernel_op
+
+    def step(t, s):
+        return dropout_kernel_op(t, s, 0.3, [1])
+
+    compiled = torch.compile(step, fullgraph=True, dynamic=True, backend="aot_eager")
+    seed = torch.tensor([7], dtype=torch.int64, device=KERNEL_DEVICE)
+    for shape in ((2, 5, 16), (3, 9, 16)):
+        x = torch.randn(shape, device=KERNEL_DEVICE, requires_grad=True)
+        y = compiled(x, seed)
+        assert torch.equal(y.detach().cpu(), dropout_reference(x.detach().cpu(), 7, 0.3, (1,)))
+        y.backward(torch.ones_like(y))
+        assert torch.equal(x.grad.cpu(), dropout_reference(torch.ones(shape), 7, 0.3, (1,)))
+
+
+@pytest.mark.gpu  # Inductor on the GPU
+def test_compiled_op_under_inductor_recompiles_for_a_second_shape_as_a_dynamic_graph():
+    # The failure the AWD-LSTM model workload met: a second sequence length makes Dynamo recompile
+    # with dynamic sizes, and the compiled op must still give eager's masks and gradients.
+    fn = torch.compile(lambda t: seeded_variational_dropout(t, 0.5, dim=0, seed=5), fullgraph=True)
+    for seq in (16, 24, 40):
+        x = torch.randn(seq, 4, 64, device="cuda", requires_grad=True)
+        y = fn(x)
+        assert torch.equal(y, seeded_variational_dropout(x, 0.5, dim=0, seed=5))
+        y.sum().backward()
+        assert torch.equal(x.grad, dropout_reference(torch.ones(seq, 4, 64), 5, 0.5, (0,)).cuda())
+
+
 def test_an_empty_triton_hook_chain_is_no_hook():
     # Triton >= 3.5 keeps launch hooks in a HookChain that is never None: only one holding a call is
     # a hook (a profiler's), which sends launches through Triton's own runner.
