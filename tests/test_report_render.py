@@ -259,3 +259,13 @@ def test_compile_table_says_where_compiling_the_step_did_not_make_it_faster():
     assert "faster in 1 of 1 (dtype, model) pairs with the eager dropout and 0 of 1" in sentence
     assert "not faster in bf16 transformer with seeded (+5.0%)" in sentence
     assert "| bf16 | transformer | seeded → seeded:compile | 12.00 → 12.60 (+5.0%) |" in table
+    assert "the step with the seeded op took 1.260x (bf16 transformer) to 1.260x (bf16 transformer)" in sentence
+
+
+def test_compiled_against_compiled_gives_the_range_of_seeded_compile_over_compile_and_where():
+    rows = pd.DataFrame({"dtype": ["bf16"] * 2 + ["fp32"] * 2 + ["fp16"], "status": "ok",
+                         "shape": ["lstm", "lstm", "transformer", "transformer", "lstm"],
+                         "impl": ["compile", "seeded:compile"] * 2 + ["compile"], "p50_ms": [10.0, 9.9, 20.0, 20.4, 5]})
+    sentence = tables.compiled_against_compiled(rows)
+    assert "took 0.990x (bf16 lstm) to 1.020x (fp32 transformer)" in sentence and "2 (dtype, model) pairs" in sentence
+    assert tables.compiled_against_compiled(rows[rows.dtype == "fp16"]) == ""
