@@ -4,8 +4,8 @@ per_element_rng (`baselines/per_element_rng.py`). The harness adds the product a
 (`runners/implementations.py`), and looks every name up there.
 """
 
-from baselines import mask_based, per_element_rng  # noqa: F401  (registration)
-from baselines.case import DropoutCase, NotApplicable
+from baselines import add_norm, mask_based, per_element_rng  # noqa: F401  (registration)
+from baselines.case import AddNormCase, DropoutCase, NotApplicable
 from baselines.registry import IMPLEMENTATIONS, Implementation, get, register
 
-__all__ = ["IMPLEMENTATIONS", "DropoutCase", "Implementation", "NotApplicable", "get", "register"]
+__all__ = ["IMPLEMENTATIONS", "AddNormCase", "DropoutCase", "Implementation", "NotApplicable", "get", "register"]

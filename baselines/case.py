@@ -39,5 +39,19 @@ class DropoutCase:
         return torch.empty((), dtype=self.dtype).element_size()
 
 
+@dataclass(frozen=True)
+class AddNormCase(DropoutCase):
+    """The fused family's problem: `h = residual + dropout(x); y = norm(h)` over the last dim of
+    `shape` (D), with `norm` "rms", "layer" or "none" and its `eps`; x and residual of one shape
+    and dtype, the norm's weight (and LayerNorm's bias) of shape (D,)."""
+
+    norm: str = "rms"
+    eps: float = 1e-6
+
+    @property
+    def width(self) -> int:
+        return self.shape[-1]
+
+
 class NotApplicable(Exception):
     """An implementation has no way to run this case (recorded as a `skipped` row, with the reason)."""

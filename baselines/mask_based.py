@@ -58,9 +58,12 @@ def build_compile(case: DropoutCase, backend="inductor", mode=None, dynamic=Fals
     return compiled_for_case(build_eager(case), case, backend, mode, dynamic, recompile_limit)
 
 
-def compiled_for_case(function, case: DropoutCase, backend="inductor", mode=None, dynamic=False, recompile_limit=64):
+def compiled_for_case(function, case: DropoutCase, backend="inductor", mode=None, dynamic=False, recompile_limit=64,
+                      example=None):  # fmt: skip
     """`function` (x -> y) under torch.compile(fullgraph=True), compiled here for the case's shape,
-    forward and backward, outside any timed region.
+    forward and backward, outside any timed region. `example`: a function of the case giving the
+    inputs to compile with (tensors that require grad; the function may return a tuple), for
+    functions of more than x.
 
     The runner resets Dynamo's caches once per case, before it builds the case's implementations
     (`runners.sweep.run_point`; a reset here would drop the graphs of another compiled
@@ -78,9 +81,11 @@ def compiled_for_case(function, case: DropoutCase, backend="inductor", mode=None
     compiled = torch.compile(function, fullgraph=True, dynamic=dynamic, backend=backend, mode=mode)
 
     graphs_before = compiled_graph_count()
-    x = torch.randn(case.shape, dtype=case.dtype, device=case.device, requires_grad=True)
-    y = compiled(x)
-    y.backward(torch.ones_like(y))
+    inputs = example(case) if example else (torch.randn(case.shape, dtype=case.dtype, device=case.device,
+                                                        requires_grad=True),)  # fmt: skip
+    outputs = compiled(*inputs)
+    outputs = outputs if isinstance(outputs, tuple) else (outputs,)
+    torch.autograd.backward(outputs, [torch.ones_like(out) for out in outputs])
     if compiled_graph_count() == graphs_before:
         raise CompileFallback("torch.compile compiled no graph for this case: it ran eagerly")
     return compiled

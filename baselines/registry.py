@@ -71,27 +71,34 @@ class Implementation:
     build: Builder
     bytes_moved: BytesModel
     is_dropout: bool = True
+    check: Callable | None = None  # check(forward, case) -> "pass" | "fail: ...": its own, else its family's
 
 
-IMPLEMENTATIONS: dict[str, Implementation] = {}
+# The implementations of each op family (`runners/op_families.py`), by family, then by name: names
+# are per family (each family has its own `copy` roofline, `eager` and `compile`).
+FAMILY_IMPLEMENTATIONS: dict[str, dict[str, Implementation]] = {"dropout": {}}
+IMPLEMENTATIONS = FAMILY_IMPLEMENTATIONS["dropout"]  # the standalone dropout op's
 
 
-def register(name: str, bytes_moved: BytesModel, is_dropout: bool = True) -> Callable[[Builder], Builder]:
-    """Decorator: add a builder to `IMPLEMENTATIONS` under `name`."""
+def register(name: str, bytes_moved: BytesModel, is_dropout: bool = True, family: str = "dropout",
+             check: Callable | None = None) -> Callable[[Builder], Builder]:  # fmt: skip
+    """Decorator: add a builder to `family`'s implementations under `name`."""
 
     def add(build: Builder) -> Builder:
-        if name in IMPLEMENTATIONS:
-            raise ValueError(f"implementation {name!r} is registered twice")
-        IMPLEMENTATIONS[name] = Implementation(name, build, bytes_moved, is_dropout)
+        registered = FAMILY_IMPLEMENTATIONS.setdefault(family, {})
+        if name in registered:
+            raise ValueError(f"implementation {name!r} of {family} is registered twice")
+        registered[name] = Implementation(name, build, bytes_moved, is_dropout, check)
         return build
 
     return add
 
 
-def get(name: str) -> Implementation:
-    """The implementation registered as `name`."""
+def get(name: str, family: str = "dropout") -> Implementation:
+    """The implementation of `family` registered as `name`."""
+    registered = FAMILY_IMPLEMENTATIONS.get(family, {})
     try:
-        return IMPLEMENTATIONS[name]
+        return registered[name]
     except KeyError:
-        known = ", ".join(sorted(IMPLEMENTATIONS))
-        raise KeyError(f"unknown implementation {name!r}; registered: {known}") from None
+        known = ", ".join(sorted(registered))
+        raise KeyError(f"unknown implementation {name!r} of {family}; registered: {known}") from None

@@ -100,3 +100,88 @@ def check_copy(forward, case: DropoutCase) -> str:
 
 def check(forward, case: DropoutCase, is_dropout: bool) -> str:
     return check_dropout(forward, case) if is_dropout else check_copy(forward, case)
+
+
+# ---- the dropout + residual add + norm family ----------------------------------------------------
+#
+# On x and residual with every element in [1, 2), h == residual exactly where the mask drops and
+# h > residual where it keeps, so the mask is read from h. Checked: the mask as for dropout (constant
+# along the shared dims, its keep rate); h against residual + x / (1 - p) and y against torch's norm
+# of h in float64; backward against autograd of the same float64 function of (x, residual, weight,
+# bias) with the mask found, within tolerances of the dtype's rounding (the norm's reductions run in
+# the implementation's own order). An implementation that does not drop (`is_dropout` false) is
+# checked the same way with nothing dropped.
+
+ADD_NORM_RTOL = {torch.float16: 1e-2, torch.bfloat16: 6e-2, torch.float32: 1e-4, torch.float64: 1e-9}
+
+
+def _close(got: torch.Tensor, want: torch.Tensor, dtype: torch.dtype) -> bool:
+    """Within the dtype's tolerance, relative to the largest magnitude of `want` (norm outputs and
+    their gradients hold values near zero, where an element-wise relative error means nothing)."""
+    want = want.detach()
+    scale = float(want.abs().max()) or 1.0
+    return float((got.detach().double() - want).abs().max()) <= ADD_NORM_RTOL[got.dtype] * scale
+
+
+def _add_norm_inputs(case) -> tuple[torch.Tensor, ...]:
+    def uniform(shape):
+        return (torch.rand(shape, device=case.device) + 1).to(case.dtype).requires_grad_()
+
+    vectors = {"rms": 1, "layer": 2, "none": 0}[case.norm]
+    return (uniform(case.shape), uniform(case.shape), *(uniform((case.width,)) for _ in range(vectors)))
+
+
+def check_add_norm(forward, case, is_dropout: bool = True) -> str:
+    """'pass', or 'fail: <what>', for `forward(x, residual, weight, bias) -> (y, h)` of an
+    `AddNormCase`."""
+    from baselines.add_norm import norm_of
+
+    p = case.p if is_dropout else 0.0
+    if not 0 <= p <= 1:
+        return f"fail: p={case.p} is no drop probability in [0, 1]"
+    inputs = _add_norm_inputs(case)
+    x, residual = inputs[:2]
+    y, h = forward(*inputs)
+    for name, out in (("y", y), ("h", h)):
+        if out.shape != x.shape or out.dtype != x.dtype:
+            return f"fail: {name} {tuple(out.shape)} {out.dtype}, expected {tuple(x.shape)} {x.dtype}"
+        if not bool(torch.isfinite(out).all()):
+            return f"fail: {name} holds NaN or inf"
+    kept = (h != residual).detach()
+    if is_dropout:
+        dims = case.shared_dims
+        kept_bytes = kept.to(torch.uint8)
+        if dims and not torch.equal(kept_bytes.amax(dim=dims, keepdim=True), kept_bytes.amin(dim=dims, keepdim=True)):
+            return f"fail: mask not constant along shared dims {dims}"
+        mask = kept_bytes.amax(dim=dims, keepdim=True) if dims else kept
+        n, n_kept = mask.numel(), int(mask.sum())
+        if abs(n_kept - (1 - p) * n) > keep_rate_bound(n, p):
+            return f"fail: kept {n_kept} of {n} mask elements, expected {(1 - p) * n:.1f} for p={p}"
+    elif not bool(kept.all()):
+        return "fail: h equals residual somewhere, but nothing is dropped"
+    reference = [t.detach().double().requires_grad_() for t in inputs]
+    scale = 1 / (1 - p) if p < 1 else 0.0
+    h64 = reference[1] + reference[0] * kept.double() * scale
+    weight, bias = (reference[2:4] + [None, None])[:2]
+    y64 = norm_of(case, h64, weight, bias)
+    if not _close(h, h64, case.dtype):
+        return "fail: h is not residual + x / (1 - p) where kept and residual where dropped"
+    if not _close(y, y64, case.dtype):
+        return f"fail: y is not the {case.norm} norm of h"
+    grads = (torch.rand_like(y), torch.rand_like(h))
+    wanted = [t for t in inputs if t.requires_grad]
+    got = torch.autograd.grad((y, h), wanted, grads, allow_unused=True)
+    expected = torch.autograd.grad((y64, h64), reference, [g.double() for g in grads], allow_unused=True)
+    names = ("dx", "dresidual", "dweight", "dbias")
+    for name, mine, theirs in zip(names, got, expected, strict=False):
+        if mine is None or theirs is None:
+            if name in ("dx", "dresidual"):
+                return f"fail: no {name}"
+            continue  # an implementation that trains no norm parameters (the roofline) is not one here
+        if not bool(torch.isfinite(mine).all()):
+            return f"fail: {name} holds NaN or inf"
+        if name == "dx" and bool((mine[~kept] != 0).any()):
+            return "fail: backward drops other elements than forward"
+        if not _close(mine, theirs, case.dtype):
+            return f"fail: {name} differs from the float64 reference"
+    return PASS

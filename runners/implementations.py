@@ -15,6 +15,11 @@
   ways), so it was no roofline under the `cuda_graph` timer.
 
 `get(name).build(case, **options)` returns `forward(x) -> y`; see `baselines/registry.py`.
+
+The second op family, dropout + residual add + norm (`runners/op_families.py`), registers here its
+product, `fused` (`kernels.seeded_dropout_add_norm`), its unfused counterpart `seeded` (the
+standalone op, the add, torch's norm) and its roofline `copy` (the fused op's bytes, moved by
+copies); `get(name, "dropout_add_norm")` finds them. Its baselines are in `baselines/add_norm.py`.
 """
 
 from __future__ import annotations
@@ -22,10 +27,12 @@ from __future__ import annotations
 import torch
 
 import baselines  # noqa: F401  (registers the baselines)
-from baselines.case import DropoutCase
+from baselines.add_norm import FAMILY as ADD_NORM
+from baselines.add_norm import add_norm_bytes, norm_of
+from baselines.case import AddNormCase, DropoutCase, NotApplicable
 from baselines.mask_based import compiled_for_case
 from baselines.registry import IMPLEMENTATIONS, Implementation, get, register, streaming_bytes
-from kernels import seeded_variational_dropout
+from kernels import seeded_dropout_add_norm, seeded_variational_dropout
 
 __all__ = ["IMPLEMENTATIONS", "Implementation", "get"]
 
@@ -70,3 +77,70 @@ def copy_forward():
 @register("copy", bytes_moved=streaming_bytes, is_dropout=False)
 def build_copy(case: DropoutCase):
     return copy_forward()
+
+
+# ---- the dropout + residual add + norm family (baselines/add_norm.py has its baselines) -----------
+
+
+@register("fused", bytes_moved=add_norm_bytes, family=ADD_NORM)
+def build_fused(case: AddNormCase, seed=None):
+    """The fused op (`kernels.seeded_dropout_add_norm`), a fresh seed per call as in training."""
+    p, dims, norm, eps = case.p, case.shared_dims, None if case.norm == "none" else case.norm, case.eps
+
+    def fused(x, residual, weight=None, bias=None):
+        return seeded_dropout_add_norm(x, residual, p=p, dim=dims, seed=seed, training=True, norm=norm,
+                                       weight=weight, bias=bias, eps=eps)  # fmt: skip
+
+    return fused
+
+
+@register("seeded", bytes_moved=add_norm_bytes, family=ADD_NORM)
+def build_seeded_unfused(case: AddNormCase, seed=None):
+    """The standalone seeded op, then the add and torch's norm: the fused op's work unfused."""
+    p, dims = case.p, case.shared_dims
+
+    def seeded_add_norm(x, residual, weight=None, bias=None):
+        h = residual + seeded_variational_dropout(x, p=p, dim=dims, seed=seed, training=True)
+        return norm_of(case, h, weight, bias), h
+
+    return seeded_add_norm
+
+
+class _CopyAddNormRoofline(torch.autograd.Function):
+    """Moves the fused op's bytes (`add_norm_bytes`, norm cases) and computes nothing: fwd y = x and
+    h = residual (read 2, write 2); bwd dx = dy + dh (read 2, write 1) and dresidual = h (read 1,
+    write 1). The weight and bias get no gradient (D elements: below the timers' resolution)."""
+
+    @staticmethod
+    def forward(ctx, x, residual, weight=None, bias=None):
+        h = _copy(residual)
+        ctx.save_for_backward(h)
+        return _copy(x), h
+
+    @staticmethod
+    def backward(ctx, grad_y, grad_h):
+        (h,) = ctx.saved_tensors
+        return torch.add(grad_y, grad_h), _copy(h), None, None
+
+
+def check_add_norm_copy(forward, case: AddNormCase) -> str:
+    """The roofline's check: exact copies both ways."""
+    from runners.checks import PASS
+
+    x, residual = (torch.rand(case.shape, device=case.device).to(case.dtype).requires_grad_() for _ in range(2))
+    y, h = forward(x, residual)
+    if not (torch.equal(y, x.detach()) and torch.equal(h, residual.detach())):
+        return "fail: the roofline's outputs are not copies of x and residual"
+    grad_y, grad_h = torch.rand_like(y), torch.rand_like(h)
+    dx, dresidual = torch.autograd.grad((y, h), (x, residual), (grad_y, grad_h))
+    if not (torch.equal(dx, grad_y + grad_h) and torch.equal(dresidual, h.detach())):
+        return "fail: the roofline's backward is not dy + dh and a copy of h"
+    return PASS
+
+
+@register("copy", bytes_moved=add_norm_bytes, is_dropout=False, family=ADD_NORM, check=check_add_norm_copy)
+def build_add_norm_copy(case: AddNormCase):
+    if case.norm == "none":
+        raise NotApplicable("the roofline copies the norm cases' bytes; without a norm the fused op is the "
+                            "standalone op plus an add")  # fmt: skip
+    return _CopyAddNormRoofline.apply

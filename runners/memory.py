@@ -28,7 +28,8 @@ def peak_memory_delta(mode_call: ModeCall, device: torch.device) -> float:
     return float(peak)
 
 
-def saved_for_backward_bytes(forward, x: torch.Tensor) -> int:
+def saved_for_backward_bytes(forward, *inputs: torch.Tensor) -> int:
+    """Bytes autograd saves in one `forward(*inputs)` (x alone for the standalone op)."""
     storages: dict[int, int] = {}
 
     def pack(tensor):
@@ -37,6 +38,6 @@ def saved_for_backward_bytes(forward, x: torch.Tensor) -> int:
         return tensor
 
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
-        y = forward(x)
+        y = forward(*inputs)
     del y
     return sum(storages.values())

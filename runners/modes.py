@@ -38,15 +38,51 @@ def make_mode_call(forward, x: torch.Tensor, grad_out: torch.Tensor, mode: str) 
 
 @dataclass
 class Inputs:
-    x: torch.Tensor
-    grad_out: torch.Tensor
+    """What a forward takes (`tensors`, the first is x; those that require grad get gradients) and
+    the gradients of its outputs (`grad_outs`, one per output)."""
+
+    tensors: tuple[torch.Tensor, ...]
+    grad_outs: tuple[torch.Tensor, ...]
+
+    @property
+    def x(self) -> torch.Tensor:
+        return self.tensors[0]
+
+    @property
+    def grad_out(self) -> torch.Tensor:
+        return self.grad_outs[0]
 
 
 def make_inputs(shape, dtype: torch.dtype, device: torch.device) -> Inputs:
+    """The standalone op's: x requiring grad and the gradient of y."""
     x = torch.randn(shape, dtype=dtype, device=device, requires_grad=True)
-    return Inputs(x=x, grad_out=torch.randn(shape, dtype=dtype, device=device))
+    return Inputs(tensors=(x,), grad_outs=(torch.randn(shape, dtype=dtype, device=device),))
+
+
+def make_family_mode_call(forward, inputs: Inputs, mode: str) -> ModeCall:
+    """As `make_mode_call`, for a forward of several inputs and outputs: `forward(*inputs.tensors)`,
+    backward through every output with `inputs.grad_outs`."""
+    if len(inputs.tensors) == 1 and len(inputs.grad_outs) == 1:
+        return make_mode_call(forward, inputs.x, inputs.grad_out, mode)
+    tensors, grad_outs = inputs.tensors, inputs.grad_outs
+
+    def reset():
+        for tensor in tensors:
+            tensor.grad = None
+
+    def backward(outputs, retain_graph=False):
+        torch.autograd.backward(outputs, grad_outs, retain_graph=retain_graph)
+
+    if mode == "fwd":
+        return ModeCall(call=lambda: forward(*tensors), reset=reset)
+    if mode == "bwd":
+        outputs = forward(*tensors)  # once, outside the timed region; each call reuses its graph
+        return ModeCall(call=lambda: backward(outputs, retain_graph=True), reset=reset)
+    if mode == "fwd_bwd":
+        return ModeCall(call=lambda: backward(forward(*tensors)), reset=reset)
+    raise ValueError(f"unknown mode {mode!r}")
 
 
 def mode_call_factory(forward, inputs: Inputs, mode: str) -> Callable[[], ModeCall]:
     """A timer makes the call itself (the CUDA-graph timer must run bwd's forward on its stream)."""
-    return lambda: make_mode_call(forward, inputs.x, inputs.grad_out, mode)
+    return lambda: make_family_mode_call(forward, inputs, mode)

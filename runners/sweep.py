@@ -26,14 +26,14 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from tqdm.auto import tqdm
 
-from baselines import DropoutCase, NotApplicable
+from baselines import NotApplicable
 from baselines.mask_based import compiled_graph_count
-from runners import checks, gpu_state, implementations, memory, timers
+from runners import checks, gpu_state, memory, timers
 from runners.context import RunContext
 from runners.host_ratio import RatioSummary
-from runners.modes import make_inputs, mode_call_factory
+from runners.modes import mode_call_factory
+from runners.op_families import FAMILIES, OpFamily, family_of
 from runners.plan import (
-    DTYPES,
     Point,
     as_list,
     dtype_names,
@@ -66,7 +66,9 @@ class SweepSettings:
     timer_settings: dict[str, dict] = field(default_factory=dict)
     host_max_numel: int = 65536
     overwrite: bool = False
-    workload: str = "micro"
+    family: OpFamily = FAMILIES["dropout"]  # the op measured (op=<name>): runners/op_families.py
+    op_settings: dict = field(default_factory=dict)  # the family's own settings (op.settings)
+    workload: str = "micro"  # the rows' workload column: the family's, for its settings
     rounds: int = 5
     shuffle_seed: int = 0
     first_round_index: int = 0  # pass i of a sweep in passes numbers its rounds from i * rounds
@@ -106,8 +108,9 @@ def work_at(point: Point, settings: SweepSettings, writer: ResultsFile) -> dict[
         return settings.overwrite or not writer.done(key)
 
     work = {impl: [(m, t) for m, t in pairs if missing(impl, m, t)] for impl in settings.impls}
-    if "copy" in work and any(work[impl] for impl in settings.impls if impl != "copy"):
-        work["copy"] = pairs  # the roofline is re-timed in the same run as what it is compared with
+    roofline = settings.family.roofline
+    if roofline in work and any(work[impl] for impl in settings.impls if impl != roofline):
+        work[roofline] = pairs  # the roofline is re-timed in the same run as what it is compared with
     return work
 
 
@@ -136,12 +139,12 @@ class Measurement:
     failure: tuple[str, str] | None = None  # (status, error text): no more rounds for it
 
 
-def prepare(name: str, case: DropoutCase, inputs, settings: SweepSettings) -> Prepared | tuple[str, str, str]:
+def prepare(name: str, case, inputs, settings: SweepSettings) -> Prepared | tuple[str, str, str]:
     """Build, check and count saved bytes; or (status, check, error) of the rows it cannot time."""
-    impl = implementations.get(name)
+    impl = settings.family.implementation(name)
     try:
         forward = impl.build(case, **settings.impl_options.get(name, {}))
-        check = checks.check(forward, case, impl.is_dropout)
+        check = settings.family.check_of(impl)(forward, case)
     except NotApplicable as error:
         return "skipped", "", str(error)
     except Exception as error:
@@ -151,21 +154,24 @@ def prepare(name: str, case: DropoutCase, inputs, settings: SweepSettings) -> Pr
         return "error", check, "correctness check failed"
     saved_bytes, note = float("nan"), ""
     try:
-        saved_bytes = float(memory.saved_for_backward_bytes(forward, inputs.x))
+        saved_bytes = float(memory.saved_for_backward_bytes(forward, *inputs.tensors))
     except Exception as error:
         note = f"saved_for_backward not measured: {describe_error(error)}"
     return Prepared(forward, check, saved_bytes, note)
 
 
 def time_once(prepared: Prepared, inputs, mode: str, timer: str, settings: SweepSettings,
-              first_round: bool = True) -> timers.Timing:
+              first_round: bool = True, reference=None) -> timers.Timing:
     """One round's timing of one (impl, mode, timer). Rounds after the first warm up with one call:
-    compilation and caches were warmed by the first."""
+    compilation and caches were warmed by the first. `reference`: the host timer's reference
+    forward (the family's roofline; None: the host timer measures no ratio)."""
     make_call = mode_call_factory(prepared.forward, inputs, mode)
     timer_settings = dict(settings.timer_settings.get(timer, {}))
     if not first_round and "warmup" in timer_settings:
         timer_settings["warmup"] = min(int(timer_settings["warmup"]), 1)
-    make_reference = mode_call_factory(implementations.copy_forward(), inputs, mode) if timer == "host" else None
+    make_reference = None
+    if timer == "host" and reference is not None:
+        make_reference = mode_call_factory(reference, inputs, mode)
     graphs_before = compiled_graph_count()
     timing = timers.measure(timer, make_call, timer_settings, make_reference)
     if compiled_graph_count() != graphs_before:
@@ -199,18 +205,20 @@ def run_point(
     progress.update(settings.rounds * sum(planned - len(work[impl]) for impl in settings.impls))  # in the file
     if not any(work.values()):
         return []
-    case = DropoutCase(point.shape, point.dims, point.p, DTYPES[point.dtype], settings.device)
+    family = settings.family
+    case = family.case_at(point, settings.device, settings.op_settings)
     label = f"{point.dtype} {point.key_fields()['shape']}"
 
     def row(impl: str, mode: str, timer: str, **fields) -> ResultRow:
         return ResultRow(
             workload=settings.workload, impl=impl, mode=mode, timer=timer, **point.key_fields(), numel=case.numel,
-            bytes_moved=implementations.get(impl).bytes_moved(case, mode), shuffle_seed=settings.shuffle_seed, **fields,
+            bytes_moved=family.implementation(impl).bytes_moved(case, mode), shuffle_seed=settings.shuffle_seed,
+            **fields,
         )  # fmt: skip
 
     rows: dict[tuple[str, str, str], ResultRow] = {}
     try:
-        inputs = make_inputs(point.shape, case.dtype, case.device)
+        inputs = family.inputs(case)
     except Exception as error:  # e.g. a shape too large for memory: rows saying so, and the sweep goes on
         release_memory(settings.device)
         status, text = failure_status(error), f"inputs of shape {label}: {describe_error(error)}"
@@ -237,6 +245,7 @@ def run_point(
             progress.update(settings.rounds)
 
     measurements = {(impl, mode, timer): Measurement() for impl in prepared for mode, timer in work[impl]}
+    reference = host_reference(case, settings)
     peak_by_mode: dict[tuple[str, str], float] = {}
     for round_index in range(settings.rounds):
         order_index = settings.first_round_index + round_index
@@ -249,7 +258,7 @@ def run_point(
                     continue
                 try:
                     measurement.timings.append(time_once(prepared[impl], inputs, mode, timer, settings,
-                                                         first_round=round_index == 0))
+                                                         first_round=round_index == 0, reference=reference))
                     if (impl, mode) not in peak_by_mode:
                         make_call = mode_call_factory(prepared[impl].forward, inputs, mode)
                         peak_by_mode[impl, mode] = memory.peak_memory_delta(make_call(), case.device)
@@ -275,12 +284,25 @@ def run_point(
     return written
 
 
+def host_reference(case, settings: SweepSettings):
+    """The host timer's reference forward at this case: the family's roofline (for the dropout op,
+    `implementations.copy_forward()`), or None where the host timer does not run or the roofline
+    has no program for the case."""
+    if "host" not in settings.timers:
+        return None
+    try:
+        return settings.family.implementation(settings.family.roofline).build(case)
+    except NotApplicable:
+        return None
+
+
 def write_point_rows(
     rows: dict[tuple[str, str, str], ResultRow], settings: SweepSettings, writer: ResultsFile, provenance: dict
 ) -> list[ResultRow]:
     """Fill provenance, throughput and % of copy (copy of this point, same mode and timer), then
     write each row; in the order of the config's implementations, modes and timers."""
-    copy_p50 = {(r.mode, r.timer): r.p50_ms for r in rows.values() if r.impl == "copy" and r.status == "ok"}
+    roofline = settings.family.roofline
+    copy_p50 = {(r.mode, r.timer): r.p50_ms for r in rows.values() if r.impl == roofline and r.status == "ok"}
     order = {name: index for index, name in enumerate(settings.impls)}
     written = []
     for (_, mode, timer), result in sorted(rows.items(), key=lambda item: order[item[0][0]]):
@@ -301,16 +323,18 @@ def settings_of(cfg: DictConfig, device: torch.device) -> SweepSettings:
     def options(node) -> dict:
         return OmegaConf.to_container(node, resolve=True) if node is not None else {}
 
+    family = family_of(str(OmegaConf.select(cfg, "op.name", default="dropout")))
+    op_settings = options(OmegaConf.select(cfg, "op.settings"))
     settings = SweepSettings(
         impls=impl_names(cfg), modes=mode_names(cfg), timers=timer_names(cfg, device), device=device,
         impl_options=options(cfg.impl.get("options")), timer_settings=options(cfg.timer.get("settings")),
         host_max_numel=whole_number(cfg, "timer.host_max_numel", 0), overwrite=flag(cfg, "overwrite"),
-        workload=cfg.workload.name,
+        family=family, op_settings=op_settings, workload=family.workload(op_settings),
         rounds=whole_number(cfg, "timer.rounds", 1), shuffle_seed=whole_number(cfg, "timer.shuffle_seed", 0),
         first_round_index=int(cfg.get("pass_index", 0)) * whole_number(cfg, "timer.rounds", 1),
     )  # fmt: skip
     for name in settings.impls:
-        implementations.get(name)  # an unknown name fails here, before anything runs
+        family.implementation(name)  # an unknown name fails here, before anything runs
     for name in settings.timers:  # so do settings a timer cannot take
         timers.check_settings(name, settings.timer_settings.get(name, {}))
     return settings
@@ -321,8 +345,10 @@ def check_sweep(cfg: DictConfig, device: torch.device) -> None:
     KeyError naming the setting): the dtypes, implementations, modes, timers and their settings,
     rounds, flags, shapes and p. `runners.bench.run` calls it before a sweep in passes starts its
     first pass, so a bad setting is named there, not as a pass that failed."""
-    settings_of(cfg, device)
-    sweep_points(cfg, dtype_names(cfg))
+    settings = settings_of(cfg, device)
+    points = sweep_points(cfg, dtype_names(cfg))
+    if points:  # the family's own settings (op.settings), checked by making its first case
+        settings.family.case_at(points[0], device, settings.op_settings)
 
 
 def run_sweep(cfg: DictConfig, context: RunContext) -> list[ResultRow]:

@@ -11,7 +11,9 @@ from runners.plan import DTYPES, as_list, dtype_names, impl_names, mode_names, s
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 # The groups of the micro-benchmark; the model workload's own groups are tested with it.
-GROUPS = ("dtype", "shape", "impl", "timer", "experiment")
+GROUPS = ("dtype", "shape", "impl", "timer", "experiment", "op")
+# An impl preset belongs to one op family: composed with that family's op.
+FAMILY_OF_IMPL_PRESET = {"add_norm": "op=dropout_add_norm"}
 
 
 def options(group: str) -> list[str]:
@@ -28,25 +30,33 @@ def assert_runnable(cfg) -> None:
     assert shape_cases(cfg), "a shape preset with no shapes"
     for shape, dims in shape_cases(cfg):
         assert all(s >= 1 for s in shape) and all(0 <= d < len(shape) for d in dims)
+    family = cfg.op.name
     for name in impl_names(cfg):
-        implementations.get(name)
+        implementations.get(name, family)
     for name in impl_names(cfg):
-        assert set(cfg.impl.options.get(name, {})) <= set(_build_parameters(name))
+        assert set(cfg.impl.options.get(name, {})) <= set(_build_parameters(name, family))
     assert set(mode_names(cfg)) <= {"fwd", "bwd", "fwd_bwd"}
     for timer in as_list(cfg.timer.names):
         assert timer in cfg.timer.settings
     assert all(0 <= float(p) <= 1 for p in as_list(cfg.p))
 
 
-def _build_parameters(name: str) -> list[str]:
+def _build_parameters(name: str, family: str) -> list[str]:
     import inspect
 
-    return list(inspect.signature(implementations.get(name).build).parameters)[1:]
+    return list(inspect.signature(implementations.get(name, family).build).parameters)[1:]
 
 
 @pytest.mark.parametrize("override", [f"{group}={option}" for group in GROUPS for option in options(group)], ids=str)
 def test_every_option_of_every_group_composes(override):
-    assert_runnable(compose_bench(override))
+    family = [FAMILY_OF_IMPL_PRESET[override[5:]]] if override[5:] in FAMILY_OF_IMPL_PRESET else []
+    assert_runnable(compose_bench(*family, override))
+
+
+def test_op_dropout_add_norm_brings_its_impl_preset_and_the_default_is_the_standalone_op():
+    assert compose_bench().op.name == "dropout"
+    cfg = compose_bench("op=dropout_add_norm")
+    assert impl_names(cfg)[:2] == ["copy", "fused"] and cfg.op.settings.norm == "rms"
 
 
 def test_defaults_are_the_original_projects_sweep():

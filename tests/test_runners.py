@@ -465,14 +465,16 @@ def test_only_the_smoke_sweep_prints_the_smoke_banner(tmp_path, monkeypatch, cap
 
 
 def test_inputs_too_large_for_memory_give_oom_rows_naming_the_shape_and_the_sweep_goes_on(tmp_path, monkeypatch):
-    real = sweep.make_inputs
+    from runners import op_families
+
+    real = op_families.make_inputs
 
     def make_inputs(shape, dtype, device):
         if tuple(shape) == (2, 3, 8):
             raise RuntimeError("[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate memory")
         return real(shape, dtype, device)
 
-    monkeypatch.setattr(sweep, "make_inputs", make_inputs)
+    monkeypatch.setattr(op_families, "make_inputs", make_inputs)
     run(tiny_cfg(tmp_path, "impl.names=[copy,seeded]", "mode=fwd"))
     frame = read_results(tmp_path / "cpu-smoke" / "fp32.csv")
     big, small = frame[frame["shape"] == "2x3x8"], frame[frame["shape"] == "2x2x4"]
