@@ -43,7 +43,7 @@ from omegaconf import OmegaConf
 from baselines.mask_based import compiled_graph_count
 from runners.context import RunContext
 from runners.lifetime import WITH_PARENT
-from runners.models import DROPOUT_IMPLS, SHARED_DIM, build_model, markov_corpus
+from runners.models import FUSED, MODEL_DROPOUTS, SHARED_DIM, build_model, markov_corpus
 from runners.plan import DTYPES, chosen, flag
 from runners.provenance import utc_now
 from runners.results_io import key_of, read_results
@@ -90,8 +90,8 @@ def parse_impl(name: str) -> ModelImpl:
         dropout, variants = "eager", ["compile", *variants]
     elif dropout == "eager" and "compile" in variants:
         raise ValueError(f"impl {name!r}: eager dropout under torch.compile is spelled 'compile'")
-    if dropout not in DROPOUT_IMPLS:
-        raise ValueError(f"impl {name!r}: unknown dropout {dropout!r}; expected one of {DROPOUT_IMPLS}")
+    if dropout not in MODEL_DROPOUTS:
+        raise ValueError(f"impl {name!r}: unknown dropout {dropout!r}; expected one of {MODEL_DROPOUTS}")
     unknown = set(variants) - set(VARIANTS)
     if unknown or len(set(variants)) != len(variants):
         raise ValueError(f"impl {name!r}: variants must be distinct, from {VARIANTS}")
@@ -233,6 +233,11 @@ def run_model(model_cfg, impl_name: str, dtype_name: str, device: torch.device, 
         row.status = "skipped"
         row.error = f"autocast runs fp32 parameters with bf16 compute; parameters here are {dtype_name}"
         return row
+    if impl.dropout == FUSED and model_cfg.arch != "transformer":
+        row.status = "skipped"
+        row.error = f"the fused dropout + add + norm op fuses a transformer block's add and norm; {model_cfg.arch} " \
+            "has none"
+        return row
     try:
         measure(row, model_cfg, impl, DTYPES[dtype_name], device, settings)
     except torch.cuda.OutOfMemoryError as error:
@@ -338,7 +343,7 @@ def run_model_sweep(cfg, context: RunContext) -> list[ResultRow]:
     workload = cfg.workload
     tiny = use_tiny_sizes(workload, device)
     settings = RunSettings.from_config(workload, tiny)
-    impl_names = [parse_impl(str(name)).name for name in chosen(list(workload.impls), "workload.impls", DROPOUT_IMPLS)]
+    impl_names = [parse_impl(str(name)).name for name in chosen(list(workload.impls), "workload.impls", MODEL_DROPOUTS)]
     models = model_configs(workload, tiny)
     overwrite = flag(cfg, "overwrite")
     own_processes = use_process_per_run(workload, device)

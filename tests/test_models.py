@@ -206,6 +206,17 @@ def test_dropout_impls_train_alike(arch):
         assert abs(row.loss - losses["eager"].loss) < 0.1 * drop, (impl, row.loss, losses["eager"].loss)
 
 
+def test_the_fused_transformer_trains_as_the_seeded_one_and_the_lstm_has_no_fused_run():
+    # The fused op draws its seeds and masks as the standalone op does, and its block computes what
+    # PreNormBlock computes: the same losses to rounding. The AWD-LSTM has no add + norm to fuse.
+    run = settings(warmup_steps=4, timed_steps=4)
+    seeded, fused = (run_model(TINY_MODELS["transformer"], impl, "fp32", CPU, run) for impl in ("seeded", "fused"))
+    assert fused.status == "ok" and fused.check == "pass", fused.error
+    assert abs(fused.loss - seeded.loss) < 1e-4 * seeded.loss, (fused.loss, seeded.loss)
+    lstm = run_model(TINY_MODELS["awd_lstm"], "fused", "fp32", CPU, run)
+    assert lstm.status == "skipped" and "awd_lstm has none" in lstm.error
+
+
 # ---------------------------------------------------------------------------------------------
 # Configs and the bench entry point (`workload=model`)
 # ---------------------------------------------------------------------------------------------
@@ -222,7 +233,7 @@ def test_model_workload_config_composes_into_runnable_settings():
     assert cfg.workload.name == "model"
     assert list(workload.run) == ["awd_lstm", "transformer"]
     impls = [parse_impl(name) for name in workload.impls]
-    assert {impl.dropout for impl in impls} == set(DROPOUT_IMPLS)
+    assert {impl.dropout for impl in impls} == set(DROPOUT_IMPLS) | {"fused"}
     assert {"seeded", "eager", "compile", "native"} <= {impl.name for impl in impls}
     assert any(impl.compiled for impl in impls) and any(impl.autocast for impl in impls)
     assert any(impl.checkpointed for impl in impls)

@@ -16,6 +16,8 @@ from runners.models.awd_lstm import AWDLSTMLanguageModel
 from runners.models.corpus import markov_corpus
 from runners.models.dropout import (
     DROPOUT_IMPLS,
+    FUSED,
+    MODEL_DROPOUTS,
     SHARED_DIM,
     LockedDropout,
     NativeLockedDropout,
@@ -28,6 +30,8 @@ ARCHS = ("awd_lstm", "transformer")
 __all__ = [
     "ARCHS",
     "DROPOUT_IMPLS",
+    "FUSED",
+    "MODEL_DROPOUTS",
     "SHARED_DIM",
     "AWDLSTMLanguageModel",
     "LockedDropout",
@@ -41,6 +45,9 @@ __all__ = [
 
 def build_model(model_cfg, dropout_impl: str) -> nn.Module:
     """The model `model_cfg` describes, its locked dropouts of implementation `dropout_impl`."""
+    if dropout_impl == FUSED and model_cfg.arch != "transformer":
+        raise ValueError(f"the fused dropout + add + norm op has no place in the {model_cfg.arch} model: "
+                         "it fuses a transformer block's residual add and norm")  # fmt: skip
     make_dropout = functools.partial(make_locked_dropout, dropout_impl, float(model_cfg.p))
     if model_cfg.arch == "awd_lstm":
         return AWDLSTMLanguageModel(
@@ -58,6 +65,7 @@ def build_model(model_cfg, dropout_impl: str) -> nn.Module:
             n_heads=model_cfg.n_heads,
             d_ff=model_cfg.d_ff,
             num_layers=model_cfg.num_layers,
-            make_dropout=make_dropout,
+            make_dropout=None if dropout_impl == FUSED else make_dropout,
+            fused_p=float(model_cfg.p) if dropout_impl == FUSED else None,
         )
     raise ValueError(f"unknown model arch {model_cfg.arch!r}; expected one of {ARCHS}")

@@ -9,6 +9,8 @@ the LSTM, sequence for the transformer): element (b, t, d) is kept iff mask (b, 
 - `native`: `NativeLockedDropout`, the closest thing torch ships: `F.dropout1d` (per-channel
   dropout) on the transposed view (B, D, T), which zeroes channel (b, d) for every t.
 
+`fused` is no layer: the transformer's blocks then use `kernels.SeededDropoutAddNorm`, the dropout
+fused into the residual add and the norm after it (`runners.models.transformer.FusedPreNormBlock`).
 The `compile` implementation is `eager` with the model's loss under `torch.compile`;
 compiling is not a property of the layer, so the workload does it (`runners.model_workload`).
 """
@@ -20,7 +22,9 @@ from torch import nn
 
 from kernels import SeededVariationalDropout
 
-DROPOUT_IMPLS = ("seeded", "eager", "native")
+DROPOUT_IMPLS = ("seeded", "eager", "native")  # the layers
+FUSED = "fused"  # not a layer: the transformer's blocks fuse it with the add and norm (FusedPreNormBlock)
+MODEL_DROPOUTS = (*DROPOUT_IMPLS, FUSED)  # what a model workload impl may name
 SHARED_DIM = 1  # (B, T, D): the mask is shared along T
 
 

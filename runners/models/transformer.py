@@ -13,6 +13,7 @@ from collections.abc import Callable
 import torch.nn.functional as F
 from torch import nn
 
+from kernels import SeededDropoutAddNorm
 from runners.models.checkpointing import maybe_checkpoint
 
 
@@ -48,6 +49,27 @@ class PreNormBlock(nn.Module):
         return x + self.mlp_dropout(self.mlp(self.mlp_norm(x)))
 
 
+class FusedPreNormBlock(nn.Module):
+    """`PreNormBlock` with the fused op (`kernels.SeededDropoutAddNorm`): the attention branch's
+    dropout, the residual add and the MLP's LayerNorm in one op, which returns the MLP's input and
+    the new residual; the MLP branch's dropout and add in another (no norm: the next block's
+    attention norm is its own module). Same parameters and shapes as `PreNormBlock`."""
+
+    def __init__(self, d_model: int, n_heads: int, d_ff: int, p: float):
+        super().__init__()
+        self.attention_norm = nn.LayerNorm(d_model)
+        self.attention = CausalSelfAttention(d_model, n_heads)
+        # nn.LayerNorm's eps and affine parameters (weight ones, bias zeros), as mlp_norm above
+        self.attention_dropout_add_mlp_norm = SeededDropoutAddNorm(d_model, p, dim=1, norm="layer", eps=1e-5)
+        self.mlp = nn.Sequential(nn.Linear(d_model, d_ff), nn.GELU(), nn.Linear(d_ff, d_model))
+        self.mlp_dropout_add = SeededDropoutAddNorm(d_model, p, dim=1, norm=None)
+
+    def forward(self, x):
+        mlp_input, x = self.attention_dropout_add_mlp_norm(self.attention(self.attention_norm(x)), x)
+        _, x = self.mlp_dropout_add(self.mlp(mlp_input), x)
+        return x
+
+
 class PreNormTransformerLM(nn.Module):
     """tokens (B, T) -> logits (B, T, vocab_size); T at most max_seq_len."""
 
@@ -59,14 +81,19 @@ class PreNormTransformerLM(nn.Module):
         n_heads: int,
         d_ff: int,
         num_layers: int,
-        make_dropout: Callable[[], nn.Module],
+        make_dropout: Callable[[], nn.Module] | None,
+        fused_p: float | None = None,
     ):
+        """`fused_p`: blocks with the fused dropout + add + norm op of that p (`FusedPreNormBlock`)
+        instead of `make_dropout`'s layers."""
         super().__init__()
         self.embedding = nn.Embedding(vocab_size, d_model)
         self.position_embedding = nn.Embedding(max_seq_len, d_model)
         self.blocks = nn.ModuleList(
-            PreNormBlock(d_model, n_heads, d_ff, make_dropout) for _ in range(num_layers)
-        )
+            PreNormBlock(d_model, n_heads, d_ff, make_dropout) if fused_p is None
+            else FusedPreNormBlock(d_model, n_heads, d_ff, fused_p)
+            for _ in range(num_layers)
+        )  # fmt: skip
         self.final_norm = nn.LayerNorm(d_model)
         self.decoder = nn.Linear(d_model, vocab_size)
         self.decoder.weight = self.embedding.weight
