@@ -217,6 +217,17 @@ def test_the_fused_transformer_trains_as_the_seeded_one_and_the_lstm_has_no_fuse
     assert lstm.status == "skipped" and "awd_lstm has none" in lstm.error
 
 
+@pytest.mark.gpu
+def test_the_fused_transformer_trains_as_the_seeded_one_on_the_gpu():
+    # The fused kernels (Triton) in the model: the losses of the seeded layers' model, to the
+    # rounding of the norm's reductions, which run in another order than torch's LayerNorm.
+    run = settings(warmup_steps=4, timed_steps=4)
+    cuda = torch.device("cuda")
+    seeded, fused = (run_model(TINY_MODELS["transformer"], impl, "fp32", cuda, run) for impl in ("seeded", "fused"))
+    assert fused.status == "ok" and fused.check == "pass", fused.error
+    assert abs(fused.loss - seeded.loss) < 1e-3 * seeded.loss, (fused.loss, seeded.loss)
+
+
 # ---------------------------------------------------------------------------------------------
 # Configs and the bench entry point (`workload=model`)
 # ---------------------------------------------------------------------------------------------
