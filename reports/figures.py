@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullFormatter, NullLocator
 
-from reports.sweeps import MODES, PRODUCT_IMPL, ROOFLINE_IMPL, Sweep, format_size, is_ok, ordered_impls, speedups
+from reports.sweeps import MODES, ROOFLINE_IMPL, Sweep, format_size, is_ok, ordered_impls, speedups
 
 DPI = 100
 STYLE = {
@@ -38,19 +38,20 @@ STYLE = {
 }
 COLORS = {
     "seeded": "#d62728", "eager": "#1f77b4", "compile": "#2ca02c", "native": "#9467bd",
-    "per_element_rng": "#ff7f0e", "copy": "#000000",
+    "per_element_rng": "#ff7f0e", "copy": "#000000", "fused": "#e377c2", "seeded+liger": "#8c564b",
+    "liger:no_dropout": "#17becf",
 }
-OTHER_COLORS = ("#8c564b", "#7f7f7f", "#bcbd22", "#17becf")
+OTHER_COLORS = ("#7f7f7f", "#bcbd22", "#aec7e8", "#ffbb78")  # none of COLORS
 # Lines that may lie on top of each other (eager and native often do) stay visible: each impl has its
 # own marker and line style, and seeded is drawn last, on top.
 MARKERS = {
     "seeded": "o", "seeded:compile": "p", "eager": "s", "compile": "^", "native": "D", "per_element_rng": "v",
-    "copy": None,
+    "copy": None, "fused": "*", "seeded+liger": "X", "liger:no_dropout": "P",
 }
 OTHER_MARKERS = ("P", "X", "*", "h", "<")
 LINESTYLES = {
     "seeded:compile": (0, (5, 1.5)), "eager": "-", "compile": "-", "native": (0, (4, 2)),
-    "per_element_rng": (0, (1, 1.5)),
+    "per_element_rng": (0, (1, 1.5)), "seeded+liger": (0, (3, 1, 1, 1)), "liger:no_dropout": (0, (6, 2)),
 }
 # eager's and seeded's lines and markers are wider than the rest and drawn below them: where a narrower
 # line lies on one of them (native on eager, compile on seeded), the wider shows as a border around it.
@@ -229,17 +230,18 @@ def throughput_figure(rows: pd.DataFrame, sweep: Sweep, dtype: str, timer: str, 
 
 
 def speedup_figure(rows: pd.DataFrame, sweep: Sweep, dtype: str, timer: str, footer: str) -> Figure:
-    """Per mode: baseline p50 / seeded p50 against size, one line per baseline; 1.0 drawn."""
+    """Per mode: baseline p50 / the product's p50 against size, one line per baseline; 1.0 drawn."""
     modes = modes_of(rows)
-    figure, axes = panels(len(modes), f"{dtype} speedup of seeded: {sweep.title} (timer {timer})", footer,
+    product = sweep.product
+    figure, axes = panels(len(modes), f"{dtype} speedup of {product}: {sweep.title} (timer {timer})", footer,
                           sharey=True)
-    baselines = [impl for impl in ordered_impls(set(rows.impl)) if impl not in (PRODUCT_IMPL, ROOFLINE_IMPL)]
+    baselines = [impl for impl in ordered_impls(set(rows.impl)) if impl not in (product, ROOFLINE_IMPL)]
     marked = False
     finite = []
     for ax, mode in zip(axes, modes, strict=True):
-        ax.axhline(1.0, color="black", linewidth=1.0, label="1.0: as fast as seeded")
+        ax.axhline(1.0, color="black", linewidth=1.0, label=f"1.0: as fast as {product}")
         timed = rows[(rows["mode"] == mode) & (rows.timer == timer)]
-        marked |= mark_not_ok(ax, timed[timed.impl == PRODUCT_IMPL], impl_color(PRODUCT_IMPL))
+        marked |= mark_not_ok(ax, timed[timed.impl == product], impl_color(product))
         for baseline in baselines:
             speedup = speedups(rows, baseline, mode, timer)
             finite += [value for value in speedup.speedup if math.isfinite(value)]
@@ -252,7 +254,7 @@ def speedup_figure(rows: pd.DataFrame, sweep: Sweep, dtype: str, timer: str, foo
         ax.yaxis.set_minor_formatter(FuncFormatter(lambda value, _: ""))
     if finite:
         axes[0].set_ylim(min(0.5, min(finite) / 1.2), max(2.0, max(finite) * 1.2))
-    axes[0].set_ylabel("baseline time / seeded time, p50\n(above 1: seeded is faster)")
+    axes[0].set_ylabel(f"baseline time / {product} time, p50\n(above 1: {product} is faster)")
     legend(figure, axes[0].get_legend_handles_labels()[0], marked)
     return figure
 
@@ -356,7 +358,7 @@ def timer_figure(rows: pd.DataFrame, sweep: Sweep, dtype: str, footer: str) -> F
 
 def host_figure(rows: pd.DataFrame, sweep: Sweep, dtype: str, footer: str) -> Figure:
     """Per mode: the host's time to issue one call (event rows' `host_us`) against size, one line per
-    impl, with the GPU time of the seeded op's call dotted: where a line runs above the dotted one,
+    impl, with the GPU time of the product's call dotted: where a line runs above the dotted one,
     back-to-back calls of that impl are paced by the host."""
     event = rows[(rows.timer == "event") & is_ok(rows)]
     modes = modes_of(event)
@@ -367,9 +369,9 @@ def host_figure(rows: pd.DataFrame, sweep: Sweep, dtype: str, footer: str) -> Fi
         for impl in impls:
             line = of_mode[of_mode.impl == impl]
             ax.plot(line.x, line.host_us, **impl_line(impl), label=impl)
-        product = of_mode[of_mode.impl == PRODUCT_IMPL]
-        ax.plot(product.x, product.p50_ms * 1e3, color=impl_color(PRODUCT_IMPL), linestyle=":", linewidth=1.4,
-                label="seeded's GPU time (event)")
+        product = of_mode[of_mode.impl == sweep.product]
+        ax.plot(product.x, product.p50_ms * 1e3, color=impl_color(sweep.product), linestyle=":", linewidth=1.4,
+                label=f"{sweep.product}'s GPU time (event)")
         size_axis(ax, sorted(event.x.unique()), sweep)
         ax.set_title(mode)
         ax.set_yscale("log")
@@ -384,7 +386,7 @@ def model_impl_order(impl: str) -> tuple:
     checkpointed and autocast ones, seeded first in each; unknown names last, alphabetically."""
     base, _, variant = ("eager:compile" if impl == "compile" else impl).partition(":")
     variants = ("", "compile", "ckpt", "autocast")
-    bases = ("seeded", "eager", "native")
+    bases = ("seeded", "fused", "eager", "native")
     return (variants.index(variant) if variant in variants else len(variants),
             bases.index(base) if base in bases else len(bases), impl)
 

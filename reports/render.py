@@ -51,7 +51,7 @@ from reports.results import (
     provenance,
     unpublished_reason,
 )
-from reports.sweeps import HOST_TIMER, PRODUCT_IMPL, ROOFLINE_IMPL, Sweep, find_sweeps, sweep_timer
+from reports.sweeps import HOST_TIMER, ROOFLINE_IMPL, Sweep, find_sweeps, sweep_timer
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # The README shows the first sweep in full (its table and these figure kinds) and only the reading
@@ -112,8 +112,8 @@ def sweep_figures(rows: pd.DataFrame, sweep: Sweep, dtype: str, timer: str, foot
     impls = set(rows.impl)
     yield ("throughput", f"{dtype} throughput, {sweep.title}", figures.throughput_figure,
            (rows, sweep, dtype, timer, footer))
-    if PRODUCT_IMPL in impls and impls - {PRODUCT_IMPL, ROOFLINE_IMPL}:
-        yield ("speedup", f"{dtype} speedup of seeded, {sweep.title}", figures.speedup_figure,
+    if sweep.product in impls and impls - {sweep.product, ROOFLINE_IMPL}:
+        yield ("speedup", f"{dtype} speedup of {sweep.product}, {sweep.title}", figures.speedup_figure,
                (rows, sweep, dtype, timer, footer))
     if rows[["saved_for_backward_bytes", "peak_mem_delta_bytes"]].notna().to_numpy().any():
         yield ("memory", f"{dtype} memory, {sweep.title}", figures.memory_figure,
@@ -143,11 +143,12 @@ def render_gpu(gpu_dir: Path, frame: pd.DataFrame | None = None) -> GpuReport:
     for dtype in (dtype for dtype in DTYPES if dtype in set(frame.dtype)):
         of_dtype = frame[frame.dtype == dtype]
         footer = provenance(of_dtype).footer()
-        micro = of_dtype[of_dtype.workload == "micro"]
+        micro = of_dtype[of_dtype.workload != "model"]  # every op family of the micro sweep
         for sweep in find_sweeps(micro):
             rows = sweep.rows(micro)
             timer = sweep_timer(rows) or sorted(set(rows.timer))[0]
-            host_rows = micro[(micro.timer == HOST_TIMER) & (micro.dim == sweep.dim) & (micro.p == sweep.p)]
+            host_rows = micro[(micro.timer == HOST_TIMER) & (micro.dim == sweep.dim) & (micro.p == sweep.p)
+                              & (micro.workload == sweep.workload)]
             summary = summaries.setdefault(sweep.slug, SweepSummary(sweep))
             summary.timers.add(timer)
             summary.lines += tables.summarize(rows, host_rows, dtype, timer)
@@ -223,8 +224,8 @@ def gpu_markdown(report: GpuReport, from_dir: Path, level: int, readme_view: boo
                   tables.findings(summary.lines, summary.sweep, timers)]
         if index == 0 or not readme_view:
             parts += [tables.summary_table(summary.lines, summary.sweep),
-                      f"Speedup = baseline p50 time / seeded p50 time (timer {timers}), over the sweep "
-                      f"of {summary.sweep.symbol}; host µs/call: p50 of back-to-back calls on one small tensor."]
+                      f"Speedup = baseline p50 time / {summary.sweep.product} p50 time (timer {timers}), over the "
+                      f"sweep of {summary.sweep.symbol}; host µs/call: p50 of back-to-back calls on one small tensor."]
         if summary.host_lines and not readme_view:
             parts += [f"Host overhead, {escape(summary.sweep.title)}: the host timer on the smallest tensor, the "
                       "host's time to issue one call (event rows, median over the sweep), and the largest size "

@@ -1,5 +1,10 @@
 """Sweeps: micro rows that differ only in the size of one axis, and the numbers drawn from them.
 
+Each op family of the micro sweep (runners/op_families.py) writes rows of its own `workload`:
+`micro` for the standalone op, whose product is `seeded`; `dropout_add_rmsnorm` (and the other
+norms) for the fused family, whose product is `fused`. A sweep holds rows of one workload, and
+every reading of it compares that workload's product with its baselines and its `copy` roofline.
+
 A preset sweeps one axis (the sequence length `T` in the default `64xTx768`, `dim=(1,)`); other
 presets sweep other shapes and dims. Rows of one (dim, p, rank) are split on the axis whose
 removal leaves the fewest distinct shapes: that axis is the x axis, the rest is the pattern.
@@ -16,9 +21,24 @@ from dataclasses import dataclass
 import pandas as pd
 
 MODES = ("fwd", "bwd", "fwd_bwd")
-IMPL_ORDER = ("seeded", "seeded:compile", "eager", "compile", "native", "per_element_rng")
+IMPL_ORDER = ("fused", "seeded", "seeded:compile", "eager", "compile", "native", "per_element_rng", "seeded+liger",
+              "liger:no_dropout")  # fmt: skip
 ROOFLINE_IMPL = "copy"
-PRODUCT_IMPL = "seeded"
+PRODUCT_IMPL = "seeded"  # the standalone op's (workload micro)
+FUSED_PRODUCT_IMPL = "fused"  # the fused family's (workloads dropout_add...)
+STANDALONE_WORKLOAD = "micro"
+
+
+def product_of_workload(workload: str) -> str:
+    return PRODUCT_IMPL if workload == STANDALONE_WORKLOAD else FUSED_PRODUCT_IMPL
+
+
+def product_of(rows: pd.DataFrame) -> str:
+    """The product the rows of one sweep measure (rows without a workload column: the standalone op)."""
+    workloads = set(rows.workload) if "workload" in rows else {STANDALONE_WORKLOAD}
+    if len(workloads) > 1:
+        raise ValueError(f"rows of several op families ({sorted(workloads)}) are no one sweep")
+    return product_of_workload(next(iter(workloads), STANDALONE_WORKLOAD))
 # the timer a sweep's throughput and speedups are read from, first present wins
 SWEEP_TIMERS = ("event", "cuda_graph", "cpu")
 HOST_TIMER = "host"
@@ -67,6 +87,11 @@ class Sweep:
     axis: int | None  # the swept axis; None: several axes grow together and x is numel
     pattern: str  # e.g. "64xTx768"; varying sizes of a numel sweep are "N"
     shapes: frozenset[str]  # the CSV shape texts in this sweep
+    workload: str = STANDALONE_WORKLOAD  # the op family's rows: micro, dropout_add_rmsnorm, ...
+
+    @property
+    def product(self) -> str:
+        return product_of_workload(self.workload)
 
     @property
     def symbol(self) -> str:
@@ -82,13 +107,15 @@ class Sweep:
     @property
     def title(self) -> str:
         dims = f"dim {self.dim}" if parse_dim(self.dim, self.rank) else "element-wise"
-        return f"{self.pattern}, {dims}, p {self.p:g}"
+        family = "" if self.workload == STANDALONE_WORKLOAD else f"{self.workload}, "
+        return f"{family}{self.pattern}, {dims}, p {self.p:g}"
 
     @property
     def slug(self) -> str:
         shared = parse_dim(self.dim, self.rank)
         dims = "d" + "-".join(str(d) for d in shared) if shared else "elementwise"
-        return f"{self.pattern}_{dims}_p{self.p:g}"
+        family = "" if self.workload == STANDALONE_WORKLOAD else f"{self.workload}_"
+        return f"{family}{self.pattern}_{dims}_p{self.p:g}"
 
     def size(self, shape: str) -> int:
         sizes = parse_shape(shape)
@@ -98,6 +125,8 @@ class Sweep:
         """This sweep's rows of `frame` with the swept size as column `x`, sorted by it."""
         mine = frame[(frame.dim == self.dim) & (frame.p == self.p) & frame["shape"].isin(self.shapes)
                      & (frame.timer != HOST_TIMER)]
+        if "workload" in frame:
+            mine = mine[mine.workload == self.workload]
         return mine.assign(x=[self.size(shape) for shape in mine["shape"]]).sort_values(
             ["impl", "mode", "timer", "x"], kind="stable")
 
@@ -118,10 +147,13 @@ def pattern_of(shapes: list[tuple[int, ...]], symbol_at: dict[int, str]) -> str:
 def find_sweeps(micro: pd.DataFrame) -> list[Sweep]:
     """Sweeps of one (dim, p, rank): split on the best single axis; when no single axis leaves
     two shapes alike (several axes grow together), all of them form one sweep over numel.
-    Shared-dim sweeps come first, element-wise ones last."""
+    Shared-dim sweeps come first, element-wise ones last; the standalone op's before the other op
+    families' (a sweep is of one `workload`)."""
     swept = micro[micro.timer != HOST_TIMER]
+    if "workload" not in swept:
+        swept = swept.assign(workload=STANDALONE_WORKLOAD)
     sweeps = []
-    for (dim, p), rows in swept.groupby(["dim", "p"], sort=True):
+    for (workload, dim, p), rows in swept.groupby(["workload", "dim", "p"], sort=True):
         by_rank: dict[int, dict[str, tuple[int, ...]]] = {}
         for text in sorted(set(rows["shape"])):
             by_rank.setdefault(len(parse_shape(text)), {})[text] = parse_shape(text)
@@ -134,14 +166,15 @@ def find_sweeps(micro: pd.DataFrame) -> list[Sweep]:
             if len(shapes) > 1 and len(members) == len(shapes):
                 varying = [a for a in range(rank) if len({shape[a] for shape in shapes.values()}) > 1]
                 pattern = pattern_of(list(shapes.values()), dict.fromkeys(varying, "N"))
-                sweeps.append(Sweep(dim, float(p), rank, None, pattern, frozenset(shapes)))
+                sweeps.append(Sweep(dim, float(p), rank, None, pattern, frozenset(shapes), workload))
                 continue
             symbol = "T" if axis in shared else "N"
             for _, group in sorted(members.items()):
                 pattern = pattern_of(list(group.values()), {axis: symbol})
-                sweeps.append(Sweep(dim, float(p), rank, axis, pattern, frozenset(group)))
+                sweeps.append(Sweep(dim, float(p), rank, axis, pattern, frozenset(group), workload))
     # shared-mask sweeps (what the op is for) before element-wise ones, then by rank
-    return sorted(sweeps, key=lambda sweep: (not parse_dim(sweep.dim, sweep.rank), sweep.rank, sweep.slug))
+    return sorted(sweeps, key=lambda sweep: (sweep.workload != STANDALONE_WORKLOAD, sweep.workload,
+                                             not parse_dim(sweep.dim, sweep.rank), sweep.rank, sweep.slug))
 
 
 def sweep_timer(rows: pd.DataFrame) -> str | None:
@@ -154,12 +187,13 @@ def is_ok(rows: pd.DataFrame) -> pd.Series:
 
 
 def speedups(rows: pd.DataFrame, baseline: str, mode: str, timer: str) -> pd.DataFrame:
-    """Per size: baseline p50 / seeded p50 (> 1: seeded is faster); NaN where either is not ok."""
+    """Per size: baseline p50 / the product's p50 (> 1: the product is faster); NaN where either is
+    not ok."""
     def p50(impl: str) -> pd.Series:
         mine = rows[(rows.impl == impl) & (rows["mode"] == mode) & (rows.timer == timer)]
         return mine.p50_ms.where(is_ok(mine)).set_axis(mine.x)
 
-    product, other = p50(PRODUCT_IMPL), p50(baseline)
+    product, other = p50(product_of(rows)), p50(baseline)
     sizes = sorted(set(product.index) & set(other.index))
     ratio = [other[x] / product[x] for x in sizes]
     return pd.DataFrame({"x": sizes, "speedup": ratio})

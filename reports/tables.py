@@ -13,18 +13,20 @@ from reports import markdown
 from reports.markdown import escape
 from reports.sweeps import (
     MODES,
-    PRODUCT_IMPL,
     ROOFLINE_IMPL,
     Sweep,
     extreme,
     format_size,
     ordered_impls,
+    product_of,
     speedups,
 )
 
 SPEEDUP_BASELINES = ("eager", "compile")
 NEAR_FASTEST = 0.01  # "within 1% of the fastest baseline": seeded p50 <= 1.01 x the fastest baseline's p50
-HOST_IMPLS = ("seeded", "eager")
+def host_impls(product: str) -> tuple[str, str]:
+    """The implementations whose host time per call the summary shows: the product and eager."""
+    return product, "eager"
 NOT_OK_LISTED = 20
 
 
@@ -46,8 +48,9 @@ def near_fastest(rows: pd.DataFrame, mode: str, timer: str) -> tuple[int, int]:
     """(sizes at which seeded's p50 is at most (1 + NEAR_FASTEST) x the fastest baseline's, sizes
     where seeded and at least one baseline are ok); baselines: every impl but seeded and copy."""
     timed = rows[(rows["mode"] == mode) & (rows.timer == timer) & (rows.status == "ok")]
-    product = timed[timed.impl == PRODUCT_IMPL].groupby("x").p50_ms.min()
-    fastest = timed[~timed.impl.isin([PRODUCT_IMPL, ROOFLINE_IMPL])].groupby("x").p50_ms.min()
+    product_impl = product_of(rows)
+    product = timed[timed.impl == product_impl].groupby("x").p50_ms.min()
+    fastest = timed[~timed.impl.isin([product_impl, ROOFLINE_IMPL])].groupby("x").p50_ms.min()
     sizes = product.index.intersection(fastest.index)
     return int((product[sizes] <= fastest[sizes] * (1 + NEAR_FASTEST)).sum()), len(sizes)
 
@@ -57,14 +60,14 @@ def summarize(rows: pd.DataFrame, host_rows: pd.DataFrame, dtype: str, timer: st
     lines = []
     for mode in (mode for mode in MODES if mode in set(rows["mode"])):
         largest = int(rows.x.max())
-        product = rows[(rows.impl == PRODUCT_IMPL) & (rows["mode"] == mode) & (rows.timer == timer)
+        product = rows[(rows.impl == product_of(rows)) & (rows["mode"] == mode) & (rows.timer == timer)
                        & (rows.x == largest) & (rows.status == "ok")]
         speedup_range = {}
         for baseline in SPEEDUP_BASELINES:
             speedup = speedups(rows, baseline, mode, timer)
             speedup_range[baseline] = (extreme(speedup, worst=True), extreme(speedup, worst=False))
         host_us = {}
-        for impl in HOST_IMPLS:
+        for impl in host_impls(product_of(rows)):
             host = host_rows[(host_rows.impl == impl) & (host_rows["mode"] == mode)
                              & (host_rows.status == "ok")].sort_values("shape")
             host_us[impl] = float(host.p50_ms.iloc[0]) * 1e3 if not host.empty else math.nan
@@ -84,10 +87,10 @@ def format_speedup(found, symbol: str) -> str:
 
 def summary_table(lines: list[SummaryLine], sweep: Sweep) -> str:
     symbol = sweep.symbol
-    header = ["dtype", "mode", "seeded % of copy, largest size"]
+    header = ["dtype", "mode", f"{sweep.product} % of copy, largest size"]
     for baseline in SPEEDUP_BASELINES:
         header += [f"vs {baseline}: worst", f"vs {baseline}: best"]
-    header += [f"host µs/call: {impl}" for impl in HOST_IMPLS]
+    header += [f"host µs/call: {impl}" for impl in host_impls(sweep.product)]
     rows = []
     for line in lines:
         pct = (f"{line.pct_of_copy:.1f}% ({symbol}={format_size(line.largest)})"
@@ -96,7 +99,7 @@ def summary_table(lines: list[SummaryLine], sweep: Sweep) -> str:
         for baseline in SPEEDUP_BASELINES:
             worst, best = line.speedup_range[baseline]
             cells += [format_speedup(worst, symbol), format_speedup(best, symbol)]
-        cells += [format_number(line.host_us[impl], ".1f") for impl in HOST_IMPLS]
+        cells += [format_number(line.host_us[impl], ".1f") for impl in host_impls(sweep.product)]
         rows.append(cells)
     return markdown.table(header, rows)
 
@@ -116,7 +119,7 @@ def findings(lines: list[SummaryLine], sweep: Sweep, timer: str) -> str:
     largest = sorted({line.largest for line in lines})
     where = f"{sweep.symbol} = {format_size(largest[0])}" if len(largest) == 1 else "the largest size of each dtype"
     if pcts:
-        sentences.append(f"At {where}, seeded runs at {value_range(pcts, '.0f')}% of copy bandwidth "
+        sentences.append(f"At {where}, {sweep.product} runs at {value_range(pcts, '.0f')}% of copy bandwidth "
                          f"over {dtypes} and {modes} (timer {timer}).")
     ranges, worst_cases = [], []
     for baseline in SPEEDUP_BASELINES:

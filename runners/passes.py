@@ -98,16 +98,19 @@ def sweep_id(cfg: DictConfig) -> str:
     return hashlib.sha1(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:10]
 
 
-def pass_folder(cfg: DictConfig, index: int) -> Path:
-    """Where pass `index` writes: under results_dir, or beside the `output=` file."""
-    base = Path(cfg.output).parent if cfg.get("output") else Path(cfg.results_dir)
-    return base / PASSES_FOLDER / sweep_id(cfg) / f"pass-{index}"
+def pass_folder(cfg: DictConfig, index: int, sweep_dir: Path | None = None) -> Path:
+    """Where pass `index` writes: under results_dir, or beside the `output=` file; in `sweep_dir`
+    when given (a run fixes its sweep's folder once, at its start: see `run_passes`)."""
+    if sweep_dir is None:
+        base = Path(cfg.output).parent if cfg.get("output") else Path(cfg.results_dir)
+        sweep_dir = base / PASSES_FOLDER / sweep_id(cfg)
+    return sweep_dir / f"pass-{index}"
 
 
-def pass_config(cfg: DictConfig, index: int) -> DictConfig:
+def pass_config(cfg: DictConfig, index: int, sweep_dir: Path | None = None) -> DictConfig:
     """The config of pass `index`: the sweep's own, in one pass of its own, into its own folder."""
     config = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
-    folder = pass_folder(cfg, index)
+    folder = pass_folder(cfg, index, sweep_dir)
     config.passes = 1
     config.pass_index = index
     if cfg.get("output"):
@@ -120,22 +123,25 @@ def pass_config(cfg: DictConfig, index: int) -> DictConfig:
 def run_passes(cfg: DictConfig) -> list[Path]:
     """Run every pass in a process of its own, one after the other, then pool them; returns the
     results files written. A pass that fails stops the sweep: what it and earlier passes wrote stays,
-    and running the same command again resumes."""
+    and running the same command again resumes. The sweep's folder is fixed here, once: the code's
+    state is part of its name, and a file edited while the passes run must not move the later
+    passes (or the pooling) to another folder."""
     count = passes_of(cfg)
+    sweep_dir = pass_folder(cfg, 0).parent
     for index in range(count):
-        config_path = pass_folder(cfg, index) / "config.yaml"
+        config_path = pass_folder(cfg, index, sweep_dir) / "config.yaml"
         config_path.parent.mkdir(parents=True, exist_ok=True)
-        OmegaConf.save(pass_config(cfg, index), config_path)
+        OmegaConf.save(pass_config(cfg, index, sweep_dir), config_path)
         print(f"=== pass {index + 1} of {count}: {config_path.parent}", flush=True)
         status = subprocess.call([sys.executable, "-m", "runners.passes", str(config_path), WITH_PARENT])
         if status != 0:
-            kept = pass_folder(cfg, 0).parent
+            kept = sweep_dir
             raise PassesError(
                 f"pass {index + 1} of {count} exited with status {status}; its rows and those of the passes "
                 f"before it are kept under {kept}: run the same command again to resume"
             )
     written, rows = [], []
-    for target, sources in pass_files(cfg, count).items():
+    for target, sources in pass_files(cfg, count, sweep_dir).items():
         pooled, left_out = pool_files(sources, target)
         note = f"; {left_out} key(s) not in every pass left out (run again to finish them)" if left_out else ""
         print(f"{target}: {len(pooled)} rows pooled from {count} passes{note}", flush=True)
@@ -143,23 +149,23 @@ def run_passes(cfg: DictConfig) -> list[Path]:
         records = read_results(target).to_dict("records")  # typed; the file may hold other sweeps' rows too
         rows += [ResultRow(**{name: r[name] for name in COLUMNS}) for r in records if key_of(r) in pooled]
     print(f"pooled over {count} passes:\n{summary_text(rows)}", flush=True)
-    retire_passes(cfg)
+    retire_passes(cfg, sweep_dir)
     return written
 
 
-def retire_passes(cfg: DictConfig) -> Path:
+def retire_passes(cfg: DictConfig, sweep_dir: Path | None = None) -> Path:
     """Rename the sweep's pass folder once its passes are pooled (`<id>` -> `<id>-pooled-<time>`):
     the pass files belong to that one run and are kept, but no later run resumes from them, so
     running the same sweep again measures afresh."""
-    folder = pass_folder(cfg, 0).parent
+    folder = pass_folder(cfg, 0, sweep_dir).parent
     retired = folder.with_name(f"{folder.name}-pooled-{new_run_id()}")
     folder.rename(retired)
     return retired
 
 
-def pass_files(cfg: DictConfig, count: int) -> dict[Path, list[Path]]:
+def pass_files(cfg: DictConfig, count: int, sweep_dir: Path | None = None) -> dict[Path, list[Path]]:
     """The sweep's results file -> the matching file of every pass (files every pass wrote)."""
-    first = pass_folder(cfg, 0)
+    first = pass_folder(cfg, 0, sweep_dir)
     if cfg.get("output"):
         relative = [Path(Path(cfg.output).name)]
         target_of = {relative[0]: Path(cfg.output)}
@@ -168,7 +174,7 @@ def pass_files(cfg: DictConfig, count: int) -> dict[Path, list[Path]]:
         target_of = {path: Path(cfg.results_dir) / path for path in relative}
     files = {}
     for path in relative:
-        sources = [pass_folder(cfg, index) / path for index in range(count)]
+        sources = [pass_folder(cfg, index, sweep_dir) / path for index in range(count)]
         if all(source.exists() for source in sources):
             files[target_of[path]] = sources
     return files

@@ -171,3 +171,33 @@ def test_the_fused_op_passes_the_family_check_on_the_gpu(dtype):
                 continue
             implementation = family.implementation(impl)
             assert family.check_of(implementation)(implementation.build(case), case) == PASS, (impl, norm)
+
+
+# ---- the report draws every family from the same code ---------------------------------------------
+
+
+def test_the_report_draws_the_fused_familys_sweeps_beside_the_standalone_ops(tmp_path, capsys):
+    from reports import render
+    from reports.sweeps import find_sweeps
+
+    fused_cases = '[{dim:[1],shapes:[[2,3,8],[2,3,16]]}]'
+    bench.run(family_cfg(tmp_path, "mode=[fwd_bwd]", "impl.names=[copy,fused,eager]", f"shape.cases={fused_cases}"))
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        standalone = compose(config_name="bench", overrides=[
+            "experiment=cpu_smoke", f"results_dir={tmp_path}", "timer.settings.cpu.reps=2", "mode=[fwd_bwd]",
+            "impl.names=[copy,seeded,eager]", "shape.cases=[{dim:[1],shapes:[[2,3,8],[2,5,8]]}]",
+        ])  # fmt: skip
+    bench.run(standalone)
+    gpu_dir = tmp_path / "cpu-smoke"
+    rows = pd.read_csv(gpu_dir / "fp32.csv")
+    sweeps = find_sweeps(rows)
+    assert [(sweep.workload, sweep.product, sweep.pattern) for sweep in sweeps] == [
+        ("micro", "seeded", "2xTx8"), ("dropout_add_rmsnorm", "fused", "2x3xN")]
+    assert render.main([str(gpu_dir), "--no-readme"]) == 0
+    figures = {path.name for path in (gpu_dir / "figures").glob("*.png")}
+    assert {"fp32_throughput_2xTx8_d1_p0.5.png", "fp32_speedup_2xTx8_d1_p0.5.png",
+            "fp32_throughput_dropout_add_rmsnorm_2x3xN_d1_p0.5.png",
+            "fp32_speedup_dropout_add_rmsnorm_2x3xN_d1_p0.5.png"} <= figures  # fmt: skip
+    summary = (gpu_dir / "summary.md").read_text()
+    assert "seeded runs at" in summary and "fused runs at" in summary
+    assert "| dtype | mode | fused % of copy, largest size |" in summary

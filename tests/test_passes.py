@@ -178,6 +178,16 @@ def test_the_pass_folder_belongs_to_one_state_of_the_code(tmp_path, monkeypatch)
     assert sweep_id(cfg) != before
 
 
+def test_a_file_edited_while_the_passes_run_moves_nothing(tmp_path, monkeypatch):
+    # The code's state names the pass folder; an edit between passes (a new dirty digest) used to
+    # send the pooling to another folder and fail after every pass was measured.
+    states = iter(f"0123abc-dirty-{n}" for n in range(100))
+    monkeypatch.setattr(passes, "code_state", lambda sha=None: next(states))
+    (target,) = run(compose_bench(tmp_path, "passes=2"))
+    assert set(read_results(target).status) == {"ok"}
+    assert len(list((tmp_path / PASSES_FOLDER).glob("*-pooled-*"))) == 1
+
+
 def test_a_pass_that_fails_stops_the_sweep_and_says_so(tmp_path):
     cfg = compose_bench(tmp_path, "passes=2")
     with open_dict(cfg):  # every build fails, so every row of the first pass is an error: it exits 1
