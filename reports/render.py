@@ -38,7 +38,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from reports import figures, markdown, readme, tables, targets
+from reports import figures, fused_targets, markdown, readme, tables, targets
 from reports.markdown import escape
 from reports.results import (
     DTYPES,
@@ -92,6 +92,7 @@ class GpuReport:
     not_ok: str
     models: str | None
     targets: str  # the performance targets' table; "" without micro-benchmark rows
+    fused_targets: str = ""  # the fused family's targets' table; "" without its rows
     method: str = ""  # how the micro-benchmark rows were measured (method_note)
     compiled: tuple[str, str] = ("", "")  # what compiling the whole training step did (tables.compile_table)
 
@@ -175,6 +176,7 @@ def render_gpu(gpu_dir: Path, frame: pd.DataFrame | None = None) -> GpuReport:
         models=tables.model_table(model_rows) if len(model_rows) else None,
         compiled=tables.compile_table(model_rows) if len(model_rows) else ("", ""),
         targets=targets.targets_table(frame),
+        fused_targets=fused_targets.fused_targets_table(frame),
         method=method_note(frame),
     )
     summary_path = gpu_dir / "summary.md"
@@ -239,6 +241,11 @@ def gpu_markdown(report: GpuReport, from_dir: Path, level: int, readme_view: boo
                   "(`python -m reports.targets`): `event` is the GPU time of an eager call, `cuda_graph` of a "
                   "graph replay, `host` the host's time per call. docs/perf-notes.md says why each miss is missed.",
                   report.targets]
+    if report.fused_targets:
+        parts += [f"{heading}# Fused dropout + add + RMSNorm: targets",
+                  "Sweep points of the fused op (`op=dropout_add_norm`, RMSNorm) meeting each of its targets, "
+                  "per dtype, forward + backward, event timer (`python -m reports.fused_targets`).",
+                  report.fused_targets]
     if report.models:
         parts += [f"{heading}# Model training step", *report.compiled, report.models]
     first_sweep = report.sweeps[0].sweep.slug if report.sweeps else None
