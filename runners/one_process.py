@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from runners.context import RunContext, resolve_device, use_triton_interpreter_without_gpu
 from runners.plan import flag
@@ -47,6 +47,9 @@ def check_before_measuring(cfg: DictConfig) -> None:
         from runners.sweep import check_sweep
 
         check_sweep(cfg, device)
+    elif str(OmegaConf.select(cfg, "op.name", default="dropout")) != "dropout":
+        raise ValueError(f"op={cfg.op.name} picks the micro sweep's op family; the model workload picks its dropout "
+                         "by workload.impls (fused: the transformer with the fused dropout + add + norm op)")
 
 
 def run_one_process(cfg: DictConfig) -> list[Path]:

@@ -201,3 +201,9 @@ def test_the_report_draws_the_fused_familys_sweeps_beside_the_standalone_ops(tmp
     summary = (gpu_dir / "summary.md").read_text()
     assert "seeded runs at" in summary and "fused runs at" in summary
     assert "| dtype | mode | fused % of copy, largest size |" in summary
+
+
+def test_the_model_workload_refuses_an_op_family_naming_what_to_use(tmp_path):
+    with pytest.raises(ValueError, match="workload.impls"):
+        bench.run(family_cfg(tmp_path, "workload=model"))
+    assert not (tmp_path / "cpu-smoke").exists()
