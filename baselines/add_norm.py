@@ -54,8 +54,7 @@ def example_inputs(case: AddNormCase) -> tuple[torch.Tensor, ...]:
     def tensor(shape):
         return torch.randn(shape, dtype=case.dtype, device=case.device, requires_grad=True)
 
-    vectors = {"rms": 1, "layer": 2, "none": 0}[case.norm]
-    return (tensor(case.shape), tensor(case.shape), *(tensor((case.width,)) for _ in range(vectors)))
+    return (tensor(case.shape), tensor(case.shape), *(tensor((case.width,)) for _ in range(case.norm_vectors)))
 
 
 @register("eager", bytes_moved=add_norm_bytes, family=FAMILY)

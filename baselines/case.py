@@ -52,6 +52,12 @@ class AddNormCase(DropoutCase):
     def width(self) -> int:
         return self.shape[-1]
 
+    @property
+    def norm_vectors(self) -> int:
+        """The norm's (D,) parameters an implementation takes after x and residual: RMSNorm's
+        weight, LayerNorm's weight and bias, none without a norm."""
+        return {"rms": 1, "layer": 2, "none": 0}[self.norm]
+
 
 class NotApplicable(Exception):
     """An implementation has no way to run this case (recorded as a `skipped` row, with the reason)."""

@@ -127,8 +127,7 @@ def _add_norm_inputs(case) -> tuple[torch.Tensor, ...]:
     def uniform(shape):
         return (torch.rand(shape, device=case.device) + 1).to(case.dtype).requires_grad_()
 
-    vectors = {"rms": 1, "layer": 2, "none": 0}[case.norm]
-    return (uniform(case.shape), uniform(case.shape), *(uniform((case.width,)) for _ in range(vectors)))
+    return (uniform(case.shape), uniform(case.shape), *(uniform((case.width,)) for _ in range(case.norm_vectors)))
 
 
 def check_add_norm(forward, case, is_dropout: bool = True) -> str:

@@ -27,7 +27,7 @@ import torch
 
 from baselines.add_norm import FAMILY as ADD_NORM
 from baselines.case import AddNormCase, DropoutCase
-from baselines.registry import FAMILY_IMPLEMENTATIONS, Implementation
+from baselines.registry import FAMILY_IMPLEMENTATIONS, Implementation, get
 from runners import checks, implementations  # noqa: F401  (implementations: registers products, rooflines)
 from runners.modes import Inputs, make_inputs
 from runners.plan import DTYPES, Point
@@ -48,8 +48,6 @@ class OpFamily:
         return FAMILY_IMPLEMENTATIONS.get(self.name, {})
 
     def implementation(self, name: str) -> Implementation:
-        from baselines.registry import get
-
         return get(name, self.name)
 
     def check_of(self, implementation: Implementation) -> Callable:
@@ -106,8 +104,7 @@ def add_norm_inputs(case: AddNormCase) -> Inputs:
     def tensor(shape, requires_grad=True):
         return torch.randn(shape, dtype=case.dtype, device=case.device, requires_grad=requires_grad)
 
-    vectors = {"rms": 1, "layer": 2, "none": 0}[case.norm]
-    tensors = (tensor(case.shape), tensor(case.shape), *(tensor((case.width,)) for _ in range(vectors)))
+    tensors = (tensor(case.shape), tensor(case.shape), *(tensor((case.width,)) for _ in range(case.norm_vectors)))
     return Inputs(tensors=tensors, grad_outs=(tensor(case.shape, False), tensor(case.shape, False)))
 
 
