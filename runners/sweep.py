@@ -324,7 +324,10 @@ def settings_of(cfg: DictConfig, device: torch.device) -> SweepSettings:
         return OmegaConf.to_container(node, resolve=True) if node is not None else {}
 
     family = family_of(str(OmegaConf.select(cfg, "op.name", default="dropout")))
-    op_settings = options(OmegaConf.select(cfg, "op.settings"))
+    op_node = OmegaConf.select(cfg, "op.settings")
+    if op_node is not None and not isinstance(op_node, DictConfig):
+        raise ValueError(f"op.settings={op_node!r}: give settings by name, e.g. op.settings.norm=layer")
+    op_settings = options(op_node)
     settings = SweepSettings(
         impls=impl_names(cfg), modes=mode_names(cfg), timers=timer_names(cfg, device), device=device,
         impl_options=options(cfg.impl.get("options")), timer_settings=options(cfg.timer.get("settings")),
@@ -333,8 +336,10 @@ def settings_of(cfg: DictConfig, device: torch.device) -> SweepSettings:
         rounds=whole_number(cfg, "timer.rounds", 1), shuffle_seed=whole_number(cfg, "timer.shuffle_seed", 0),
         first_round_index=int(cfg.get("pass_index", 0)) * whole_number(cfg, "timer.rounds", 1),
     )  # fmt: skip
-    for name in settings.impls:
-        family.implementation(name)  # an unknown name fails here, before anything runs
+    for name in settings.impls:  # an unknown name fails here, before anything runs
+        if name not in family.implementations:
+            raise KeyError(f"unknown implementation {name!r} of op={family.name}; registered: "
+                           f"{', '.join(sorted(family.implementations))} (op=<family> brings its own impl preset)")
     for name in settings.timers:  # so do settings a timer cannot take
         timers.check_settings(name, settings.timer_settings.get(name, {}))
     return settings

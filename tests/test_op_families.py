@@ -64,7 +64,8 @@ def test_each_norm_is_a_workload_of_its_own_so_their_rows_never_share_a_key(tmp_
 @pytest.mark.parametrize(
     "override, message",
     [("op.settings.norm=batch", "op.settings.norm='batch'"), ("+op.settings.width=3", "takes no such setting"),
-     ("op.settings.eps=0", "op.settings.eps=0"), ("impl.names=[native]", "unknown implementation 'native' of")],
+     ("op.settings.eps=0", "op.settings.eps=0"), ("impl.names=[native]", "unknown implementation 'native' of"),
+     ("op.settings=5", "give settings by name"), ("op.settings.eps=nan", "op.settings.eps=nan")],
 )  # fmt: skip
 def test_a_bad_family_setting_is_named_before_anything_runs(tmp_path, override, message):
     with pytest.raises((ValueError, KeyError), match=message):
@@ -75,6 +76,13 @@ def test_a_bad_family_setting_is_named_before_anything_runs(tmp_path, override, 
 def test_an_unknown_op_family_is_refused_naming_the_families():
     with pytest.raises(ValueError, match="dropout, dropout_add_norm"):
         family_of("attention")
+
+
+def test_a_family_named_without_its_impl_preset_says_where_the_presets_come_from(tmp_path):
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose(config_name="bench", overrides=["experiment=cpu_smoke", "op.name=dropout_add_norm"])
+    with pytest.raises(KeyError, match="'seeded:compile' of op=dropout_add_norm.*brings its own impl preset"):
+        sweep.check_sweep(cfg, torch.device("cpu"))
 
 
 def test_the_dropout_family_keeps_its_rows_name_and_the_fused_family_reaches_only_its_own_impls():
