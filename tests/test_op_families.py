@@ -215,3 +215,25 @@ def test_the_model_workload_refuses_an_op_family_naming_what_to_use(tmp_path):
     with pytest.raises(ValueError, match="workload.impls"):
         bench.run(family_cfg(tmp_path, "workload=model"))
     assert not (tmp_path / "cpu-smoke").exists()
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("op, impls", [("dropout", "[copy,seeded,eager]"), ("dropout_add_norm", None)])
+def test_each_family_sweeps_on_the_gpu_with_every_timer(tmp_path, op, impls):
+    # The families' sweep on CUDA, one small point, every GPU timer, one round: every implementation
+    # builds, passes its check and is timed (the Liger rows are ok where liger-kernel is installed).
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose(config_name="bench", overrides=[
+            f"op={op}", "device=cuda", "dtype=bf16", f"results_dir={tmp_path}", "passes=1", "timer.rounds=1",
+            "timer.gpu_warmup_s=0", "shape.cases=[{dim:[1],shapes:[[4,16,1024]]}]", "git_sha=test",
+            *([f"impl.names={impls}"] if impls else []),
+        ])  # fmt: skip
+    bench.run(cfg)
+    (path,) = (tmp_path).glob("*/bf16.csv")
+    rows = pd.read_csv(path)
+    assert set(rows.timer) == {"event", "cuda_graph", "host"}
+    liger = rows.impl.str.contains("liger")
+    assert set(rows[~liger].status) == {"ok"}, rows[rows.status != "ok"][["impl", "timer", "status", "error"]]
+    assert set(rows[liger].status) <= {"ok", "skipped"}
+    host = rows[(rows.timer == "host") & (rows.impl == "copy")]
+    assert host.host_ratio.notna().all()  # the family's roofline is the host timer's reference
