@@ -215,16 +215,17 @@ def link(path: Path, from_dir: Path) -> str:
 def gpu_markdown(report: GpuReport, from_dir: Path, level: int, readme_view: bool) -> str:
     """One GPU's results as markdown, figure links relative to `from_dir`: provenance, per sweep its
     reading and table, the rows not ok, the model table, the figures. The README view keeps the
-    tables and figures (README_FIGURES) of the first sweep only and links to summary.md."""
+    tables and figures (README_FIGURES) of each op family's first sweep only and links to summary.md."""
     heading = "#" * level
     summary_link = link(report.gpu_dir / "summary.md", from_dir)
     parts = [f"{heading} {escape(report.provenance.gpu)} (`{report.gpu_dir.name}`)",
              f"Provenance: {escape(report.provenance.footer())}.", report.method]
-    for index, summary in enumerate(report.sweeps):
+    first_sweeps = first_sweep_of_each_family(report.sweeps)
+    for summary in report.sweeps:
         timers = ", ".join(escape(timer) for timer in sorted(summary.timers))
         parts += [f"{heading}# {escape(summary.sweep.title)}",
                   tables.findings(summary.lines, summary.sweep, timers)]
-        if index == 0 or not readme_view:
+        if summary.sweep.slug in first_sweeps or not readme_view:
             parts += [tables.summary_table(summary.lines, summary.sweep),
                       f"Speedup = baseline p50 time / {summary.sweep.product} p50 time (timer {timers}), over the "
                       f"sweep of {summary.sweep.symbol}; host µs/call: p50 of back-to-back calls on one small tensor."]
@@ -248,15 +249,22 @@ def gpu_markdown(report: GpuReport, from_dir: Path, level: int, readme_view: boo
                   report.fused_targets]
     if report.models:
         parts += [f"{heading}# Model training step", *report.compiled, report.models]
-    first_sweep = report.sweeps[0].sweep.slug if report.sweeps else None
     shown = [figure for figure in report.figures
-             if not readme_view or (figure.kind in README_FIGURES and figure.sweep == first_sweep)]
+             if not readme_view or (figure.kind in README_FIGURES and figure.sweep in first_sweeps)]
     if shown:
         parts.append(f"{heading}# Figures")
         parts += [f"![{escape(figure.caption)}]({link(figure.path, from_dir)})" for figure in shown]
     if readme_view:
         parts.append(f"Every table and figure of this GPU: [{summary_link}]({summary_link}).")
     return "\n\n".join(part for part in parts if part) + "\n"
+
+
+def first_sweep_of_each_family(summaries: list[SweepSummary]) -> set[str]:
+    """The slugs of the first sweep of each op family (`workload`), in the report's order."""
+    firsts: dict[str, str] = {}
+    for summary in summaries:
+        firsts.setdefault(summary.sweep.workload, summary.sweep.slug)
+    return set(firsts.values())
 
 
 def readme_section(reports: list[GpuReport], readme_dir: Path) -> str:

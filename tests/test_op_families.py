@@ -209,6 +209,12 @@ def test_the_report_draws_the_fused_familys_sweeps_beside_the_standalone_ops(tmp
     summary = (gpu_dir / "summary.md").read_text()
     assert "seeded runs at" in summary and "fused runs at" in summary
     assert "| dtype | mode | fused % of copy, largest size |" in summary
+    # the README view: each family's first sweep in full (its table and throughput figure)
+    readme = render.gpu_markdown(render.render_gpu(gpu_dir), tmp_path, level=3, readme_view=True)
+    assert "| dtype | mode | seeded % of copy, largest size |" in readme
+    assert "| dtype | mode | fused % of copy, largest size |" in readme
+    assert "fp32_throughput_dropout_add_rmsnorm_2x3xN_d1_p0.5.png" in readme
+    assert "fp32_speedup_2xTx8_d1_p0.5.png" not in readme  # the speedup figures: summary.md only
 
 
 def test_the_model_workload_refuses_an_op_family_naming_what_to_use(tmp_path):
