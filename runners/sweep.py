@@ -68,10 +68,14 @@ class SweepSettings:
     overwrite: bool = False
     family: OpFamily = FAMILIES["dropout"]  # the op measured (op=<name>): runners/op_families.py
     op_settings: dict = field(default_factory=dict)  # the family's own settings (op.settings)
-    workload: str = "micro"  # the rows' workload column: the family's, for its settings
     rounds: int = 5
     shuffle_seed: int = 0
     first_round_index: int = 0  # pass i of a sweep in passes numbers its rounds from i * rounds
+
+    @property
+    def workload(self) -> str:
+        """The rows' workload column: the family's, for its settings (`micro` for the standalone op)."""
+        return self.family.workload(self.op_settings)
 
 
 class RecompiledWhileTiming(RuntimeError):
@@ -332,7 +336,7 @@ def settings_of(cfg: DictConfig, device: torch.device) -> SweepSettings:
         impls=impl_names(cfg), modes=mode_names(cfg), timers=timer_names(cfg, device), device=device,
         impl_options=options(cfg.impl.get("options")), timer_settings=options(cfg.timer.get("settings")),
         host_max_numel=whole_number(cfg, "timer.host_max_numel", 0), overwrite=flag(cfg, "overwrite"),
-        family=family, op_settings=op_settings, workload=family.workload(op_settings),
+        family=family, op_settings=op_settings,
         rounds=whole_number(cfg, "timer.rounds", 1), shuffle_seed=whole_number(cfg, "timer.shuffle_seed", 0),
         first_round_index=int(cfg.get("pass_index", 0)) * whole_number(cfg, "timer.rounds", 1),
     )  # fmt: skip

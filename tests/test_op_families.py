@@ -157,6 +157,11 @@ def test_the_check_fails_what_is_wrong():
     assert "dx differs from the float64 reference" in check_add_norm(backward_with_another_mask, case)
     assert "nothing is dropped" in check_add_norm(right, case, is_dropout=False)
 
+    def weight_untrained(x, residual, weight=None, bias=None):
+        return right(x, residual, weight.detach(), bias)
+
+    assert check_add_norm(weight_untrained, case) == "fail: no dweight"
+
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float64])
 @pytest.mark.parametrize("impl", ["fused", "seeded", "eager"])
