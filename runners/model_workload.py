@@ -235,8 +235,8 @@ def run_model(model_cfg, impl_name: str, dtype_name: str, device: torch.device, 
         return row
     if impl.dropout == FUSED and model_cfg.arch != "transformer":
         row.status = "skipped"
-        row.error = f"the fused dropout + add + norm op fuses a transformer block's add and norm; {model_cfg.arch} " \
-            "has none"
+        row.error = (f"the fused dropout + add + norm op fuses a transformer block's add and norm; "
+                     f"{model_cfg.arch} has none")
         return row
     try:
         measure(row, model_cfg, impl, DTYPES[dtype_name], device, settings)
