@@ -114,7 +114,7 @@ _TRANSFORMS_MESSAGE = (
 
 
 def _refuse_function_transforms(x: torch.Tensor) -> None:
-    """A clear TypeError under torch.func transforms (vmap, grad, jvp) and forward-mode AD, which the
+    """A clear RuntimeError under torch.func transforms (vmap, grad, jvp) and forward-mode AD, which the
     op's autograd Function does not implement (they would fail deep inside, or lose the tangent)."""
     if torch._C._functorch.maybe_current_level() is not None:
         raise RuntimeError(_TRANSFORMS_MESSAGE.format(what="a torch.func transform (vmap, grad, jvp, ...)"))

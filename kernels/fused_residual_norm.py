@@ -17,7 +17,14 @@ import torch
 from torch.autograd.function import once_differentiable
 
 from .autograd import dropout_op
-from .functional import SUPPORTED_DTYPES, _normalized_dims, _shared_dims, canonical_dim, dropout_probability
+from .functional import (
+    SUPPORTED_DTYPES,
+    _normalized_dims,
+    _shared_dims,
+    _training_flag,
+    canonical_dim,
+    dropout_probability,
+)
 from .fused_launch import NORMS, backward_any_device, forward_any_device
 from .launch import dropout_any_device
 from .seeds import GeneratorState, checked_seed, resolved_seed, traced_seed
@@ -232,6 +239,8 @@ def seeded_dropout_add_norm(
     dim = canonical_dim(dim)
     seed = checked_seed(seed)
     eps = _checked_eps(eps)
+    if type(training) is not bool:  # as the standalone op: "False" is an error, not a truthy string
+        training = _training_flag(training)
     norm_id = NORMS[norm]
     drop = training and p > 0
     if not drop:

@@ -216,6 +216,15 @@ def test_manual_seed_reproduces_and_calls_differ(device):
     assert torch.equal(first[1], residual + seeded_variational_dropout(x, 0.5, 1))
 
 
+def test_training_is_a_bool_as_the_standalone_op_takes_it():
+    x, residual = torch.ones(2, 3, 4), torch.ones(2, 3, 4)
+    with pytest.raises(TypeError, match="training must be a bool, got str"):
+        seeded_dropout_add_norm(x, residual, 0.5, training="False")
+    np = pytest.importorskip("numpy")
+    y, h = seeded_dropout_add_norm(x, residual, 0.5, training=np.bool_(False), norm=None)
+    assert torch.equal(h, x + residual)
+
+
 @pytest.mark.parametrize("p, training", [(0.0, True), (0.5, False)])
 def test_eval_mode_and_p_zero_add_and_normalize_without_a_mask(p, training):
     x, residual, weight, bias = inputs((2, 3, 16), torch.float32)
