@@ -9,8 +9,9 @@ against 0.84): both calls do the same kind of host work (a Python call, dispatch
 kernel launch, an autograd node), so a slower or faster CPU scales both alike. Reports and the
 gates judge host keys on this ratio; the absolute microseconds stay in the CSV as context.
 
-The reference is `copy`'s call in the same mode on the same tensors (runners/implementations.py:
-an autograd.Function around `torch.mul(x, 1, out=...)`, forward and backward): ATen elementwise
+The reference is the op family's roofline call in the same mode on the same tensors
+(`runners.sweep.host_reference`): for the standalone op `copy`'s (runners/implementations.py: an
+autograd.Function around `torch.mul(x, 1, out=...)`, forward and backward), ATen elementwise
 kernel launches through autograd, code that no change to the op touches. For copy's own row the
 ratio is about 1 (copy against itself), which shows the figure's noise floor.
 

@@ -225,9 +225,9 @@ def read_table(path: Path, known_columns: tuple[str, ...] | None) -> Table:
     for line, text_line in enumerate(lines[1:], start=2):
         if not text_line.strip():
             continue  # a blank line
-        reason = why_line_damaged(text_line, header)
+        fields, reason = parse_line(text_line, header)
         if reason is None:
-            rows.append(dict(zip(header, next(csv.reader([text_line], strict=True)), strict=True)))
+            rows.append(fields)
         else:
             damaged.append((line, reason))
             damaged_text.append(text_line)
@@ -244,19 +244,22 @@ def is_cut_header(text: str, known_columns: tuple[str, ...] | None) -> bool:
     return any(",".join(columns).startswith(text.rstrip("\r")) for columns in headers)
 
 
-def why_line_damaged(line: str, header: list[str]) -> str | None:
-    """Why one line of a results file is not a row the writer wrote, or None."""
+def parse_line(line: str, header: list[str]) -> tuple[dict[str, str] | None, str | None]:
+    """One line of a results file as (its fields by column, None), or (None, why it is not a row the
+    writer wrote)."""
     if "\x00" in line:
-        return "a NUL byte: no text the writer writes holds one"
+        return None, "a NUL byte: no text the writer writes holds one"
     try:
         record = next(csv.reader([line], strict=True))
     except csv.Error as error:
-        return f"not CSV ({error})"
+        return None, f"not CSV ({error})"
     if len(record) != len(header):
-        return f"{len(record)} fields, the header has {len(header)}"
+        return None, f"{len(record)} fields, the header has {len(header)}"
     if csv_line(record).decode("utf-8").rstrip("\r\n") != line.rstrip("\r"):
-        return "quoted as the writer never quotes (a stray quote?)"
-    return why_damaged(dict(zip(header, record, strict=True)))
+        return None, "quoted as the writer never quotes (a stray quote?)"
+    fields = dict(zip(header, record, strict=True))
+    reason = why_damaged(fields)
+    return (fields, None) if reason is None else (None, reason)
 
 
 def check_header(path: Path, header: list[str], known_columns: tuple[str, ...] | None) -> None:
