@@ -37,7 +37,8 @@ def cpu_banner(cfg: DictConfig) -> str:
 
 def check_before_measuring(cfg: DictConfig) -> None:
     """Refuse what cannot run before anything is measured or a pass started: an `output` that is no
-    results file, a flag that is no boolean, and (micro sweep) every setting `check_sweep` checks."""
+    results file, a flag that is no boolean, (micro sweep) every setting `check_sweep` checks, and
+    (model workload) an op family, which only the micro sweep measures."""
     flag(cfg, "overwrite")
     if cfg.get("output"):
         refuse_what_is_no_results_file(Path(cfg.output), COLUMNS)
