@@ -59,12 +59,22 @@ def make_inputs(shape, dtype: torch.dtype, device: torch.device) -> Inputs:
     return Inputs(tensors=(x,), grad_outs=(torch.randn(shape, dtype=dtype, device=device),))
 
 
+def fresh_leaves(tensors: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+    """New leaf tensors over the same memory, for one mode call. Autograd keeps one gradient
+    accumulator per leaf while any graph refers to it, and it belongs to the stream it was made on.
+    A graph left alive by an earlier call on the default stream (a build's check, a graph in a
+    reference cycle not yet collected) would hand its accumulator to a CUDA-graph capture on a side
+    stream: the backward then waits on the default stream, which invalidates the capture (and leaves
+    the process's RNG and memory pool in capture state). A fresh leaf has no accumulator yet."""
+    return tuple(t.detach().requires_grad_() if t.requires_grad else t for t in tensors)
+
+
 def make_family_mode_call(forward, inputs: Inputs, mode: str) -> ModeCall:
     """As `make_mode_call`, for a forward of several inputs and outputs: `forward(*inputs.tensors)`,
     backward through every output with `inputs.grad_outs`."""
-    if len(inputs.tensors) == 1 and len(inputs.grad_outs) == 1:
-        return make_mode_call(forward, inputs.x, inputs.grad_out, mode)
-    tensors, grad_outs = inputs.tensors, inputs.grad_outs
+    tensors, grad_outs = fresh_leaves(inputs.tensors), inputs.grad_outs
+    if len(tensors) == 1 and len(grad_outs) == 1:
+        return make_mode_call(forward, tensors[0], grad_outs[0], mode)
 
     def reset():
         for tensor in tensors:

@@ -23,7 +23,7 @@ from runners import bench, implementations, one_process, results_io, sweep, time
 from runners.bench import default_to_cpu_smoke, run
 from runners.context import output_path
 from runners.merge import main as merge_main
-from runners.modes import make_inputs, make_mode_call
+from runners.modes import Inputs, make_inputs, make_mode_call, mode_call_factory
 from runners.results_io import MixedGpuError, ResultsFile, read_results, samples_path_for
 from runners.rows import COLUMNS, KEY_COLUMNS, STATUSES, ResultRow
 
@@ -384,6 +384,38 @@ def test_backward_modes_reset_the_gradient_between_calls():
         mode_call.call()
         if mode == "bwd":  # same graph, same mask: the same gradient, not twice it
             assert torch.equal(inputs.x.grad, first)
+
+
+def accumulator_of(leaf: torch.Tensor):
+    """The gradient accumulator autograd hands a graph that uses `leaf` (the one alive, if any)."""
+    return (leaf * 1).grad_fn.next_functions[0][0]
+
+
+@pytest.mark.parametrize("mode", ["fwd", "bwd", "fwd_bwd"])
+@pytest.mark.parametrize("count", [1, 3])
+def test_a_mode_call_never_shares_a_gradient_accumulator_with_a_graph_left_alive(mode, count):
+    # A graph kept alive on the inputs (as a build's check can leave one, made on the default stream)
+    # must not lend its leaves' accumulators to a timed call: under a CUDA-graph capture on a side
+    # stream that one backward waits on the default stream and the capture fails.
+    tensors = tuple(torch.randn(2, 3, requires_grad=True) for _ in range(count))
+    inputs = Inputs(tensors=tensors, grad_outs=(torch.ones(2, 3),))
+    kept = [accumulator_of(t) for t in tensors]  # alive while `kept` is
+    received = []
+
+    def forward(*leaves):
+        received.extend(leaves)
+        return sum(leaves) * 2
+
+    mode_call = mode_call_factory(forward, inputs, mode)()
+    mode_call.reset()
+    mode_call.call()
+    assert len(received) == count
+    for leaf, original, accumulator in zip(received, tensors, kept, strict=True):
+        assert leaf is not original and leaf.requires_grad and leaf.data_ptr() == original.data_ptr()
+        assert accumulator_of(leaf) is not accumulator
+        assert accumulator_of(original) is accumulator
+        if mode != "fwd":
+            assert torch.equal(leaf.grad, torch.full((2, 3), 2.0)) and original.grad is None
 
 
 def test_help_shows_the_config():
