@@ -143,7 +143,6 @@ def render_gpu(gpu_dir: Path, frame: pd.DataFrame | None = None) -> GpuReport:
     summaries: dict[str, SweepSummary] = {}
     for dtype in (dtype for dtype in DTYPES if dtype in set(frame.dtype)):
         of_dtype = frame[frame.dtype == dtype]
-        footer = provenance(of_dtype).footer()
         micro = of_dtype[of_dtype.workload != "model"]  # every op family of the micro sweep
         for sweep in find_sweeps(micro):
             rows = sweep.rows(micro)
@@ -155,6 +154,7 @@ def render_gpu(gpu_dir: Path, frame: pd.DataFrame | None = None) -> GpuReport:
             summary.lines += tables.summarize(rows, host_rows, dtype, timer)
             if "host_us" in rows and rows.host_us.notna().any():
                 summary.host_lines += tables.host_table(rows, host_rows, dtype)
+            footer = provenance(pd.concat([rows, host_rows])).footer()  # where the figures' own rows come from
             for kind, caption, build, args in sweep_figures(rows, sweep, dtype, timer, footer):
                 path = figures_dir / f"{dtype}_{kind}_{sweep.slug}.png"
                 pngs[path] = figures.png_bytes(build, *args, banner=banner)
@@ -162,7 +162,8 @@ def render_gpu(gpu_dir: Path, frame: pd.DataFrame | None = None) -> GpuReport:
         model = of_dtype[of_dtype.workload == "model"]
         if not model.empty:
             path = figures_dir / f"{dtype}_model.png"
-            pngs[path] = figures.png_bytes(figures.model_figure, model, dtype, footer, banner=banner)
+            pngs[path] = figures.png_bytes(figures.model_figure, model, dtype, provenance(model).footer(),
+                                           banner=banner)
             listed.append(FigureFile("model", dtype, "", f"{dtype} model training step", path))
 
     written = [path for path, data in pngs.items() if write_if_changed(path, data)]

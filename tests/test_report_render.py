@@ -179,6 +179,32 @@ def test_stale_figures_are_removed(tmp_path):
                      "fp32_speedup_64xTx768_d1_p0.5.png", "fp32_throughput_64xTx768_d1_p0.5.png"]
 
 
+def test_each_figure_names_the_commits_of_its_own_rows(tmp_path, monkeypatch):
+    # One dtype's file holds rows measured at different commits (here the micro sweep and the model
+    # workload): a figure's footer names where its own rows come from, not every commit in the file.
+    gpu_dir = tmp_path / "gpu"
+    gpu_dir.mkdir()
+    frame = pd.read_csv(FIXTURE / "fp16.csv", keep_default_na=False, na_values=["nan"])
+    model = frame.workload == "model"
+    assert model.any() and (~model).any()
+    frame.loc[model, "git_sha"], frame.loc[~model, "git_sha"] = "b" * 40, "a" * 40
+    frame.to_csv(gpu_dir / "fp16.csv", index=False)
+    footers = {}
+    real_png_bytes = figures.png_bytes
+
+    def recording_png_bytes(build, *args, **kwargs):
+        footers.setdefault(build.__name__, set()).update(a for a in args if isinstance(a, str) and " · git " in a)
+        return real_png_bytes(build, *args, **kwargs)
+
+    monkeypatch.setattr(figures, "png_bytes", recording_png_bytes)
+    render.render([gpu_dir], None)
+    model_footers = footers.pop("model_figure")
+    assert model_footers and all("git bbbbbbbbbb ·" in footer for footer in model_footers), model_footers
+    assert footers, "no sweep figure drawn"
+    for name, drawn in footers.items():
+        assert drawn and all("git aaaaaaaaaa ·" in footer for footer in drawn), (name, drawn)
+
+
 def test_host_bound_points_are_drawn_hollow_and_older_csvs_without_the_column_still_render(tmp_path):
     frame = pd.read_csv(FIXTURE / "fp32.csv", keep_default_na=False, na_values=["nan"])
     fp32 = frame[(frame.workload == "micro") & (frame.timer != "host")]
