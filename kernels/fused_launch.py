@@ -136,13 +136,15 @@ def forward_triton(x, residual, weight, bias, seed, p: float, shared_dims, norm:
 
 
 def backward_triton(grad_y, grad_h, h, weight, seed, p: float, shared_dims, norm: int, eps: float,
-                    want_dweight: bool, want_dbias: bool):  # fmt: skip
+                    want_dweight: bool, want_dbias: bool, *, programs: int | None = None,
+                    num_warps: int | None = None):  # fmt: skip
     """(dx, dresidual, dweight, dbias) by the Triton kernel, for a norm (norm != 0); grad_y and grad_h
-    may be None (an output not used); dweight / dbias are None unless wanted."""
+    may be None (an output not used); dweight / dbias are None unless wanted. `programs` and
+    `num_warps`: the launch's grid and warps (default: the row plan's), for probes that compare them."""
     if h.is_cuda and h.device.index != _current_cuda_device():
         with torch.cuda.device(h.device):
             return backward_triton(grad_y, grad_h, h, weight, seed, p, shared_dims, norm, eps, want_dweight,
-                                   want_dbias)  # fmt: skip
+                                   want_dbias, programs=programs, num_warps=num_warps)  # fmt: skip
     mode = dropout_mode(p)
     plan = row_plan(tuple(h.shape), tuple(shared_dims))
     if plan.order is not None and mode == DROP_MASK.value:
@@ -150,7 +152,7 @@ def backward_triton(grad_y, grad_h, h, weight, seed, p: float, shared_dims, norm
         dx, dresidual, dweight, dbias = backward_triton(
             None if grad_y is None else grad_y.permute(order), None if grad_h is None else grad_h.permute(order),
             h.permute(order), weight, seed, p, packed_dims(shared_dims, h.dim()), norm, eps, want_dweight,
-            want_dbias,
+            want_dbias, programs=programs, num_warps=num_warps,
         )  # fmt: skip
         return unpacked(dx, order, h.shape), unpacked(dresidual, order, h.shape), dweight, dbias
     h = h.contiguous()
@@ -158,7 +160,7 @@ def backward_triton(grad_y, grad_h, h, weight, seed, p: float, shared_dims, norm
     grad_h = None if grad_h is None else grad_h.contiguous()
     d_model = h.shape[-1]
     compute_dtype = torch.float64 if h.dtype == torch.float64 else torch.float32
-    programs = max(1, min(plan.rows, 2 * sm_count(h.device)))
+    programs = max(1, min(plan.rows, programs or 2 * sm_count(h.device)))
     want_dweight = want_dweight and weight is not None
     dx, dresidual = torch.empty_like(h), torch.empty_like(h)
     dweight = h.new_zeros((programs, d_model), dtype=compute_dtype) if want_dweight else None
@@ -175,7 +177,7 @@ def backward_triton(grad_y, grad_h, h, weight, seed, p: float, shared_dims, norm
             HAS_WEIGHT=weight is not None, HAS_GRAD_Y=grad_y is not None, HAS_GRAD_H=grad_h is not None,
             WANT_DWEIGHT=want_dweight, WANT_DBIAS=want_dbias, DROPOUT=mode, SEED_MODE=seed_mode,
             COMPUTE_F64=h.dtype == torch.float64, ROUNDS=PHILOX_ROUNDS, BF16_ROUND_BY_HAND=not h.is_cuda,
-            num_warps=plan.num_warps,
+            num_warps=num_warps or plan.num_warps,
         )  # fmt: skip
     return (dx, dresidual, None if dweight is None else dweight.sum(0).to(weight.dtype),
             None if dbias is None else dbias.sum(0).to(h.dtype))  # fmt: skip
