@@ -113,6 +113,14 @@ def impl_line(impl: str, width: float = 1.4) -> dict:
             "zorder": 3 - LINE_WIDTHS.get(impl, width) / 4}  # the wider, the lower
 
 
+def seen_alone(style: dict, x) -> dict:
+    """`style` for a line over `x`; where `x` holds a single size a line draws nothing, so a line without
+    a marker of its own gets a dash there (a one-size sweep still shows copy's roofline)."""
+    if pd.Series(x).nunique() < 2 and not style.get("marker"):
+        return {**style, "marker": "_", "markersize": 16, "markeredgewidth": 2.0}
+    return style
+
+
 def plain_log_axis(axis) -> None:
     """A log10 axis with plain numbers at 1, 2 and 5 times each power of ten ("20", never "2x10^1")."""
     axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
@@ -152,11 +160,22 @@ def mark_not_ok(ax, rows: pd.DataFrame, color: str) -> bool:
     return not failed.empty
 
 
-def size_axis(ax, sizes, sweep: Sweep) -> None:
-    """Log2 x axis labelled with (at most about 8 of) the swept sizes themselves."""
+def size_ticks(sizes) -> list:
+    """At most about 8 of the swept sizes, no two closer than a seventh of the axis (in octaves), so
+    that no two labels run together (768 and 1024 on an axis up to 8192 would)."""
     sizes = sorted(sizes)
+    span = math.log2(sizes[-1] / sizes[0])
+    ticks: list = []
+    for size in sizes[:: math.ceil(len(sizes) / 8)]:
+        if not ticks or math.log2(size / ticks[-1]) >= span / 7:
+            ticks.append(size)
+    return ticks
+
+
+def size_axis(ax, sizes, sweep: Sweep) -> None:
+    """Log2 x axis labelled with (some of) the swept sizes themselves (`size_ticks`)."""
     ax.set_xscale("log", base=2)
-    ax.xaxis.set_major_locator(FixedLocator(sizes[:: math.ceil(len(sizes) / 8)]))
+    ax.xaxis.set_major_locator(FixedLocator(size_ticks(sizes)))
     ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: format_size(value)))
     ax.xaxis.set_minor_locator(NullLocator())
     ax.set_xlabel(sweep.x_label)
@@ -202,8 +221,8 @@ def throughput_figure(rows: pd.DataFrame, sweep: Sweep, dtype: str, timer: str, 
         if roofline.empty:  # a roofline measured in fwd only still bounds the other modes
             roofline = rows[(rows["mode"] == "fwd") & (rows.timer == timer) & (rows.impl == ROOFLINE_IMPL)]
             roofline_label = "copy, fwd (roofline)"
-        ax.plot(roofline.x, roofline.gbps.where(is_ok(roofline)), color=COLORS["copy"], linestyle="--",
-                linewidth=1.2, label=roofline_label)
+        ax.plot(roofline.x, roofline.gbps.where(is_ok(roofline)), label=roofline_label,
+                **seen_alone({"color": COLORS["copy"], "linestyle": "--", "linewidth": 1.2}, roofline.x))
         hollow |= mark_host_bound(ax, roofline.x, roofline.gbps, host_bound(roofline) & is_ok(roofline),
                                   COLORS["copy"])
         marked |= mark_not_ok(ax, roofline, COLORS["copy"])
@@ -368,10 +387,10 @@ def host_figure(rows: pd.DataFrame, sweep: Sweep, dtype: str, footer: str) -> Fi
         of_mode = event[event["mode"] == mode]
         for impl in impls:
             line = of_mode[of_mode.impl == impl]
-            ax.plot(line.x, line.host_us, **impl_line(impl), label=impl)
+            ax.plot(line.x, line.host_us, **seen_alone(impl_line(impl), line.x), label=impl)
         product = of_mode[of_mode.impl == sweep.product]
-        ax.plot(product.x, product.p50_ms * 1e3, color=impl_color(sweep.product), linestyle=":", linewidth=1.4,
-                label=f"{sweep.product}'s GPU time (event)")
+        ax.plot(product.x, product.p50_ms * 1e3, label=f"{sweep.product}'s GPU time (event)",
+                **seen_alone({"color": impl_color(sweep.product), "linestyle": ":", "linewidth": 1.4}, product.x))
         size_axis(ax, sorted(event.x.unique()), sweep)
         ax.set_title(mode)
         ax.set_yscale("log")

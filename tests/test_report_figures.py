@@ -100,3 +100,25 @@ def test_cpu_rows_get_the_cpu_banner_and_gpu_rows_do_not(fp16, tmp_path):
     assert render.figure_banner(tmp_path / "nvidia-h200", fp16) == ""
     figure = drawn(figures.throughput_figure, *sweep_args(fp16), banner=figures.CPU_BANNER)
     assert figure.get_suptitle().startswith("CPU smoke — not GPU figures\n")
+
+
+def test_size_ticks_never_crowd_two_labels_together():
+    assert figures.size_ticks([768, 1024, 2048, 4096, 8192]) == [768, 2048, 4096, 8192]
+    powers = [2**k for k in range(14)]
+    assert figures.size_ticks(powers) == powers[::2]  # evenly spread sizes keep every other one
+    assert figures.size_ticks([32]) == [32]
+
+
+@pytest.mark.parametrize("kind", ["throughput", "host"])
+def test_a_sweep_of_one_size_still_shows_the_lines_without_markers(fp16, kind):
+    # A line through one point draws nothing: copy's roofline (and the product's GPU time in the host
+    # figure) must still show, as a dash at that size.
+    rows, sweep, dtype, timer, footer = sweep_args(fp16)
+    one = rows[rows.x == rows.x.min()]
+    args = (one, sweep, dtype, timer, footer) if kind == "throughput" else (one, sweep, dtype, footer)
+    figure = drawn(getattr(figures, f"{kind}_figure"), *args)
+    markerless = [line.get_label() for ax in figure.axes[:3] for line in ax.get_lines()
+                  if not line.get_label().startswith("_") and line.get_marker() in (None, "None", "", " ")]
+    assert markerless == []
+    labels = {line.get_label() for line in figure.axes[0].get_lines()}
+    assert ("copy (roofline)" if kind == "throughput" else "copy") in labels
