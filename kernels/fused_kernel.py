@@ -35,18 +35,24 @@ DROP_ALL: tl.constexpr = tl.constexpr(2)  # p == 1: zeros, as the standalone op 
 
 @triton.jit
 def _multiplier(row, cols, k0, k1, threshold, scale, size_s, size_k, mask_row_len, mask_col_stride,
-                BLOCK_D: tl.constexpr, LANES: tl.constexpr, ROUNDS: tl.constexpr):  # fmt: skip
+                BLOCK_D: tl.constexpr, LANES: tl.constexpr, ROUNDS: tl.constexpr,
+                TILE: tl.constexpr = False):  # fmt: skip
     """keep ? scale : 0 for the row's columns, in the columns' tile shape.
 
     LANES == 8 (last dim kept, D % 8 == 0): the tile is [BLOCK_D // 8, 8] and each group of 8 is the
     eight decisions of one Philox call, made once. LANES == 1: one call per element, which picks its
-    16-bit half."""
+    16-bit half. TILE: `row` is a tile of rows ([ROWS, 1, 1] with LANES == 8, else [ROWS, 1]) and
+    `cols` has a leading axis of 1 (`_row_tile`); the result is [ROWS, ...]."""
     o = row // (size_s * size_k)
     k = row % size_k
     base = (o * size_k + k) * mask_row_len  # mask index of the row's column 0 (int64)
     if LANES == 8:
-        call = base // 8 + tl.arange(0, BLOCK_D // 8)[:, None]  # [BLOCK_D // 8, 1]: base % 8 == 0
+        group = tl.arange(0, BLOCK_D // 8)[:, None]  # [BLOCK_D // 8, 1]: one call per group, base % 8 == 0
         position = tl.arange(0, 8)[None, :]
+        if TILE:
+            group = tl.expand_dims(group, 0)
+            position = tl.expand_dims(position, 0)
+        call = base // 8 + group
     else:
         m = base + cols.to(tl.int64) * mask_col_stride
         call = m // 8
@@ -88,6 +94,40 @@ def _normalized(h, in_row, D, eps, NORM: tl.constexpr):
     else:
         centered = h
     rstd = 1.0 / tl.sqrt(tl.sum(centered * centered) / D + eps)
+    return centered * rstd, rstd
+
+
+@triton.jit
+def _row_tile(tile, ROWS: tl.constexpr, BLOCK_D: tl.constexpr, LANES: tl.constexpr):
+    """(rows, cols) of row tile `tile` (its ROWS rows), shaped to broadcast into the tile: [ROWS, 1, 1]
+    and [1, BLOCK_D // 8, 8] when LANES == 8, else [ROWS, 1] and [1, BLOCK_D]."""
+    rows = tile * ROWS + tl.arange(0, ROWS)
+    if LANES == 8:  # one return, as in _rounded
+        rows = rows[:, None, None]
+    else:
+        rows = rows[:, None]
+    return rows, tl.expand_dims(_columns(BLOCK_D, LANES), 0)
+
+
+@triton.jit
+def _row_sums(x, LANES: tl.constexpr):
+    """Each row's sum of a row tile, shaped to broadcast into it."""
+    if LANES == 8:
+        sums = tl.sum(tl.sum(x, axis=2, keep_dims=True), axis=1, keep_dims=True)
+    else:
+        sums = tl.sum(x, axis=1, keep_dims=True)
+    return sums
+
+
+@triton.jit
+def _normalized_rows(h, in_tile, D, eps, NORM: tl.constexpr, LANES: tl.constexpr):
+    """`_normalized` of each row of a row tile: (xhat, rstd), rstd shaped to broadcast."""
+    if NORM == NORM_LAYER:
+        mean = _row_sums(h, LANES) / D
+        centered = tl.where(in_tile, h - mean, 0.0)
+    else:
+        centered = h
+    rstd = 1.0 / tl.sqrt(_row_sums(centered * centered, LANES) / D + eps)
     return centered * rstd, rstd
 
 
@@ -141,12 +181,13 @@ def dropout_add_norm_backward_kernel(
     grad_y_ptr, grad_h_ptr, h_ptr, weight_ptr, dx_ptr, dresidual_ptr, dweight_ptr, dbias_ptr,
     seed_ptr, offset_ptr, seed_lo, seed_hi, threshold, scale_bits, eps,
     rows, D, size_s, size_k, mask_row_len, mask_col_stride,
-    BLOCK_D: tl.constexpr, LANES: tl.constexpr, NORM: tl.constexpr, HAS_WEIGHT: tl.constexpr,
+    BLOCK_D: tl.constexpr, LANES: tl.constexpr, ROWS: tl.constexpr, NORM: tl.constexpr, HAS_WEIGHT: tl.constexpr,
     HAS_GRAD_Y: tl.constexpr, HAS_GRAD_H: tl.constexpr, WANT_DWEIGHT: tl.constexpr, WANT_DBIAS: tl.constexpr,
     DROPOUT: tl.constexpr, SEED_MODE: tl.constexpr, COMPUTE_F64: tl.constexpr, ROUNDS: tl.constexpr,
     BF16_ROUND_BY_HAND: tl.constexpr,
 ):  # fmt: skip
-    """Rows pid, pid + programs, ...: the statistics recomputed from h (nothing else was saved), then
+    """Row tiles of ROWS rows, tiles pid, pid + programs, ...: the statistics recomputed from h
+    (nothing else was saved), then, per row,
 
         g = grad_y * weight
         layer: dh = rstd * (g - mean(g) - xhat * mean(g * xhat))
@@ -156,54 +197,56 @@ def dropout_add_norm_backward_kernel(
         dweight[pid] = sum over its rows of grad_y * xhat,  dbias[pid] = sum of grad_y  (partials)
 
     I/O per row: read grad_y, grad_h (each when present), h (when a norm is used); write dx,
-    dresidual. Per program: read weight once, write one row of partial dweight and dbias."""
+    dresidual. Per program: read weight once, write one row of partial dweight and dbias. ROWS rows
+    at a time put ROWS times the bytes in flight per step of a program's loop (small D)."""
     pid = tl.program_id(0).to(tl.int64)
     programs = tl.num_programs(0)
     cols = _columns(BLOCK_D, LANES)
-    in_row = cols < D
     compute = tl.float64 if COMPUTE_F64 else tl.float32
     dtype = dx_ptr.dtype.element_ty
     if DROPOUT == DROP_MASK:
         k0, k1 = philox_key(seed_ptr, offset_ptr, seed_lo, seed_hi, SEED_MODE)
         scale = dropout_scale_of(scale_bits, COMPUTE_F64, False)
     if HAS_WEIGHT:
-        weight = tl.load(weight_ptr + cols, mask=in_row, other=0.0).to(compute)
+        weight = tl.expand_dims(tl.load(weight_ptr + cols, mask=cols < D, other=0.0).to(compute), 0)
     dweight = tl.zeros(cols.shape, compute)
     dbias = tl.zeros(cols.shape, compute)
 
-    for i in range(0, tl.cdiv(rows - pid, programs)):
-        row = pid + i * programs
-        offsets = row * D + cols
-        dh = tl.zeros(cols.shape, compute)
+    for i in range(0, tl.cdiv(tl.cdiv(rows, ROWS) - pid, programs)):
+        row, col = _row_tile(pid + i * programs, ROWS, BLOCK_D, LANES)
+        in_tile = (row < rows) & (col < D)
+        offsets = row * D + col
+        dh = tl.zeros(in_tile.shape, compute)
         if HAS_GRAD_H:
-            dh += tl.load(grad_h_ptr + offsets, mask=in_row, other=0.0).to(compute)
+            dh += tl.load(grad_h_ptr + offsets, mask=in_tile, other=0.0).to(compute)
         if NORM != NORM_NONE and HAS_GRAD_Y:
-            h = tl.load(h_ptr + offsets, mask=in_row, other=0.0).to(compute)
-            grad_y = tl.load(grad_y_ptr + offsets, mask=in_row, other=0.0).to(compute)
-            xhat, rstd = _normalized(h, in_row, D, eps, NORM)
+            h = tl.load(h_ptr + offsets, mask=in_tile, other=0.0).to(compute)
+            grad_y = tl.load(grad_y_ptr + offsets, mask=in_tile, other=0.0).to(compute)
+            xhat, rstd = _normalized_rows(h, in_tile, D, eps, NORM, LANES)
             g = grad_y
             if HAS_WEIGHT:
                 g = grad_y * weight
-            dh_norm = g - xhat * (tl.sum(g * xhat) / D)
+            dh_norm = g - xhat * (_row_sums(g * xhat, LANES) / D)
             if NORM == NORM_LAYER:
-                dh_norm -= tl.sum(g) / D
-            dh += tl.where(in_row, dh_norm * rstd, 0.0)
+                dh_norm -= _row_sums(g, LANES) / D
+            dh += tl.where(in_tile, dh_norm * rstd, 0.0)
             if WANT_DWEIGHT:
-                dweight += grad_y * xhat
+                dweight += tl.sum(grad_y * xhat, axis=0)
             if WANT_DBIAS:
-                dbias += grad_y
+                dbias += tl.sum(grad_y, axis=0)
         dresidual = _rounded(dh, dtype, BF16_ROUND_BY_HAND)
-        tl.store(dresidual_ptr + offsets, dresidual, mask=in_row)
+        tl.store(dresidual_ptr + offsets, dresidual, mask=in_tile)
         if DROPOUT == DROP_MASK:
-            multiplier = _multiplier(row, cols, k0, k1, threshold, scale, size_s, size_k, mask_row_len,
-                                     mask_col_stride, BLOCK_D, LANES, ROUNDS)  # fmt: skip
+            multiplier = _multiplier(row, col, k0, k1, threshold, scale, size_s, size_k, mask_row_len,
+                                     mask_col_stride, BLOCK_D, LANES, ROUNDS, True)  # fmt: skip
             dx = _rounded(dresidual.to(compute) * multiplier, dtype, BF16_ROUND_BY_HAND)
         elif DROPOUT == DROP_ALL:
-            dx = tl.zeros(cols.shape, dtype)
+            dx = tl.zeros(in_tile.shape, dtype)
         else:
             dx = dresidual
-        tl.store(dx_ptr + offsets, dx, mask=in_row)
+        tl.store(dx_ptr + offsets, dx, mask=in_tile)
 
+    in_row = cols < D
     if WANT_DWEIGHT:
         tl.store(dweight_ptr + pid * D + cols, dweight, mask=in_row)
     if WANT_DBIAS:

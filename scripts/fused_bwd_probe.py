@@ -1,16 +1,21 @@
-"""Probe (GPU): the fused op's backward kernel at several grids and warp counts, side by side.
+"""Probe (GPU): the fused op's backward kernel at several grids, warp counts and row tiles, side by side.
 
-The backward kernel runs a grid of `programs` programs, each looping over rows
-(kernels/fused_kernel.py); the row plan's default is 2 programs per SM and its `num_warps`. This
-probe times `kernels.fused_launch.backward_triton` (the kernel and the sum of the per-program
-dweight partials) for `programs = k * SMs` and a few warp counts, RMSNorm with a weight, p 0.5,
-mask shared along T, at (32, 512, D), in interleaved rounds (each round times every candidate once
-with triton's do_bench, L2 flushed, median), and reports each candidate's median over rounds, its
-GB/s over the fused op's backward bytes (5 N s: read dy, dh, h; write dx, dresidual) and its time
-over the default's. The default is timed twice (`default` and `default again`): their ratio is the
-A/A noise of this probe.
+The backward kernel runs a grid of `programs` programs, each looping over tiles of `rows_per_tile`
+rows (kernels/fused_kernel.py); the row plan's default is 2 programs per SM, its `num_warps`, one row
+per tile. This probe times `kernels.fused_launch.backward_triton` (the kernel and the sum of the
+per-program dweight partials) for `programs = k * SMs`, a few warp counts and row tiles, RMSNorm with
+a weight, p 0.5, mask shared along T, at (32, 512, D).
 
-    python3 scripts/fused_bwd_probe.py OUT_CSV [--dtype bf16] [--rounds 5]
+GPU time only: each candidate's calls are captured in a CUDA graph (CALLS calls back to back) and
+the graph is replayed between two events, so the host's launch cost (which made an earlier version
+of this probe read host time at small D) is not in the figure; no L2 flush between calls (the
+tensors, 5 x 32 x 512 x D x 2 bytes, are larger than the H200's L2 from D = 768 up). Rounds are
+interleaved: each round replays every candidate once. Reported per candidate: the median over rounds
+of the per-call time, GB/s over the backward's bytes (5 N s: read dy, dh, h; write dx, dresidual),
+% of a copy of the same bytes timed the same way, and the time over the default's. The default is
+timed twice (`default` and `default again`): their ratio is this probe's A/A noise.
+
+    python3 scripts/fused_bwd_probe.py OUT_CSV [--dtype bf16] [--rounds 7] [--widths 768,2048,8192]
 """
 
 from __future__ import annotations
@@ -20,26 +25,57 @@ import csv
 import statistics
 
 import torch
-import triton.testing
 
 from kernels.fused_launch import NORMS, backward_triton, row_plan
 from kernels.launch import sm_count
 
 WIDTHS = (768, 1024, 2048, 4096, 8192)
-MULTIPLIERS = (2, 4, 8, 16, 32)
+MULTIPLIERS = (2, 4, 8)
+ROW_TILES = (1, 2, 4, 8)
+MAX_TILE_ELEMENTS = 8192  # rows_per_tile x BLOCK_D kept in registers
+CALLS = 10  # calls per graph replay
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
 
 
-def candidates(d_model: int, sms: int) -> list[tuple[str, int, int]]:
-    """(name, programs, num_warps); the default first and last."""
-    default_warps = row_plan((32, 512, d_model), (1,)).num_warps
-    out = [("default", 2 * sms, default_warps)]
-    for k in MULTIPLIERS:
-        for warps in sorted({default_warps, max(default_warps // 2, 1), min(default_warps * 2, 16)}):
-            if (k, warps) != (2, default_warps):
-                out.append((f"k{k} w{warps}", k * sms, warps))
-    out.append(("default again", 2 * sms, default_warps))
+def candidates(d_model: int, sms: int) -> list[tuple[str, int, int, int]]:
+    """(name, programs, num_warps, rows_per_tile); the default first and last."""
+    plan = row_plan((32, 512, d_model), (1,))
+    default = ("default", 2 * sms, plan.num_warps, 1)
+    out = [default]
+    for rows in (r for r in ROW_TILES if r * plan.block_d <= MAX_TILE_ELEMENTS):
+        for k in MULTIPLIERS:
+            for warps in sorted({plan.num_warps, min(2 * plan.num_warps, 16), min(4 * plan.num_warps, 16)}):
+                if (k * sms, warps, rows) != default[1:]:
+                    out.append((f"r{rows} k{k} w{warps}", k * sms, warps, rows))
+    out.append(("default again", *default[1:]))
     return out
+
+
+def graph_of(call) -> torch.cuda.CUDAGraph:
+    """CALLS calls of `call` captured in one graph (after warm-up on the capture stream)."""
+    stream = torch.cuda.Stream()
+    stream.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(stream):
+        for _ in range(3):
+            call()
+    torch.cuda.current_stream().wait_stream(stream)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph, stream=stream):
+        for _ in range(CALLS):
+            call()
+    return graph
+
+
+def per_call_ms(graph: torch.cuda.CUDAGraph, replays: int = 5) -> float:
+    graph.replay()  # the first replay uploads the graph
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    torch.cuda.synchronize()
+    start.record()
+    for _ in range(replays):
+        graph.replay()
+    end.record()
+    torch.cuda.synchronize()
+    return start.elapsed_time(end) / (replays * CALLS)
 
 
 def probe_width(d_model: int, dtype_name: str, sms: int, rounds: int) -> list[dict]:
@@ -51,30 +87,32 @@ def probe_width(d_model: int, dtype_name: str, sms: int, rounds: int) -> list[di
     src = torch.empty(h.numel() * 5 // 2, device="cuda", dtype=dtype)
     dst = torch.empty_like(src)  # copying 2.5 N elements moves the backward's 5 N s bytes
 
-    def call(programs, warps):
+    def call(programs, warps, rows):
         return backward_triton(grad_y, grad_h, h, weight, 1234, 0.5, (1,), NORMS["rms"], 1e-6, True, False,
-                               programs=programs, num_warps=warps)  # fmt: skip
+                               programs=programs, num_warps=warps, rows_per_tile=rows)  # fmt: skip
 
     cands = candidates(d_model, sms)
-    reference = call(2 * sms, cands[0][2])
-    for _, programs, warps in cands[1:]:  # the same gradients (warps change the row sums' order: last bits)
-        for got, want in zip(call(programs, warps)[:3], reference[:3], strict=True):
+    reference = call(*cands[0][1:])
+    for _, *setting in cands[1:]:  # the same gradients (warps and tiles change the row sums' order: last bits)
+        for got, want in zip(call(*setting)[:3], reference[:3], strict=True):
             torch.testing.assert_close(got, want, rtol=2e-2, atol=2e-2)
-    times: dict[str, list[float]] = {name: [] for name, _, _ in cands}
+    graphs = {name: graph_of(lambda s=setting: call(*s)) for name, *setting in cands}
+    copy_graph = graph_of(lambda: dst.copy_(src))
+    times: dict[str, list[float]] = {name: [] for name in graphs}
     copy_ms = []
     for _ in range(rounds):
-        copy_ms.append(triton.testing.do_bench(lambda: dst.copy_(src), return_mode="median"))
-        for name, programs, warps in cands:
-            times[name].append(triton.testing.do_bench(lambda p=programs, w=warps: call(p, w), return_mode="median"))
+        copy_ms.append(per_call_ms(copy_graph))
+        for name, graph in graphs.items():
+            times[name].append(per_call_ms(graph))
     copy = statistics.median(copy_ms)
     default = statistics.median(times["default"])
     rows = []
-    for name, programs, warps in cands:
+    for name, programs, warps, tile in cands:
         ms = statistics.median(times[name])
         rows.append(dict(dtype=dtype_name, d_model=d_model, candidate=name, programs=programs, num_warps=warps,
-                         p50_ms=ms, gbps=bytes_moved / ms / 1e6, pct_of_copy=100 * copy / ms,
-                         over_default=ms / default, rounds=rounds))  # fmt: skip
-        print(f"{dtype_name} D={d_model:5d} {name:14s} programs={programs:5d} warps={warps:2d} "
+                         rows_per_tile=tile, p50_ms=ms, gbps=bytes_moved / ms / 1e6, pct_of_copy=100 * copy / ms,
+                         over_default=ms / default, rounds=rounds, copy_ms=copy))  # fmt: skip
+        print(f"{dtype_name} D={d_model:5d} {name:14s} programs={programs:5d} warps={warps:2d} rows={tile} "
               f"{ms * 1e3:8.1f} us  {100 * copy / ms:5.1f}% of copy  x{ms / default:.3f} of default", flush=True)
     return rows
 
@@ -83,10 +121,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out_csv")
     parser.add_argument("--dtype", default="bf16", choices=sorted(DTYPES))
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--widths", default=",".join(map(str, WIDTHS)), help="comma-separated D values")
     args = parser.parse_args()
     sms = sm_count(torch.device("cuda"))
-    rows = [row for d_model in WIDTHS for row in probe_width(d_model, args.dtype, sms, args.rounds)]
+    widths = [int(w) for w in args.widths.split(",")]
+    rows = [row for d_model in widths for row in probe_width(d_model, args.dtype, sms, args.rounds)]
     with open(args.out_csv, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()

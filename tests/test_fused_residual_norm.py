@@ -161,6 +161,30 @@ def test_gradients_match_an_fp64_reference(dtype, norm, backend):
         torch.testing.assert_close(got.cpu().double(), want, rtol=rtol, atol=atol, msg=name)
 
 
+@pytest.mark.parametrize("case", CASES[:4], ids=_ids)
+@pytest.mark.parametrize("rows_per_tile, programs", [(2, 3), (4, 1), (8, None)])
+def test_row_tiles_give_the_one_row_gradients(case, rows_per_tile, programs):
+    # The backward taking several rows per step of a program's loop (tiles past the last row
+    # included): the gradients of one row at a time, dx still the standalone op of dresidual.
+    shape, dims = case
+    x, residual, weight, bias = inputs(shape, torch.bfloat16)
+    grad_y, grad_h = inputs(shape, torch.bfloat16, seed=1)[:2]
+    _, h = forward_triton(x, residual, weight, bias, 5, 0.5, dims, NORMS["layer"], 1e-6)
+    one_row = backward_triton(grad_y, grad_h, h, weight, 5, 0.5, dims, NORMS["layer"], 1e-6, True, True)
+    tiled = backward_triton(grad_y, grad_h, h, weight, 5, 0.5, dims, NORMS["layer"], 1e-6, True, True,
+                            programs=programs, rows_per_tile=rows_per_tile)  # fmt: skip
+    assert torch.equal(tiled[0].cpu(), seeded_variational_dropout(tiled[1].cpu(), 0.5, dims, seed=5))
+    for name, got, want in zip(("dx", "dresidual", "dweight", "dbias"), tiled, one_row, strict=True):
+        torch.testing.assert_close(got, want, rtol=1.6e-2, atol=1.6e-2, msg=name)
+
+
+def test_a_row_tile_that_is_no_power_of_two_is_refused():
+    x, residual, weight, bias = inputs((2, 3, 8), torch.float32)
+    _, h = forward_triton(x, residual, weight, bias, 5, 0.5, (1,), NORMS["rms"], 1e-6)
+    with pytest.raises(ValueError, match="rows_per_tile must be a power of 2, got 3"):
+        backward_triton(x, None, h, weight, 5, 0.5, (1,), NORMS["rms"], 1e-6, True, False, rows_per_tile=3)
+
+
 def test_unused_outputs_and_no_norm():
     # Post-norm use (h unused), a norm without weight, and norm=None (y is h; backward is the standalone op).
     x, residual, _, _ = inputs((2, 3, 16), torch.float32)
