@@ -227,9 +227,11 @@ def gpu_markdown(report: GpuReport, from_dir: Path, level: int, readme_view: boo
         parts += [f"{heading}# {escape(summary.sweep.title)}",
                   tables.findings(summary.lines, summary.sweep, timers)]
         if summary.sweep.slug in first_sweeps or not readme_view:
+            host_note = ("; host µs/call: p50 of back-to-back calls on one small tensor"
+                         if tables.host_columns(summary.lines, summary.sweep) else "")
             parts += [tables.summary_table(summary.lines, summary.sweep),
                       f"Speedup = baseline p50 time / {summary.sweep.product} p50 time (timer {timers}), over the "
-                      f"sweep of {summary.sweep.symbol}; host µs/call: p50 of back-to-back calls on one small tensor."]
+                      f"sweep of {summary.sweep.symbol}{host_note}."]
         if summary.host_lines and not readme_view:
             parts += [f"Host overhead, {escape(summary.sweep.title)}: the host timer on the smallest tensor, the "
                       "host's time to issue one call (event rows, median over the sweep), and the largest size "

@@ -85,12 +85,19 @@ def format_speedup(found, symbol: str) -> str:
     return f"{found[0]:.2f}x ({symbol}={format_size(found[1])})" if found else "–"
 
 
+def host_columns(lines: list[SummaryLine], sweep: Sweep) -> list[str]:
+    """The impls whose host figure some line has (a sweep without a host-timed size has none)."""
+    return [impl for impl in host_impls(sweep.product)
+            if any(math.isfinite(line.host_us.get(impl, math.nan)) for line in lines)]
+
+
 def summary_table(lines: list[SummaryLine], sweep: Sweep) -> str:
     symbol = sweep.symbol
     header = ["dtype", "mode", f"{sweep.product} % of copy, largest size"]
     for baseline in SPEEDUP_BASELINES:
         header += [f"vs {baseline}: worst", f"vs {baseline}: best"]
-    header += [f"host µs/call: {impl}" for impl in host_impls(sweep.product)]
+    hosts = host_columns(lines, sweep)
+    header += [f"host µs/call: {impl}" for impl in hosts]
     rows = []
     for line in lines:
         pct = (f"{line.pct_of_copy:.1f}% ({symbol}={format_size(line.largest)})"
@@ -99,7 +106,7 @@ def summary_table(lines: list[SummaryLine], sweep: Sweep) -> str:
         for baseline in SPEEDUP_BASELINES:
             worst, best = line.speedup_range[baseline]
             cells += [format_speedup(worst, symbol), format_speedup(best, symbol)]
-        cells += [format_number(line.host_us[impl], ".1f") for impl in host_impls(sweep.product)]
+        cells += [format_number(line.host_us[impl], ".1f") for impl in hosts]
         rows.append(cells)
     return markdown.table(header, rows)
 

@@ -205,6 +205,24 @@ def test_each_figure_names_the_commits_of_its_own_rows(tmp_path, monkeypatch):
         assert drawn and all("git aaaaaaaaaa ·" in footer for footer in drawn), (name, drawn)
 
 
+def test_a_sweep_without_host_rows_gets_no_empty_host_columns(tmp_path):
+    # A sweep with no size small enough for the host timer (the fused family's widths) has no host
+    # figure: its summary table must not carry host columns of dashes, nor a caption explaining them.
+    gpu_dir = tmp_path / "results" / FIXTURE_SLUG
+    gpu_dir.mkdir(parents=True)
+    frame = pd.read_csv(FIXTURE / "fp32.csv", keep_default_na=False, na_values=["nan"])
+    frame[frame.timer != "host"].to_csv(gpu_dir / "fp32.csv", index=False)
+    readme_path = tmp_path / "README.md"
+    readme_path.write_text(README_TEMPLATE)
+    render.render([tmp_path / "results"], readme_path)
+    text = readme_path.read_text()
+    assert "% of copy, largest size" in text  # the summary table is there
+    assert "host µs/call" not in text
+    frame.to_csv(gpu_dir / "fp32.csv", index=False)  # with the host rows, the columns come back
+    render.render([tmp_path / "results"], readme_path)
+    assert "| host µs/call: seeded | host µs/call: eager |" in readme_path.read_text()
+
+
 def test_host_bound_points_are_drawn_hollow_and_older_csvs_without_the_column_still_render(tmp_path):
     frame = pd.read_csv(FIXTURE / "fp32.csv", keep_default_na=False, na_values=["nan"])
     fp32 = frame[(frame.workload == "micro") & (frame.timer != "host")]
