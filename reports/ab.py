@@ -28,7 +28,8 @@ the ratio moved 2.5% between two sweeps. A host key that lacks the ratio in some
 whose harness predates it) is listed, not judged.
 
 Only keys of `gate_impls` (default: seeded, seeded:compile) and `gate_timers` (default: event,
-cuda_graph and host) count for the gate: it FAILS (exit 1) when one of them regressed or is broken,
+cuda_graph and host), host keys only of `host_gate_impls` (default: seeded; reports/compare.py says
+why), count for the gate: it FAILS (exit 1) when one of them regressed or is broken,
 naming each; a key that is not ok in the ref processes is listed, not judged. Exit 2 when the job
 cannot be judged: no ab.json, fewer than 2 complete pairs, or no gated key judged at all. The
 verdict is printed, written to `<dir>/ab.md` (or `markdown=`) and appended to $GITHUB_STEP_SUMMARY
@@ -47,6 +48,7 @@ from pathlib import Path
 import pandas as pd
 from scipy.stats import t as student_t
 
+from reports.comparison import gated_key
 from reports.markdown import escape, publish, table
 from runners.results_io import key_of, samples_path_for
 from runners.rows import KEY_COLUMNS, key_text
@@ -67,6 +69,7 @@ class ABJudgeConfig:
     confidence: float = 0.95  # level of the paired interval
     gate_impls: list[str] = field(default_factory=lambda: ["seeded", "seeded:compile"])
     gate_timers: list[str] = field(default_factory=lambda: ["event", "cuda_graph", "host"])
+    host_gate_impls: list[str] = field(default_factory=lambda: ["seeded"])  # of gate_impls: host keys gated
     markdown: str | None = None  # default: <dir>/ab.md
 
 
@@ -261,7 +264,7 @@ def judge(job: ABJob, cfg: ABJudgeConfig) -> Verdict:
     keys = list(dict.fromkeys(key for ref, _ in job.pairs for key in ref))
     judged, not_ok, without_figure = [], [], []
     for key in keys:
-        gated = key[impl_at] in cfg.gate_impls and key[timer_at] in cfg.gate_timers
+        gated = gated_key(key[impl_at], key[timer_at], cfg.gate_impls, cfg.gate_timers, cfg.host_gate_impls)
         verdict = judge_key(key, job, cfg, gated)
         if verdict is None:
             not_ok.append(key)
@@ -270,6 +273,10 @@ def judge(job: ABJob, cfg: ABJudgeConfig) -> Verdict:
         else:
             judged.append(verdict)
     return Verdict(judged, not_ok, job, without_figure)
+
+
+def gated_timers(impl: str, cfg: ABJudgeConfig) -> list[str]:
+    return [t for t in cfg.gate_timers if gated_key(impl, t, cfg.gate_impls, cfg.gate_timers, cfg.host_gate_impls)]
 
 
 def verdict_row(v: KeyVerdict) -> list[str]:
@@ -285,7 +292,7 @@ def verdict_row(v: KeyVerdict) -> list[str]:
 def render(verdict: Verdict, cfg: ABJudgeConfig) -> str:
     job, manifest = verdict.job, verdict.job.manifest
     status = verdict.exit_status()
-    gated = ", ".join(f"{impl} ({'/'.join(cfg.gate_timers)})" for impl in cfg.gate_impls)
+    gated = ", ".join(f"{impl} ({'/'.join(gated_timers(impl, cfg))})" for impl in cfg.gate_impls)
     if status == EXIT_UNUSABLE:
         headline = f"**CANNOT JUDGE**: no gated key ({gated}) could be judged."
     elif status == EXIT_FAIL:

@@ -16,7 +16,8 @@ times follow the host CPU's speed, which moved 1.6-1.7x between processes on the
 the ratio to copy's call in the same process moved 2.5%. A host key without the ratio on a side (a
 file written before it existed) is listed, not judged.
 
-Gated keys are the `gate_impls`' rows of the `gate_timers` (event, cuda_graph and host). The gate
+Gated keys are the `gate_impls`' rows of the `gate_timers` (event, cuda_graph and host), the host
+timer's only for `host_gate_impls` (default: seeded; see reports/compare.py for why). The gate
 fails on a gated key that regressed, and on a gated key that is *broken*: ok in the baseline but
 missing, not ok, or unusable in the candidate (a time that is not a positive finite number, a
 sample that is not finite).
@@ -43,14 +44,20 @@ class GateRule:
     gate_impls: tuple[str, ...]
     gate_timers: tuple[str, ...]
     host_threshold: float = 0.05  # host keys, judged on their host_ratio
+    host_gate_impls: tuple[str, ...] = ("seeded",)  # the gate_impls whose host keys are gated
 
     def gated(self, key: tuple) -> bool:
-        return key[IMPL_AT] in self.gate_impls and key[TIMER_AT] in self.gate_timers
+        return gated_key(key[IMPL_AT], key[TIMER_AT], self.gate_impls, self.gate_timers, self.host_gate_impls)
 
     def threshold_of(self, key: tuple) -> float:
         if is_host_key(key):
             return float(self.host_threshold)
         return float(self.thresholds.get(key[IMPL_AT], self.threshold))
+
+
+def gated_key(impl: str, timer: str, gate_impls, gate_timers, host_gate_impls) -> bool:
+    """Whether the gate judges the key of `impl` timed by `timer` (compare's and the A/B job's rule)."""
+    return impl in gate_impls and timer in gate_timers and (timer != "host" or impl in host_gate_impls)
 
 
 def is_host_key(key: tuple) -> bool:

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from reports import ab as judge
@@ -237,6 +238,23 @@ def test_a_ten_percent_host_slowdown_fails_naming_the_host_key(tmp_path):
     assert status == judge.EXIT_FAIL
     headline = text.splitlines()[2]
     assert "seeded fwd host" in headline and "seeded fwd_bwd host" in headline and "event" not in headline
+
+
+def test_the_compiled_ops_host_keys_are_reported_not_gated_unless_asked(tmp_path):
+    # The compiled call's host ratio moved 10-22% between two processes of the same code: by default
+    # a 10% rise of it is reported (regressed, not gated) and the job passes; named in
+    # host_gate_impls it fails the job as the eager op's does.
+    folder = make_host_job(tmp_path, cand_ratio=0.85 * 1.10)
+    for path in (folder / "runs").glob("*.csv"):
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+        frame.loc[(frame.impl == "seeded") & (frame.timer == "host"), "impl"] = "seeded:compile"
+        frame.to_csv(path, index=False)
+    status, text = verdict_of(folder)
+    assert status == judge.EXIT_PASS, text
+    assert "seeded:compile (event/cuda_graph)" in text and "seeded (event/cuda_graph/host)" in text
+    assert "seeded:compile fwd host fp32 64x1x768 dim (1,) | regressed | no" in text
+    status, text = verdict_of(folder, "host_gate_impls=[seeded,seeded:compile]")
+    assert status == judge.EXIT_FAIL and "seeded:compile fwd host" in text.splitlines()[2], text
 
 
 def test_host_keys_without_the_ratio_in_the_ref_are_listed_not_judged(tmp_path):

@@ -468,6 +468,19 @@ def test_a_host_ratio_10_percent_higher_fails_the_gate_naming_the_key(tmp_path, 
     assert run_main(capsys, tmp_path, *paths, "host_threshold=0.15")[0] == 0  # under a wider threshold
 
 
+def test_the_compiled_ops_host_key_is_reported_not_gated_unless_asked(tmp_path, capsys):
+    paths = two_timer_files(tmp_path, {"host": (0.02, 0.02), "event": (0.3, 0.3)}, host_ratios=(7.9, 9.6))
+    for path in paths:  # the compiled op's rows: its host ratio moved 22% between two A/A processes
+        frame = pd.read_csv(path)
+        frame.assign(impl="seeded:compile").to_csv(path, index=False)
+    status, markdown, _ = run_main(capsys, tmp_path, *paths)
+    assert status == 0, markdown
+    assert "impl=seeded:compile" in markdown and "| host | 0.02 | 0.02 | 1.215 | regressed |" in markdown
+    assert "apart | not gated |" in markdown
+    assert "gated: seeded, seeded:compile on event, cuda_graph, host (host: seeded)" in markdown
+    assert run_main(capsys, tmp_path, *paths, "host_gate_impls=[seeded,seeded:compile]")[0] == 1
+
+
 def test_host_keys_of_a_baseline_without_the_ratio_are_listed_not_judged(tmp_path, capsys):
     base, _ = two_timer_files(tmp_path, {"host": (0.02, 0.04), "event": (0.3, 0.3)})  # no ratio columns
     (tmp_path / "old.csv").write_text(base.read_text())
