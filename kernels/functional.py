@@ -107,19 +107,30 @@ _shared_dims = functools.lru_cache(maxsize=4096)(_normalized_dims)
 
 
 _TRANSFORMS_MESSAGE = (
-    "seeded_variational_dropout supports reverse-mode autograd only (loss.backward(), torch.autograd.grad, "
-    "torch.compile): {what} is not supported. Call it outside the transform, or use "
-    "torch.nn.functional.dropout there"
+    "{op} supports reverse-mode autograd only (loss.backward(), torch.autograd.grad, torch.compile): "
+    "{what} is not supported. Call it outside the transform, or use {instead} there"
 )
 
 
-def _refuse_function_transforms(x: torch.Tensor) -> None:
-    """A clear RuntimeError under torch.func transforms (vmap, grad, jvp) and forward-mode AD, which the
-    op's autograd Function does not implement (they would fail deep inside, or lose the tangent)."""
+def _refuse_function_transforms(x: torch.Tensor, *others: torch.Tensor | None, op: str = "seeded_variational_dropout",
+                                instead: str = "torch.nn.functional.dropout") -> None:  # fmt: skip
+    """A clear RuntimeError under torch.func transforms (vmap, grad, jvp) and forward-mode AD (a dual
+    tensor among x and `others`), which the op's autograd Function does not implement (they would
+    fail deep inside, or lose the tangent). `op` and `instead` name the op and what to use there."""
     if torch._C._functorch.maybe_current_level() is not None:
-        raise RuntimeError(_TRANSFORMS_MESSAGE.format(what="a torch.func transform (vmap, grad, jvp, ...)"))
-    if forward_ad._current_level >= 0 and forward_ad.unpack_dual(x).tangent is not None:
-        raise RuntimeError(_TRANSFORMS_MESSAGE.format(what="forward-mode AD (a dual tensor)"))
+        raise RuntimeError(_TRANSFORMS_MESSAGE.format(op=op, what="a torch.func transform (vmap, grad, jvp, ...)",
+                                                      instead=instead))  # fmt: skip
+    if forward_ad._current_level >= 0 and any(
+        t is not None and forward_ad.unpack_dual(t).tangent is not None for t in (x, *others)
+    ):
+        raise RuntimeError(_TRANSFORMS_MESSAGE.format(op=op, what="forward-mode AD (a dual tensor)", instead=instead))
+
+
+def _check_dense(tensor: torch.Tensor, name: str) -> None:
+    if tensor.layout is not torch.strided or tensor.is_nested:
+        layout = "nested" if tensor.is_nested else tensor.layout
+        raise TypeError(f"{name} must be a dense (strided) tensor, got layout {layout}: give a dense tensor "
+                        f"({name}.to_dense())")  # fmt: skip
 
 
 def _training_flag(training) -> bool:
@@ -133,9 +144,7 @@ def _training_flag(training) -> bool:
 def _check_input(x: torch.Tensor) -> None:
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
-    if x.layout is not torch.strided or x.is_nested:
-        layout = "nested" if x.is_nested else x.layout
-        raise TypeError(f"x must be a dense (strided) tensor, got layout {layout}: give a dense tensor (x.to_dense())")
+    _check_dense(x, "x")
     if x.dtype not in SUPPORTED_DTYPES:
         names = ", ".join(str(d) for d in SUPPORTED_DTYPES)
         raise TypeError(f"seeded_variational_dropout does not support dtype {x.dtype}; supported: {names}")

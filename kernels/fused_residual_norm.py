@@ -19,7 +19,9 @@ from torch.autograd.function import once_differentiable
 from .autograd import dropout_op
 from .functional import (
     SUPPORTED_DTYPES,
+    _check_dense,
     _normalized_dims,
+    _refuse_function_transforms,
     _shared_dims,
     _training_flag,
     canonical_dim,
@@ -171,6 +173,7 @@ def _check_tensors(x, residual, weight, bias, norm) -> None:
     for name, tensor in (("x", x), ("residual", residual)):
         if not isinstance(tensor, torch.Tensor):
             raise TypeError(f"{name} must be a torch.Tensor, got {type(tensor).__name__}")
+        _check_dense(tensor, name)
     if x.dtype not in SUPPORTED_DTYPES:
         names = ", ".join(str(d) for d in SUPPORTED_DTYPES)
         raise TypeError(f"seeded_dropout_add_norm does not support dtype {x.dtype}; supported: {names}")
@@ -190,6 +193,7 @@ def _check_tensors(x, residual, weight, bias, norm) -> None:
             raise ValueError(f"{name} given with norm=None: there is no norm to apply it")
         if not isinstance(param, torch.Tensor):
             raise TypeError(f"{name} must be a torch.Tensor or None, got {type(param).__name__}")
+        _check_dense(param, name)
         if param.shape != x.shape[-1:] or param.dtype != x.dtype or param.device != x.device:
             raise ValueError(
                 f"{name} must have shape ({x.shape[-1]},) (x's last dim), x's dtype and device: got "
@@ -258,6 +262,8 @@ def seeded_dropout_add_norm(
             seed = torch.zeros(1, dtype=torch.int64, device=x.device)
         y, h = dropout_add_norm_op(x, residual, weight, bias, seed, p, list(shared_dims), norm_id, eps)
         return (h, h) if norm is None else (y, h)
+    _refuse_function_transforms(x, residual, weight, bias, op="seeded_dropout_add_norm",
+                                instead="torch.nn.functional.dropout, the add and the norm")  # fmt: skip
     if drop:
         shared_dims = _shared_dims(dim, x.dim())
         seed = resolved_seed(seed, x.device)

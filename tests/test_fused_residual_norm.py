@@ -351,6 +351,10 @@ def _bad_calls():
         (dict(p=1.5), ValueError, "between 0 and 1"),
         (dict(dim=3), IndexError, "Dimension out of range"),
         (dict(seed=2.5), TypeError, "seed must be None, an int or an integer tensor"),
+        (dict(x=x.to_sparse(), residual=x.to_sparse()), TypeError, r"x must be a dense \(strided\) tensor, got "
+         r"layout torch.sparse_coo: give a dense tensor \(x.to_dense\(\)\)"),
+        (dict(residual=x.to_sparse()), TypeError, "residual must be a dense"),
+        (dict(weight=torch.ones(8).to_sparse()), TypeError, "weight must be a dense"),
     ]
 
 
@@ -360,6 +364,38 @@ def test_bad_input_gets_a_clear_error(index):
     arguments = dict(x=torch.zeros(2, 3, 8), residual=torch.zeros(2, 3, 8), p=0.1, dim=1) | overrides
     with pytest.raises(error, match=message):
         seeded_dropout_add_norm(**arguments)
+
+
+def test_a_nested_x_is_a_type_error_saying_what_to_give():
+    nested = torch.nested.nested_tensor([torch.randn(2, 8), torch.randn(3, 8)])
+    with pytest.raises(TypeError, match=r"x must be a dense \(strided\) tensor, got layout nested"):
+        seeded_dropout_add_norm(nested, nested, 0.5, dim=(), seed=1)
+
+
+@pytest.mark.parametrize("transform", [torch.func.vmap, torch.func.grad, torch.func.jacrev])
+def test_function_transforms_are_refused_saying_what_to_use_instead(transform):
+    residual = torch.randn(8)
+
+    def f(a):
+        return seeded_dropout_add_norm(a, residual, 0.5, dim=(), seed=1)[0].sum()
+
+    with pytest.raises(RuntimeError, match="seeded_dropout_add_norm supports reverse-mode autograd only .* use "
+                                           "torch.nn.functional.dropout, the add and the norm there"):  # fmt: skip
+        transform(f)(torch.randn(3, 8) if transform is torch.func.vmap else torch.randn(8))
+
+
+@pytest.mark.parametrize("dual", ["x", "residual", "weight", "bias"])
+def test_forward_mode_ad_is_refused_on_any_dual_argument(dual):
+    from torch.autograd import forward_ad
+
+    x, residual, weight, bias = inputs((2, 3, 8), torch.float32, "cpu")
+    arguments = dict(x=x, residual=residual, weight=weight, bias=bias)
+    with forward_ad.dual_level():
+        arguments[dual] = forward_ad.make_dual(arguments[dual], torch.ones_like(arguments[dual]))
+        with pytest.raises(RuntimeError, match=r"forward-mode AD \(a dual tensor\) is not supported"):
+            seeded_dropout_add_norm(p=0.5, seed=1, norm="layer", **arguments)
+        plain = seeded_dropout_add_norm(x, residual, 0.5, seed=1, norm="layer", weight=weight, bias=bias)
+        assert torch.equal(plain[1], seeded_dropout_add_norm(x, residual, 0.5, seed=1, norm="layer")[1])
 
 
 # --- GPU only: CUDA graphs, Inductor (run by the device suite) ------------------------------------------
