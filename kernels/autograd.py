@@ -75,12 +75,12 @@ def dropout_kernel_op(x: torch.Tensor, seed: torch.Tensor, p: float, shared_dims
     cannot take goes to the opaque op, decided here, where a size is a plain int or a SymInt: under
     dynamic shapes (Dynamo marks sizes dynamic when a second shape is seen), or with a size, stride
     or element count of 2**31 or more."""
-    if not _launch_fits_32_bits(x):
+    if not launch_fits_32_bits(x):
         return dropout_op(x, seed, p, shared_dims)
     return dropout_traceable(x, seed, p, shared_dims)
 
 
-def _launch_fits_32_bits(x: torch.Tensor) -> bool:
+def launch_fits_32_bits(x: torch.Tensor) -> bool:
     """Whether x's sizes, strides and element count are plain ints below 2**31 (no SymInt): every
     integer argument of `dropout_traceable`'s launch is then a 32-bit constant of the graph."""
     layout = (*x.shape, *x.stride())

@@ -2,6 +2,10 @@
 backward, one row of the last dim D per step. Only `@triton.jit` code lives here;
 `kernels/fused_launch.py` launches it.
 
+The scale 1 / (1 - p) arrives as the float64's bits (`scale_bits`), or, SCALE_AS_FLOAT, as a float
+(the launch Inductor generates takes no integer of 32 bits or more): the same float32 for 16- and
+32-bit inputs (`triton_kernel.dropout_scale_of`).
+
 The dropout is the standalone op's, bit for bit: the mask stream of `kernels/mask_stream.py`
 (version 1), decided by `triton_kernel.kept` and keyed by `triton_kernel.philox_key` as the
 standalone kernel is, and the same arithmetic (`x * (keep ? scale : 0)` in float32, float64 for float64,
@@ -138,7 +142,7 @@ def dropout_add_norm_forward_kernel(
     D, size_s, size_k, mask_row_len, mask_col_stride,
     BLOCK_D: tl.constexpr, LANES: tl.constexpr, NORM: tl.constexpr, HAS_WEIGHT: tl.constexpr,
     HAS_BIAS: tl.constexpr, DROPOUT: tl.constexpr, SEED_MODE: tl.constexpr, COMPUTE_F64: tl.constexpr,
-    ROUNDS: tl.constexpr, BF16_ROUND_BY_HAND: tl.constexpr,
+    ROUNDS: tl.constexpr, BF16_ROUND_BY_HAND: tl.constexpr, SCALE_AS_FLOAT: tl.constexpr = False,
 ):  # fmt: skip
     """One row per program: h = residual + dropout(x), y = norm(h).
 
@@ -154,7 +158,7 @@ def dropout_add_norm_forward_kernel(
 
     if DROPOUT == DROP_MASK:
         k0, k1 = philox_key(seed_ptr, offset_ptr, seed_lo, seed_hi, SEED_MODE)
-        scale = dropout_scale_of(scale_bits, COMPUTE_F64, False)
+        scale = dropout_scale_of(scale_bits, COMPUTE_F64, SCALE_AS_FLOAT)
         multiplier = _multiplier(row, cols, k0, k1, threshold, scale, size_s, size_k, mask_row_len, mask_col_stride,
                                  BLOCK_D, LANES, ROUNDS)  # fmt: skip
         # The standalone op's value, rounded to x's dtype, then torch's add (one rounding).
@@ -184,7 +188,7 @@ def dropout_add_norm_backward_kernel(
     BLOCK_D: tl.constexpr, LANES: tl.constexpr, ROWS: tl.constexpr, NORM: tl.constexpr, HAS_WEIGHT: tl.constexpr,
     HAS_GRAD_Y: tl.constexpr, HAS_GRAD_H: tl.constexpr, WANT_DWEIGHT: tl.constexpr, WANT_DBIAS: tl.constexpr,
     DROPOUT: tl.constexpr, SEED_MODE: tl.constexpr, COMPUTE_F64: tl.constexpr, ROUNDS: tl.constexpr,
-    BF16_ROUND_BY_HAND: tl.constexpr,
+    BF16_ROUND_BY_HAND: tl.constexpr, SCALE_AS_FLOAT: tl.constexpr = False,
 ):  # fmt: skip
     """Row tiles of ROWS rows, tiles pid, pid + programs, ...: the statistics recomputed from h
     (nothing else was saved), then, per row,
@@ -206,7 +210,7 @@ def dropout_add_norm_backward_kernel(
     dtype = dx_ptr.dtype.element_ty
     if DROPOUT == DROP_MASK:
         k0, k1 = philox_key(seed_ptr, offset_ptr, seed_lo, seed_hi, SEED_MODE)
-        scale = dropout_scale_of(scale_bits, COMPUTE_F64, False)
+        scale = dropout_scale_of(scale_bits, COMPUTE_F64, SCALE_AS_FLOAT)
     if HAS_WEIGHT:
         weight = tl.expand_dims(tl.load(weight_ptr + cols, mask=cols < D, other=0.0).to(compute), 0)
     dweight = tl.zeros(cols.shape, compute)

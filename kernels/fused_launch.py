@@ -28,7 +28,7 @@ from .fused_kernel import (
 )
 from .launch import _current_cuda_device, _seed_arguments, dropout_any_device, scale_bits, sm_count
 from .layout import plan_view
-from .mask_stream import PHILOX_ROUNDS, keep_threshold
+from .mask_stream import PHILOX_ROUNDS, dropout_scale, keep_threshold
 
 NORMS = {None: 0, "rms": 1, "layer": 2}  # the kernels' NORM
 MAX_D = 16384  # the Triton path holds one row in registers: BLOCK_D = next power of 2 of D
@@ -102,9 +102,23 @@ def _seed_launch_arguments(seed, x: torch.Tensor, mode: int):
     return _seed_arguments(seed, x)
 
 
-def forward_triton(x, residual, weight, bias, seed, p: float, shared_dims, norm: int, eps: float):
-    """(y, h) by the Triton kernel; y is an empty placeholder when norm is 0 (none)."""
-    if x.is_cuda and x.device.index != _current_cuda_device():
+def _scale_argument(p: float, traced: bool):
+    """(scale argument, SCALE_AS_FLOAT): the float64's bits, or for a traced launch (whose integer
+    arguments must fit in 32 bits) the float itself, which the kernel rounds to float32."""
+    return (dropout_scale(p), True) if traced else (scale_bits(p), False)
+
+
+def _kernel(kernel, traced: bool):
+    """The kernel, or for a launch torch.compile traces, the kernel as `wrap_triton` hands it to Inductor."""
+    return torch.library.wrap_triton(kernel) if traced else kernel
+
+
+def forward_triton(x, residual, weight, bias, seed, p: float, shared_dims, norm: int, eps: float, *,
+                   traced: bool = False):  # fmt: skip
+    """(y, h) by the Triton kernel; y is an empty placeholder when norm is 0 (none). `traced`: the
+    launch Inductor takes in (`fused_residual_norm.dropout_add_norm_kernel_op`): 16-bit x, a device
+    seed tensor, no Python of this package per compiled call."""
+    if not traced and x.is_cuda and x.device.index != _current_cuda_device():
         with torch.cuda.device(x.device):
             return forward_triton(x, residual, weight, bias, seed, p, shared_dims, norm, eps)
     _check_width(x.shape[-1])
@@ -112,7 +126,7 @@ def forward_triton(x, residual, weight, bias, seed, p: float, shared_dims, norm:
     plan = row_plan(tuple(x.shape), tuple(shared_dims))
     if plan.order is not None and mode == DROP_MASK.value:
         y, h = forward_triton(x.permute(plan.order), residual.permute(plan.order), weight, bias, seed, p,
-                              packed_dims(shared_dims, x.dim()), norm, eps)  # fmt: skip
+                              packed_dims(shared_dims, x.dim()), norm, eps, traced=traced)  # fmt: skip
         return (unpacked(y, plan.order, x.shape) if norm else y), unpacked(h, plan.order, x.shape)
     x, residual = x.contiguous(), residual.contiguous()
     h = torch.empty_like(x)
@@ -120,29 +134,34 @@ def forward_triton(x, residual, weight, bias, seed, p: float, shared_dims, norm:
     if x.numel() == 0:
         return y, h
     seed_ptr, offset_ptr, seed_lo, seed_hi, seed_mode = _seed_launch_arguments(seed, x, mode)
+    scale, scale_as_float = _scale_argument(p, traced)
+    # No fused multiply-add: h = residual + (x * multiplier rounded), two roundings as the standalone
+    # op and torch's add make them; contracted, fp32 and fp64 h differ in the last bit. A traced
+    # launch takes 16-bit x only, whose product is rounded to 16 bits before the add (nothing to
+    # contract), and leaves the compile options to Inductor.
+    options = {} if traced else {"enable_fp_fusion": False}
     # I/O: read x, residual, weight, bias; write h and y (h only without a norm).
-    dropout_add_norm_forward_kernel[(plan.rows,)](
+    _kernel(dropout_add_norm_forward_kernel, traced)[(plan.rows,)](
         x, residual, weight if weight is not None else x, bias if bias is not None else x, h, y if norm else h,
-        seed_ptr, offset_ptr, seed_lo, seed_hi, keep_threshold(p), scale_bits(p), eps,
+        seed_ptr, offset_ptr, seed_lo, seed_hi, keep_threshold(p), scale, eps,
         x.shape[-1], plan.size_s, plan.size_k, plan.mask_row_len, plan.mask_col_stride,
         BLOCK_D=plan.block_d, LANES=plan.lanes, NORM=norm, HAS_WEIGHT=weight is not None,
         HAS_BIAS=bias is not None, DROPOUT=mode, SEED_MODE=seed_mode, COMPUTE_F64=x.dtype == torch.float64,
-        ROUNDS=PHILOX_ROUNDS, BF16_ROUND_BY_HAND=not x.is_cuda, num_warps=plan.num_warps,
-        # No fused multiply-add: h = residual + (x * multiplier rounded), two roundings as the
-        # standalone op and torch's add make them; contracted, fp32 and fp64 h differ in the last bit.
-        enable_fp_fusion=False,
+        ROUNDS=PHILOX_ROUNDS, BF16_ROUND_BY_HAND=not x.is_cuda, SCALE_AS_FLOAT=scale_as_float,
+        num_warps=plan.num_warps, **options,
     )  # fmt: skip
     return y, h
 
 
 def backward_triton(grad_y, grad_h, h, weight, seed, p: float, shared_dims, norm: int, eps: float,
                     want_dweight: bool, want_dbias: bool, *, programs: int | None = None,
-                    num_warps: int | None = None, rows_per_tile: int = 1):  # fmt: skip
+                    num_warps: int | None = None, rows_per_tile: int = 1, traced: bool = False):  # fmt: skip
     """(dx, dresidual, dweight, dbias) by the Triton kernel, for a norm (norm != 0); grad_y and grad_h
     may be None (an output not used); dweight / dbias are None unless wanted. `programs`, `num_warps`
     and `rows_per_tile` (a power of 2: the rows each step of a program's loop takes at once): the
-    launch's grid, warps and row tile (default: the row plan's, one row), for probes that compare them."""
-    if h.is_cuda and h.device.index != _current_cuda_device():
+    launch's grid, warps and row tile (default: the row plan's, one row), for probes that compare them.
+    `traced`: the launch Inductor takes in, as `forward_triton`'s."""
+    if not traced and h.is_cuda and h.device.index != _current_cuda_device():
         with torch.cuda.device(h.device):
             return backward_triton(grad_y, grad_h, h, weight, seed, p, shared_dims, norm, eps, want_dweight,
                                    want_dbias, programs=programs, num_warps=num_warps,
@@ -154,7 +173,7 @@ def backward_triton(grad_y, grad_h, h, weight, seed, p: float, shared_dims, norm
         dx, dresidual, dweight, dbias = backward_triton(
             None if grad_y is None else grad_y.permute(order), None if grad_h is None else grad_h.permute(order),
             h.permute(order), weight, seed, p, packed_dims(shared_dims, h.dim()), norm, eps, want_dweight,
-            want_dbias, programs=programs, num_warps=num_warps, rows_per_tile=rows_per_tile,
+            want_dbias, programs=programs, num_warps=num_warps, rows_per_tile=rows_per_tile, traced=traced,
         )  # fmt: skip
         return unpacked(dx, order, h.shape), unpacked(dresidual, order, h.shape), dweight, dbias
     h = h.contiguous()
@@ -171,17 +190,18 @@ def backward_triton(grad_y, grad_h, h, weight, seed, p: float, shared_dims, norm
     dbias = h.new_zeros((programs, d_model), dtype=compute_dtype) if want_dbias else None
     if h.numel() > 0:
         seed_ptr, offset_ptr, seed_lo, seed_hi, seed_mode = _seed_launch_arguments(seed, h, mode)
+        scale, scale_as_float = _scale_argument(p, traced)
         # I/O: read grad_y, grad_h, h, weight; write dx, dresidual, and (programs, D) partial sums.
-        dropout_add_norm_backward_kernel[(programs,)](
+        _kernel(dropout_add_norm_backward_kernel, traced)[(programs,)](
             grad_y if grad_y is not None else h, grad_h if grad_h is not None else h, h,
             weight if weight is not None else h, dx, dresidual, dweight if want_dweight else h,
             dbias if want_dbias else h, seed_ptr, offset_ptr, seed_lo, seed_hi, keep_threshold(p),
-            scale_bits(p), eps, plan.rows, d_model, plan.size_s, plan.size_k, plan.mask_row_len,
+            scale, eps, plan.rows, d_model, plan.size_s, plan.size_k, plan.mask_row_len,
             plan.mask_col_stride, BLOCK_D=plan.block_d, LANES=plan.lanes, ROWS=rows_per_tile, NORM=norm,
             HAS_WEIGHT=weight is not None, HAS_GRAD_Y=grad_y is not None, HAS_GRAD_H=grad_h is not None,
             WANT_DWEIGHT=want_dweight, WANT_DBIAS=want_dbias, DROPOUT=mode, SEED_MODE=seed_mode,
             COMPUTE_F64=h.dtype == torch.float64, ROUNDS=PHILOX_ROUNDS, BF16_ROUND_BY_HAND=not h.is_cuda,
-            num_warps=num_warps or plan.num_warps,
+            SCALE_AS_FLOAT=scale_as_float, num_warps=num_warps or plan.num_warps,
         )  # fmt: skip
     return (dx, dresidual, None if dweight is None else dweight.sum(0).to(weight.dtype),
             None if dbias is None else dbias.sum(0).to(h.dtype))  # fmt: skip

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import torch
 from torch.autograd.function import once_differentiable
 
-from .autograd import dropout_op
+from .autograd import dropout_kernel_op, dropout_op, launch_fits_32_bits
 from .functional import (
     SUPPORTED_DTYPES,
     _check_dense,
@@ -27,7 +27,7 @@ from .functional import (
     canonical_dim,
     dropout_probability,
 )
-from .fused_launch import NORMS, backward_any_device, forward_any_device
+from .fused_launch import NORMS, backward_any_device, backward_triton, forward_any_device, forward_triton
 from .launch import dropout_any_device
 from .seeds import GeneratorState, checked_seed, resolved_seed, traced_seed
 
@@ -149,21 +149,86 @@ def _setup_context(ctx, inputs, output):
     ctx.has_weight, ctx.has_bias = weight is not None, bias is not None
 
 
-def _backward(ctx, grad_y, grad_h):
-    h, weight, seed = ctx.saved_tensors
-    if not ctx.norm:
-        if grad_h is None:
-            return (None,) * 9
-        dx = grad_h if ctx.p == 0 else dropout_op(grad_h, seed, ctx.p, ctx.shared_dims)
-        return dx, grad_h, *(None,) * 7
-    want_dweight, want_dbias = ctx.has_weight and ctx.needs_input_grad[2], ctx.has_bias and ctx.needs_input_grad[3]
-    dx, dresidual, dweight, dbias = dropout_add_norm_backward_op(
-        grad_y, grad_h, h, weight, seed, ctx.p, ctx.shared_dims, ctx.norm, ctx.eps, want_dweight, want_dbias
-    )
-    return dx, dresidual, dweight if want_dweight else None, dbias if want_dbias else None, *(None,) * 5
+def _backward_through(backward_op, standalone_op):
+    """The traced ops' backward: `backward_op` for a norm, the standalone `standalone_op` without one."""
+
+    def backward(ctx, grad_y, grad_h):
+        h, weight, seed = ctx.saved_tensors
+        if not ctx.norm:
+            if grad_h is None:
+                return (None,) * 9
+            dx = grad_h if ctx.p == 0 else standalone_op(grad_h, seed, ctx.p, ctx.shared_dims)
+            return dx, grad_h, *(None,) * 7
+        want_dweight = ctx.has_weight and ctx.needs_input_grad[2]
+        want_dbias = ctx.has_bias and ctx.needs_input_grad[3]
+        dx, dresidual, dweight, dbias = backward_op(
+            grad_y, grad_h, h, weight, seed, ctx.p, ctx.shared_dims, ctx.norm, ctx.eps, want_dweight, want_dbias
+        )
+        return dx, dresidual, dweight if want_dweight else None, dbias if want_dbias else None, *(None,) * 5
+
+    return backward
 
 
-dropout_add_norm_op.register_autograd(_backward, setup_context=_setup_context)
+dropout_add_norm_op.register_autograd(_backward_through(dropout_add_norm_backward_op, dropout_op),
+                                      setup_context=_setup_context)  # fmt: skip
+
+
+# ---- the ops Inductor traces into (16-bit CUDA tensors): it launches the kernels itself ------------
+
+
+def inductor_can_launch(x: torch.Tensor, p: float, seed: torch.Tensor) -> bool:
+    """Whether a traced call can go to `dropout_add_norm_kernel_op`, whose launches Inductor generates:
+    a float16 or bfloat16 CUDA x (fp32 and fp64 need the kernel built without fused multiply-add, a
+    compile option the traced launch does not carry; float64 also the scale's 64-bit pattern), the
+    seed on x's device, p < 1. Sizes are not read here (as `functional._inductor_can_launch`); the
+    ops send dynamic or too-large layouts to the custom ops."""
+    return x.is_cuda and x.dtype in (torch.float16, torch.bfloat16) and p < 1 and seed.device == x.device
+
+
+@torch.library.triton_op("seeded_variational_dropout::dropout_add_norm_kernel", mutates_args=())
+def dropout_add_norm_kernel_op(
+    x: torch.Tensor,
+    residual: torch.Tensor,
+    weight: torch.Tensor | None,
+    bias: torch.Tensor | None,
+    seed: torch.Tensor,
+    p: float,
+    shared_dims: list[int],
+    norm: int,
+    eps: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """`dropout_add_norm_op` as Inductor takes it in (`inductor_can_launch`): the launch traced, so a
+    compiled call runs no Python of this package. A dynamic or >= 2**31 layout goes to the custom op."""
+    if not launch_fits_32_bits(x):
+        return dropout_add_norm_op(x, residual, weight, bias, seed, p, shared_dims, norm, eps)
+    return forward_triton(x, residual, weight, bias, seed, p, shared_dims, norm, eps, traced=True)
+
+
+@torch.library.triton_op("seeded_variational_dropout::dropout_add_norm_backward_kernel", mutates_args=())
+def dropout_add_norm_backward_kernel_op(
+    grad_y: torch.Tensor | None,
+    grad_h: torch.Tensor | None,
+    h: torch.Tensor,
+    weight: torch.Tensor | None,
+    seed: torch.Tensor,
+    p: float,
+    shared_dims: list[int],
+    norm: int,
+    eps: float,
+    want_dweight: bool,
+    want_dbias: bool,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """`dropout_add_norm_backward_op` as Inductor takes it in."""
+    if not launch_fits_32_bits(h):
+        return dropout_add_norm_backward_op(grad_y, grad_h, h, weight, seed, p, shared_dims, norm, eps, want_dweight,
+                                            want_dbias)  # fmt: skip
+    dx, dresidual, dweight, dbias = backward_triton(grad_y, grad_h, h, weight, seed, p, shared_dims, norm, eps,
+                                                    want_dweight, want_dbias, traced=True)  # fmt: skip
+    return dx, dresidual, h.new_empty(0) if dweight is None else dweight, h.new_empty(0) if dbias is None else dbias
+
+
+dropout_add_norm_kernel_op.register_autograd(_backward_through(dropout_add_norm_backward_kernel_op, dropout_kernel_op),
+                                             setup_context=_setup_context)  # fmt: skip
 
 
 # ---- the public function -------------------------------------------------------------------------
@@ -260,7 +325,8 @@ def seeded_dropout_add_norm(
             seed = traced_seed(seed, x.device)
         else:
             seed = torch.zeros(1, dtype=torch.int64, device=x.device)
-        y, h = dropout_add_norm_op(x, residual, weight, bias, seed, p, list(shared_dims), norm_id, eps)
+        op = dropout_add_norm_kernel_op if inductor_can_launch(x, p, seed) else dropout_add_norm_op
+        y, h = op(x, residual, weight, bias, seed, p, list(shared_dims), norm_id, eps)
         return (h, h) if norm is None else (y, h)
     _refuse_function_transforms(x, residual, weight, bias, op="seeded_dropout_add_norm",
                                 instead="torch.nn.functional.dropout, the add and the norm")  # fmt: skip

@@ -185,6 +185,54 @@ def test_a_row_tile_that_is_no_power_of_two_is_refused():
         backward_triton(x, None, h, weight, 5, 0.5, (1,), NORMS["rms"], 1e-6, True, False, rows_per_tile=3)
 
 
+@pytest.mark.parametrize("norm", ["rms", "layer", None])
+@pytest.mark.parametrize("case", [((2, 3, 16), (1,)), ((2, 2, 2, 8), (0, 2))], ids=_ids)
+def test_the_ops_inductor_traces_give_the_eager_results(norm, case):
+    # dropout_add_norm_kernel_op is what Inductor traces for 16-bit CUDA tensors (it then launches the
+    # kernels itself); run eagerly, its body launches the same kernels (here in the interpreter) with
+    # a device seed and the scale as a float: the eager launch's outputs and gradients, bit for bit.
+    from kernels.fused_residual_norm import dropout_add_norm_kernel_op
+
+    shape, dims = case
+    x, residual, weight, bias = (t.requires_grad_() for t in inputs(shape, torch.bfloat16))
+    grad_y, grad_h = inputs(shape, torch.bfloat16, seed=1)[:2]
+    weight, bias = (weight, bias) if norm else (None, None)
+    seed = torch.tensor([31], dtype=torch.int64, device=KERNEL_DEVICE)
+    y, h = dropout_add_norm_kernel_op(x, residual, weight, bias, seed, 0.3, list(dims), NORMS[norm], 1e-6)
+    with torch.no_grad():
+        y_e, h_e = forward_triton(x, residual, weight, bias, 31, 0.3, dims, NORMS[norm], 1e-6)
+    assert torch.equal(h, h_e) and torch.equal(y, y_e)
+    torch.autograd.backward((y, h) if norm else (h,), (grad_y, grad_h) if norm else (grad_h,))
+    if norm:
+        expected = backward_triton(grad_y, grad_h, h_e, weight, 31, 0.3, dims, NORMS[norm], 1e-6, True, True)
+    else:  # h = residual + dropout(x): dx is the standalone op of grad_h
+        expected = (seeded_variational_dropout(grad_h, 0.3, dims, seed=31), grad_h, None, None)
+    for name, leaf, want in zip(("dx", "dresidual", "dweight", "dbias"), (x, residual, weight, bias), expected,
+                                strict=True):  # fmt: skip
+        assert (leaf is None and want is None) or torch.equal(leaf.grad, want), name
+
+
+def test_the_op_inductor_traces_takes_dynamic_shapes_through_the_custom_op():
+    # Symbolic sizes (Dynamo's second shape) cannot be constants of a traced launch: the kernel op
+    # hands them to the opaque custom op, forward and backward, with the same results.
+    from kernels.fused_residual_norm import dropout_add_norm_kernel_op
+
+    seed = torch.tensor([7], dtype=torch.int64, device=KERNEL_DEVICE)
+
+    def block(t, r, w):
+        return dropout_add_norm_kernel_op(t, r, w, None, seed, 0.3, [1], NORMS["rms"], 1e-6)
+
+    compiled = torch.compile(block, fullgraph=True, dynamic=True, backend="aot_eager")
+    for shape in ((2, 5, 16), (3, 9, 16)):
+        x, residual, weight, _ = (t.requires_grad_() for t in inputs(shape, torch.bfloat16))
+        y, h = compiled(x, residual, weight)
+        y_e, h_e = forward_triton(x.detach(), residual.detach(), weight.detach(), None, 7, 0.3, (1,), NORMS["rms"],
+                                  1e-6)  # fmt: skip
+        assert torch.equal(h.detach(), h_e) and torch.equal(y.detach(), y_e)
+        y.float().sum().backward()
+        assert x.grad is not None and weight.grad is not None
+
+
 def test_unused_outputs_and_no_norm():
     # Post-norm use (h unused), a norm without weight, and norm=None (y is h; backward is the standalone op).
     x, residual, _, _ = inputs((2, 3, 16), torch.float32)
@@ -434,19 +482,26 @@ def test_cuda_graph_replays_draw_fresh_masks_and_backward_follows():
 @needs_cuda
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32])
 def test_inductor_compiled_op_matches_eager(dtype):
+    from torch._inductor.utils import run_and_get_code
+
     layer = SeededDropoutAddNorm(256, 0.3, norm="layer", device="cuda", dtype=dtype)
     x = torch.randn(4, 16, 256, device="cuda", dtype=dtype, requires_grad=True)
     residual = torch.randn(4, 16, 256, device="cuda", dtype=dtype)
     compiled = torch.compile(layer, fullgraph=True)
     torch.manual_seed(5)
-    y, h = compiled(x, residual)
+    (y, h), code = run_and_get_code(compiled, x, residual)
+    # 16-bit: Inductor launches the fused kernel from its own code; fp32 goes through the custom op.
+    assert ("dropout_add_norm_forward_kernel" in "".join(code)) == (dtype != torch.float32)
     y.float().square().sum().backward()
     compiled_grad = x.grad.clone()
     x.grad = None
     torch.manual_seed(5)
     y_e, h_e = layer(x, residual)
     y_e.float().square().sum().backward()
-    assert torch.equal(h, h_e) and torch.equal(y, y_e)  # the same kernel, seed and inputs
+    assert torch.equal(h, h_e)  # the same mask and the same two roundings
+    # y: the same kernel, built by Inductor with its own compile options for 16-bit inputs (fused
+    # multiply-adds in the norm's float32 arithmetic may move a rounding of y by one unit).
+    torch.testing.assert_close(y, y_e, rtol=Y_TOL[dtype][0], atol=Y_TOL[dtype][1])
     # The gradients: the same mask exactly; values within Inductor's own fusion of y's gradient.
     assert torch.equal(compiled_grad == 0, x.grad == 0)
     rtol, atol = GRAD_TOL[dtype]
