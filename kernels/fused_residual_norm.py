@@ -130,8 +130,12 @@ def dropout_add_norm_backward_op(
     want_dbias: bool,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """(dx, dresidual, dweight, dbias) for a norm; dweight / dbias empty when not wanted."""
-    dx, dresidual, dweight, dbias = backward_any_device(grad_y, grad_h, h, weight, _op_seed(h, seed), p,
-                                                        shared_dims, norm, eps, want_dweight, want_dbias)  # fmt: skip
+    return _op_outputs(h, *backward_any_device(grad_y, grad_h, h, weight, _op_seed(h, seed), p, shared_dims, norm,
+                                               eps, want_dweight, want_dbias))  # fmt: skip
+
+
+def _op_outputs(h, dx, dresidual, dweight, dbias):
+    """The backward ops' outputs: an op returns tensors only, so a gradient not wanted is empty."""
     return dx, dresidual, h.new_empty(0) if dweight is None else dweight, h.new_empty(0) if dbias is None else dbias
 
 
@@ -222,9 +226,8 @@ def dropout_add_norm_backward_kernel_op(
     if not launch_fits_32_bits(h):
         return dropout_add_norm_backward_op(grad_y, grad_h, h, weight, seed, p, shared_dims, norm, eps, want_dweight,
                                             want_dbias)  # fmt: skip
-    dx, dresidual, dweight, dbias = backward_triton(grad_y, grad_h, h, weight, seed, p, shared_dims, norm, eps,
-                                                    want_dweight, want_dbias, traced=True)  # fmt: skip
-    return dx, dresidual, h.new_empty(0) if dweight is None else dweight, h.new_empty(0) if dbias is None else dbias
+    return _op_outputs(h, *backward_triton(grad_y, grad_h, h, weight, seed, p, shared_dims, norm, eps, want_dweight,
+                                           want_dbias, traced=True))  # fmt: skip
 
 
 dropout_add_norm_kernel_op.register_autograd(_backward_through(dropout_add_norm_backward_kernel_op, dropout_kernel_op),
