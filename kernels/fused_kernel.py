@@ -180,12 +180,34 @@ def dropout_add_norm_forward_kernel(
         tl.store(y_ptr + offsets, _rounded(y, x.dtype, BF16_ROUND_BY_HAND), mask=in_row)
 
 
+@triton.jit
+def _tile_inputs(tile, grad_y_ptr, grad_h_ptr, h_ptr, rows, D, ROWS: tl.constexpr, BLOCK_D: tl.constexpr,
+                 LANES: tl.constexpr, NORM: tl.constexpr, HAS_GRAD_Y: tl.constexpr,
+                 HAS_GRAD_H: tl.constexpr):  # fmt: skip
+    """(grad_h, h, grad_y) of row tile `tile` as stored (zeros for an input the backward does not
+    read; every element masked past the last row, so a tile past the end moves no bytes)."""
+    row, col = _row_tile(tile, ROWS, BLOCK_D, LANES)
+    in_tile = (row < rows) & (col < D)
+    offsets = row * D + col
+    zeros = tl.zeros(in_tile.shape, h_ptr.dtype.element_ty)
+    grad_h = zeros
+    h = zeros
+    grad_y = zeros
+    if HAS_GRAD_H:
+        grad_h = tl.load(grad_h_ptr + offsets, mask=in_tile, other=0.0)
+    if NORM != NORM_NONE and HAS_GRAD_Y:
+        h = tl.load(h_ptr + offsets, mask=in_tile, other=0.0)
+        grad_y = tl.load(grad_y_ptr + offsets, mask=in_tile, other=0.0)
+    return grad_h, h, grad_y
+
+
 @triton.jit(do_not_specialize=["seed_lo", "seed_hi", "threshold", "scale_bits", "eps"])
 def dropout_add_norm_backward_kernel(
     grad_y_ptr, grad_h_ptr, h_ptr, weight_ptr, dx_ptr, dresidual_ptr, dweight_ptr, dbias_ptr,
     seed_ptr, offset_ptr, seed_lo, seed_hi, threshold, scale_bits, eps,
     rows, D, size_s, size_k, mask_row_len, mask_col_stride,
-    BLOCK_D: tl.constexpr, LANES: tl.constexpr, ROWS: tl.constexpr, NORM: tl.constexpr, HAS_WEIGHT: tl.constexpr,
+    BLOCK_D: tl.constexpr, LANES: tl.constexpr, ROWS: tl.constexpr, PREFETCH: tl.constexpr, NORM: tl.constexpr,
+    HAS_WEIGHT: tl.constexpr,
     HAS_GRAD_Y: tl.constexpr, HAS_GRAD_H: tl.constexpr, WANT_DWEIGHT: tl.constexpr, WANT_DBIAS: tl.constexpr,
     DROPOUT: tl.constexpr, SEED_MODE: tl.constexpr, COMPUTE_F64: tl.constexpr, ROUNDS: tl.constexpr,
     BF16_ROUND_BY_HAND: tl.constexpr, SCALE_AS_FLOAT: tl.constexpr = False,
@@ -202,7 +224,9 @@ def dropout_add_norm_backward_kernel(
 
     I/O per row: read grad_y, grad_h (each when present), h (when a norm is used); write dx,
     dresidual. Per program: read weight once, write one row of partial dweight and dbias. ROWS rows
-    at a time put ROWS times the bytes in flight per step of a program's loop (small D)."""
+    at a time put ROWS times the bytes in flight per step of a program's loop (small D); PREFETCH
+    issues the next tile's loads before this tile's arithmetic, so their latency overlaps it (the
+    next tile's inputs held in registers as stored, 16 bits an element for 16-bit inputs)."""
     pid = tl.program_id(0).to(tl.int64)
     programs = tl.num_programs(0)
     cols = _columns(BLOCK_D, LANES)
@@ -216,16 +240,28 @@ def dropout_add_norm_backward_kernel(
     dweight = tl.zeros(cols.shape, compute)
     dbias = tl.zeros(cols.shape, compute)
 
+    if PREFETCH:
+        next_grad_h, next_h, next_grad_y = _tile_inputs(pid, grad_y_ptr, grad_h_ptr, h_ptr, rows, D, ROWS, BLOCK_D,
+                                                        LANES, NORM, HAS_GRAD_Y, HAS_GRAD_H)  # fmt: skip
     for i in range(0, tl.cdiv(tl.cdiv(rows, ROWS) - pid, programs)):
-        row, col = _row_tile(pid + i * programs, ROWS, BLOCK_D, LANES)
+        tile = pid + i * programs
+        if PREFETCH:
+            stored_grad_h, stored_h, stored_grad_y = next_grad_h, next_h, next_grad_y
+            next_grad_h, next_h, next_grad_y = _tile_inputs(
+                tile + programs, grad_y_ptr, grad_h_ptr, h_ptr, rows, D, ROWS, BLOCK_D, LANES, NORM, HAS_GRAD_Y,
+                HAS_GRAD_H,
+            )  # fmt: skip
+        else:
+            stored_grad_h, stored_h, stored_grad_y = _tile_inputs(
+                tile, grad_y_ptr, grad_h_ptr, h_ptr, rows, D, ROWS, BLOCK_D, LANES, NORM, HAS_GRAD_Y, HAS_GRAD_H
+            )  # fmt: skip
+        row, col = _row_tile(tile, ROWS, BLOCK_D, LANES)
         in_tile = (row < rows) & (col < D)
         offsets = row * D + col
-        dh = tl.zeros(in_tile.shape, compute)
-        if HAS_GRAD_H:
-            dh += tl.load(grad_h_ptr + offsets, mask=in_tile, other=0.0).to(compute)
+        dh = stored_grad_h.to(compute)
         if NORM != NORM_NONE and HAS_GRAD_Y:
-            h = tl.load(h_ptr + offsets, mask=in_tile, other=0.0).to(compute)
-            grad_y = tl.load(grad_y_ptr + offsets, mask=in_tile, other=0.0).to(compute)
+            h = stored_h.to(compute)
+            grad_y = stored_grad_y.to(compute)
             xhat, rstd = _normalized_rows(h, in_tile, D, eps, NORM, LANES)
             g = grad_y
             if HAS_WEIGHT:

@@ -155,17 +155,19 @@ def forward_triton(x, residual, weight, bias, seed, p: float, shared_dims, norm:
 
 def backward_triton(grad_y, grad_h, h, weight, seed, p: float, shared_dims, norm: int, eps: float,
                     want_dweight: bool, want_dbias: bool, *, programs: int | None = None,
-                    num_warps: int | None = None, rows_per_tile: int = 1, traced: bool = False):  # fmt: skip
+                    num_warps: int | None = None, rows_per_tile: int = 1, prefetch: bool = False,
+                    traced: bool = False):  # fmt: skip
     """(dx, dresidual, dweight, dbias) by the Triton kernel, for a norm (norm != 0); grad_y and grad_h
-    may be None (an output not used); dweight / dbias are None unless wanted. `programs`, `num_warps`
-    and `rows_per_tile` (a power of 2: the rows each step of a program's loop takes at once): the
-    launch's grid, warps and row tile (default: the row plan's, one row), for probes that compare them.
+    may be None (an output not used); dweight / dbias are None unless wanted. `programs`, `num_warps`,
+    `rows_per_tile` (a power of 2: the rows each step of a program's loop takes at once) and
+    `prefetch` (the next tile's loads issued before this tile's arithmetic): the launch's grid, warps,
+    row tile and loop (default: the row plan's, one row, no prefetch), for probes that compare them.
     `traced`: the launch Inductor takes in, as `forward_triton`'s."""
     if not traced and h.is_cuda and h.device.index != _current_cuda_device():
         with torch.cuda.device(h.device):
             return backward_triton(grad_y, grad_h, h, weight, seed, p, shared_dims, norm, eps, want_dweight,
                                    want_dbias, programs=programs, num_warps=num_warps,
-                                   rows_per_tile=rows_per_tile)  # fmt: skip
+                                   rows_per_tile=rows_per_tile, prefetch=prefetch)  # fmt: skip
     mode = dropout_mode(p)
     plan = row_plan(tuple(h.shape), tuple(shared_dims))
     if plan.order is not None and mode == DROP_MASK.value:
@@ -173,7 +175,8 @@ def backward_triton(grad_y, grad_h, h, weight, seed, p: float, shared_dims, norm
         dx, dresidual, dweight, dbias = backward_triton(
             None if grad_y is None else grad_y.permute(order), None if grad_h is None else grad_h.permute(order),
             h.permute(order), weight, seed, p, packed_dims(shared_dims, h.dim()), norm, eps, want_dweight,
-            want_dbias, programs=programs, num_warps=num_warps, rows_per_tile=rows_per_tile, traced=traced,
+            want_dbias, programs=programs, num_warps=num_warps, rows_per_tile=rows_per_tile, prefetch=prefetch,
+            traced=traced,
         )  # fmt: skip
         return unpacked(dx, order, h.shape), unpacked(dresidual, order, h.shape), dweight, dbias
     h = h.contiguous()
@@ -197,7 +200,8 @@ def backward_triton(grad_y, grad_h, h, weight, seed, p: float, shared_dims, norm
             weight if weight is not None else h, dx, dresidual, dweight if want_dweight else h,
             dbias if want_dbias else h, seed_ptr, offset_ptr, seed_lo, seed_hi, keep_threshold(p),
             scale, eps, plan.rows, d_model, plan.size_s, plan.size_k, plan.mask_row_len,
-            plan.mask_col_stride, BLOCK_D=plan.block_d, LANES=plan.lanes, ROWS=rows_per_tile, NORM=norm,
+            plan.mask_col_stride, BLOCK_D=plan.block_d, LANES=plan.lanes, ROWS=rows_per_tile, PREFETCH=prefetch,
+            NORM=norm,
             HAS_WEIGHT=weight is not None, HAS_GRAD_Y=grad_y is not None, HAS_GRAD_H=grad_h is not None,
             WANT_DWEIGHT=want_dweight, WANT_DBIAS=want_dbias, DROPOUT=mode, SEED_MODE=seed_mode,
             COMPUTE_F64=h.dtype == torch.float64, ROUNDS=PHILOX_ROUNDS, BF16_ROUND_BY_HAND=not h.is_cuda,

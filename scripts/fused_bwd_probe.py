@@ -1,10 +1,11 @@
-"""Probe (GPU): the fused op's backward kernel at several grids, warp counts and row tiles, side by side.
+"""Probe (GPU): the fused op's backward kernel at several grids, warps, row tiles and loops, side by side.
 
 The backward kernel runs a grid of `programs` programs, each looping over tiles of `rows_per_tile`
-rows (kernels/fused_kernel.py); the row plan's default is 2 programs per SM, its `num_warps`, one row
-per tile. This probe times `kernels.fused_launch.backward_triton` (the kernel and the sum of the
-per-program dweight partials) for `programs = k * SMs`, a few warp counts and row tiles, RMSNorm with
-a weight, p 0.5, mask shared along T, at (32, 512, D).
+rows, with or without the next tile's loads issued ahead (`prefetch`) (kernels/fused_kernel.py); the
+row plan's default is 2 programs per SM, its `num_warps`, one row per tile, no prefetch. This probe
+times `kernels.fused_launch.backward_triton` (the kernel and the sum of the per-program dweight
+partials) for `programs = k * SMs`, a few warp counts, row tiles and both loops, RMSNorm with a
+weight, p 0.5, mask shared along T, at (32, 512, D).
 
 GPU time only: each candidate's calls are captured in a CUDA graph (CALLS calls back to back) and
 the graph is replayed between two events, so the host's launch cost (which made an earlier version
@@ -37,16 +38,18 @@ CALLS = 10  # calls per graph replay
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
 
 
-def candidates(d_model: int, sms: int) -> list[tuple[str, int, int, int]]:
-    """(name, programs, num_warps, rows_per_tile); the default first and last."""
+def candidates(d_model: int, sms: int) -> list[tuple[str, int, int, int, bool]]:
+    """(name, programs, num_warps, rows_per_tile, prefetch); the default first and last."""
     plan = row_plan((32, 512, d_model), (1,))
-    default = ("default", 2 * sms, plan.num_warps, 1)
+    default = ("default", 2 * sms, plan.num_warps, 1, False)
     out = [default]
-    for rows in (r for r in ROW_TILES if r * plan.block_d <= MAX_TILE_ELEMENTS):
-        for k in MULTIPLIERS:
-            for warps in sorted({plan.num_warps, min(2 * plan.num_warps, 16), min(4 * plan.num_warps, 16)}):
-                if (k * sms, warps, rows) != default[1:]:
-                    out.append((f"r{rows} k{k} w{warps}", k * sms, warps, rows))
+    for prefetch in (False, True):
+        for rows in (r for r in ROW_TILES if r * plan.block_d <= MAX_TILE_ELEMENTS):
+            for k in MULTIPLIERS:
+                for warps in sorted({plan.num_warps, min(2 * plan.num_warps, 16), min(4 * plan.num_warps, 16)}):
+                    if (k * sms, warps, rows, prefetch) != default[1:]:
+                        name = f"r{rows} k{k} w{warps}" + (" prefetch" if prefetch else "")
+                        out.append((name, k * sms, warps, rows, prefetch))
     out.append(("default again", *default[1:]))
     return out
 
@@ -87,9 +90,9 @@ def probe_width(d_model: int, dtype_name: str, sms: int, rounds: int) -> list[di
     src = torch.empty(h.numel() * 5 // 2, device="cuda", dtype=dtype)
     dst = torch.empty_like(src)  # copying 2.5 N elements moves the backward's 5 N s bytes
 
-    def call(programs, warps, rows):
+    def call(programs, warps, rows, prefetch):
         return backward_triton(grad_y, grad_h, h, weight, 1234, 0.5, (1,), NORMS["rms"], 1e-6, True, False,
-                               programs=programs, num_warps=warps, rows_per_tile=rows)  # fmt: skip
+                               programs=programs, num_warps=warps, rows_per_tile=rows, prefetch=prefetch)  # fmt: skip
 
     cands = candidates(d_model, sms)
     reference = call(*cands[0][1:])
@@ -107,12 +110,13 @@ def probe_width(d_model: int, dtype_name: str, sms: int, rounds: int) -> list[di
     copy = statistics.median(copy_ms)
     default = statistics.median(times["default"])
     rows = []
-    for name, programs, warps, tile in cands:
+    for name, programs, warps, tile, prefetch in cands:
         ms = statistics.median(times[name])
         rows.append(dict(dtype=dtype_name, d_model=d_model, candidate=name, programs=programs, num_warps=warps,
-                         rows_per_tile=tile, p50_ms=ms, gbps=bytes_moved / ms / 1e6, pct_of_copy=100 * copy / ms,
-                         over_default=ms / default, rounds=rounds, copy_ms=copy))  # fmt: skip
-        print(f"{dtype_name} D={d_model:5d} {name:14s} programs={programs:5d} warps={warps:2d} rows={tile} "
+                         rows_per_tile=tile, prefetch=prefetch, p50_ms=ms, gbps=bytes_moved / ms / 1e6,
+                         pct_of_copy=100 * copy / ms, over_default=ms / default, rounds=rounds,
+                         copy_ms=copy))  # fmt: skip
+        print(f"{dtype_name} D={d_model:5d} {name:23s} programs={programs:5d} warps={warps:2d} rows={tile} "
               f"{ms * 1e3:8.1f} us  {100 * copy / ms:5.1f}% of copy  x{ms / default:.3f} of default", flush=True)
     return rows
 
