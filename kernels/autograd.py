@@ -41,12 +41,18 @@ class SeededDropoutFunction(torch.autograd.Function):
         return dropout_any_device(grad_out, seed, ctx.p, ctx.shared_dims), None, None, None
 
 
+def launch_seed(x: torch.Tensor, seed: torch.Tensor):
+    """A custom op's one-element seed tensor as the launch takes it: an int on CPU or off x's device,
+    else the tensor itself (read by the kernel)."""
+    if x.device.type == "cpu" or seed.device != x.device:
+        return int(seed.reshape(()).item())
+    return seed
+
+
 @torch.library.custom_op("seeded_variational_dropout::dropout", mutates_args=())
 def dropout_op(x: torch.Tensor, seed: torch.Tensor, p: float, shared_dims: list[int]) -> torch.Tensor:
     """The op with its seed as a one-element int64 tensor: what compiled code calls."""
-    if x.device.type == "cpu" or seed.device != x.device:
-        seed = int(seed.reshape(()).item())
-    return dropout_any_device(x, seed, p, shared_dims)
+    return dropout_any_device(x, launch_seed(x, seed), p, shared_dims)
 
 
 @dropout_op.register_fake

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import torch
 from torch.autograd.function import once_differentiable
 
-from .autograd import dropout_kernel_op, dropout_op, launch_fits_32_bits
+from .autograd import dropout_kernel_op, dropout_op, launch_fits_32_bits, launch_seed
 from .functional import (
     SUPPORTED_DTYPES,
     _check_dense,
@@ -85,13 +85,6 @@ class DropoutAddNormFunction(torch.autograd.Function):
 # ---- the ops torch.compile traces ----------------------------------------------------------------
 
 
-def _op_seed(x: torch.Tensor, seed: torch.Tensor):
-    """A one-element seed tensor as the launch takes it: an int on CPU or off x's device."""
-    if x.device.type == "cpu" or seed.device != x.device:
-        return int(seed.reshape(()).item())
-    return seed
-
-
 @torch.library.custom_op("seeded_variational_dropout::dropout_add_norm", mutates_args=())
 def dropout_add_norm_op(
     x: torch.Tensor,
@@ -106,7 +99,7 @@ def dropout_add_norm_op(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(y, h) with the seed as a one-element int64 tensor: what compiled code calls. y is an empty
     placeholder when norm is 0 (none)."""
-    return forward_any_device(x, residual, weight, bias, _op_seed(x, seed), p, shared_dims, norm, eps)
+    return forward_any_device(x, residual, weight, bias, launch_seed(x, seed), p, shared_dims, norm, eps)
 
 
 @dropout_add_norm_op.register_fake
@@ -130,7 +123,7 @@ def dropout_add_norm_backward_op(
     want_dbias: bool,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """(dx, dresidual, dweight, dbias) for a norm; dweight / dbias empty when not wanted."""
-    return _op_outputs(h, *backward_any_device(grad_y, grad_h, h, weight, _op_seed(h, seed), p, shared_dims, norm,
+    return _op_outputs(h, *backward_any_device(grad_y, grad_h, h, weight, launch_seed(h, seed), p, shared_dims, norm,
                                                eps, want_dweight, want_dbias))  # fmt: skip
 
 

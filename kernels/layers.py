@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from .functional import canonical_dim, dropout_probability, seeded_variational_dropout
+from .fused_launch import NORMS
 from .fused_residual_norm import seeded_dropout_add_norm
 
 
@@ -62,7 +63,7 @@ class SeededDropoutAddNorm(nn.Module):
         dtype=None,
     ) -> None:
         super().__init__()
-        if norm not in ("rms", "layer", None):
+        if norm not in NORMS:
             raise ValueError(f"norm must be 'rms', 'layer' or None, got {norm!r}")
         self.d_model, self.norm, self.eps = d_model, norm, eps
         self.p = dropout_probability(p)

@@ -23,11 +23,13 @@ from reports.sweeps import (
 )
 
 SPEEDUP_BASELINES = ("eager", "compile")
-NEAR_FASTEST = 0.01  # "within 1% of the fastest baseline": seeded p50 <= 1.01 x the fastest baseline's p50
+NEAR_FASTEST = 0.01  # "within 1% of the fastest baseline": the product's p50 <= 1.01 x the fastest baseline's
+NOT_OK_LISTED = 20
+
+
 def host_impls(product: str) -> tuple[str, str]:
     """The implementations whose host time per call the summary shows: the product and eager."""
     return product, "eager"
-NOT_OK_LISTED = 20
 
 
 @dataclass(frozen=True)
@@ -37,16 +39,17 @@ class SummaryLine:
     dtype: str
     mode: str
     largest: int
-    pct_of_copy: float  # seeded at the largest size
+    pct_of_copy: float  # the product at the largest size
     speedup_range: dict  # baseline -> (worst, best), each (speedup, size) or None
     host_us: dict  # impl -> p50 microseconds per call of the host timer, NaN if absent
-    near_fastest: tuple[int, int] = (0, 0)  # (sizes where seeded is within NEAR_FASTEST of the fastest baseline
-    #                                           or faster, sizes where both were measured ok)
+    near_fastest: tuple[int, int] = (0, 0)  # (sizes where the product is within NEAR_FASTEST of the fastest
+    #                                           baseline or faster, sizes where both were measured ok)
 
 
 def near_fastest(rows: pd.DataFrame, mode: str, timer: str) -> tuple[int, int]:
-    """(sizes at which seeded's p50 is at most (1 + NEAR_FASTEST) x the fastest baseline's, sizes
-    where seeded and at least one baseline are ok); baselines: every impl but seeded and copy."""
+    """(sizes at which the product's p50 is at most (1 + NEAR_FASTEST) x the fastest baseline's,
+    sizes where the product and at least one baseline are ok); baselines: every impl but the product
+    and copy."""
     timed = rows[(rows["mode"] == mode) & (rows.timer == timer) & (rows.status == "ok")]
     product_impl = product_of(rows)
     product = timed[timed.impl == product_impl].groupby("x").p50_ms.min()
@@ -58,16 +61,17 @@ def near_fastest(rows: pd.DataFrame, mode: str, timer: str) -> tuple[int, int]:
 def summarize(rows: pd.DataFrame, host_rows: pd.DataFrame, dtype: str, timer: str) -> list[SummaryLine]:
     """`rows`: one dtype of one sweep (`Sweep.rows`); `host_rows`: the same dtype's host timer rows."""
     lines = []
+    product_impl = product_of(rows)
     for mode in (mode for mode in MODES if mode in set(rows["mode"])):
         largest = int(rows.x.max())
-        product = rows[(rows.impl == product_of(rows)) & (rows["mode"] == mode) & (rows.timer == timer)
+        product = rows[(rows.impl == product_impl) & (rows["mode"] == mode) & (rows.timer == timer)
                        & (rows.x == largest) & (rows.status == "ok")]
         speedup_range = {}
         for baseline in SPEEDUP_BASELINES:
             speedup = speedups(rows, baseline, mode, timer)
             speedup_range[baseline] = (extreme(speedup, worst=True), extreme(speedup, worst=False))
         host_us = {}
-        for impl in host_impls(product_of(rows)):
+        for impl in host_impls(product_impl):
             host = host_rows[(host_rows.impl == impl) & (host_rows["mode"] == mode)
                              & (host_rows.status == "ok")].sort_values("shape")
             host_us[impl] = float(host.p50_ms.iloc[0]) * 1e3 if not host.empty else math.nan

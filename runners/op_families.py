@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 import torch
 
 from baselines.add_norm import FAMILY as ADD_NORM
+from baselines.add_norm import example_inputs
 from baselines.case import AddNormCase, DropoutCase
 from baselines.registry import FAMILY_IMPLEMENTATIONS, Implementation, get
 from runners import checks, implementations  # noqa: F401  (implementations: registers products, rooflines)
@@ -99,13 +100,9 @@ def add_norm_workload(settings: dict) -> str:
 
 def add_norm_inputs(case: AddNormCase) -> Inputs:
     """x (requiring grad), residual, the norm's weight (and LayerNorm's bias), all requiring grad
-    as in training; the gradients of y and h."""
-
-    def tensor(shape, requires_grad=True):
-        return torch.randn(shape, dtype=case.dtype, device=case.device, requires_grad=requires_grad)
-
-    tensors = (tensor(case.shape), tensor(case.shape), *(tensor((case.width,)) for _ in range(case.norm_vectors)))
-    return Inputs(tensors=tensors, grad_outs=(tensor(case.shape, False), tensor(case.shape, False)))
+    as in training (`baselines.add_norm.example_inputs`); the gradients of y and h."""
+    grad_outs = tuple(torch.randn(case.shape, dtype=case.dtype, device=case.device) for _ in range(2))
+    return Inputs(tensors=example_inputs(case), grad_outs=grad_outs)
 
 
 FAMILIES: dict[str, OpFamily] = {
