@@ -91,13 +91,16 @@ def _columns(BLOCK_D: tl.constexpr, LANES: tl.constexpr):
 
 @triton.jit
 def _normalized(h, in_row, D, eps, NORM: tl.constexpr):
-    """(xhat, rstd) of one row h (compute dtype; 0 past D)."""
+    """(xhat, rstd) of one row h (compute dtype; 0 past D). eps is cast to h's dtype: Triton's own
+    launch passes a Python float as float32, Inductor's launch of the same kernel (torch.compile) as
+    float64, which would turn the statistics float64 (in the backward, a compile error: the dweight
+    partials carried by its loop change type)."""
     if NORM == NORM_LAYER:
         mean = tl.sum(h) / D
         centered = tl.where(in_row, h - mean, 0.0)
     else:
         centered = h
-    rstd = 1.0 / tl.sqrt(tl.sum(centered * centered) / D + eps)
+    rstd = 1.0 / tl.sqrt(tl.sum(centered * centered) / D + tl.cast(eps, h.dtype))
     return centered * rstd, rstd
 
 
@@ -125,13 +128,13 @@ def _row_sums(x, LANES: tl.constexpr):
 
 @triton.jit
 def _normalized_rows(h, in_tile, D, eps, NORM: tl.constexpr, LANES: tl.constexpr):
-    """`_normalized` of each row of a row tile: (xhat, rstd), rstd shaped to broadcast."""
+    """`_normalized` of each row of a row tile: (xhat, rstd), rstd shaped to broadcast (eps cast as there)."""
     if NORM == NORM_LAYER:
         mean = _row_sums(h, LANES) / D
         centered = tl.where(in_tile, h - mean, 0.0)
     else:
         centered = h
-    rstd = 1.0 / tl.sqrt(_row_sums(centered * centered, LANES) / D + eps)
+    rstd = 1.0 / tl.sqrt(_row_sums(centered * centered, LANES) / D + tl.cast(eps, h.dtype))
     return centered * rstd, rstd
 
 

@@ -482,7 +482,7 @@ def test_cuda_graph_replays_draw_fresh_masks_and_backward_follows():
 
 
 @needs_cuda
-@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32])
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32])
 def test_inductor_compiled_op_matches_eager(dtype):
     from torch._inductor.utils import run_and_get_code
 
