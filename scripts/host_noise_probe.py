@@ -1,0 +1,96 @@
+"""Probe (GPU): where the host ratio's spread comes from. At the host timer's point of the default
+sweep (fp32 64x1x768, mask shared along T), each implementation's call is timed against copy's as
+the sweep's `host` timer does (runners/timers.py `time_host`: bursts of calls, each paired with a
+burst of copy's), in several variants of the timer, rounds interleaved in one process:
+
+- `default`: the sweep's settings (10 pairs of bursts of 25 calls, Python's garbage collector on);
+- `gc_off`: the same with the garbage collector off while timing (as Python's timeit does), after
+  a full collection;
+- `calls_100`: bursts of 100 calls.
+
+Prints and writes per (impl, mode, variant): the median over rounds of the round's host ratio, its
+spread ((max - min) / median) and the interquartile range over the median. Run it twice, in two
+processes, to see how far the medians move between processes.
+
+    python3 scripts/host_noise_probe.py OUT_CSV [--rounds 12] [--impls seeded,compile,seeded:compile]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import gc
+import statistics
+import sys
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from runners import timers  # noqa: E402
+from runners.modes import mode_call_factory  # noqa: E402
+from runners.op_families import family_of  # noqa: E402
+from runners.plan import Point  # noqa: E402
+
+VARIANTS = {"default": (25, True), "gc_off": (25, False), "calls_100": (100, True)}  # calls a burst, gc on
+
+
+def quartile_spread(values: list[float]) -> float:
+    q1, _, q3 = statistics.quantiles(values, n=4)
+    return (q3 - q1) / statistics.median(values)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("out_csv")
+    parser.add_argument("--rounds", type=int, default=12)
+    parser.add_argument("--impls", default="seeded,compile,seeded:compile")
+    parser.add_argument("--modes", default="fwd,fwd_bwd")
+    parser.add_argument("--device", default="cuda", help="cpu: a smoke run of the probe itself")
+    args = parser.parse_args()
+    family = family_of("dropout")
+    case = family.case_at(Point("fp32", (64, 1, 768), (1,), 0.5), torch.device(args.device))
+    inputs = family.inputs(case)
+    torch._dynamo.reset()
+    impls, modes = args.impls.split(","), args.modes.split(",")
+    forwards = {name: family.implementation(name).build(case) for name in impls}
+    reference = family.implementation(family.roofline).build(case)
+    ratios: dict[tuple[str, str, str], list[float]] = {}
+    for index in range(args.rounds):
+        for impl in impls:
+            for mode in modes:
+                for variant, (calls, gc_on) in VARIANTS.items():
+                    gc.collect()
+                    if not gc_on:
+                        gc.disable()
+                    try:
+                        timing = timers.time_host(
+                            mode_call_factory(forwards[impl], inputs, mode),
+                            warmup=10 if index == 0 else 1,
+                            reps=10,
+                            calls_per_rep=calls,
+                            make_reference=mode_call_factory(reference, inputs, mode),
+                        )
+                    finally:
+                        gc.enable()
+                    ratios.setdefault((impl, mode, variant), []).append(timing.host_ratio)
+        print(f"round {index + 1}/{args.rounds} done", flush=True)
+    rows = []
+    for (impl, mode, variant), values in ratios.items():
+        median = statistics.median(values)
+        rows.append(dict(impl=impl, mode=mode, variant=variant, rounds=len(values), host_ratio=median,
+                         spread=(max(values) - min(values)) / median, iqr_over_median=quartile_spread(values),
+                         round_ratios=" ".join(f"{v:.4f}" for v in values)))  # fmt: skip
+        print(f"{impl:15s} {mode:8s} {variant:10s} ratio {median:7.3f}  spread {rows[-1]['spread']:6.3f}  "
+              f"iqr/median {rows[-1]['iqr_over_median']:6.3f}")  # fmt: skip
+    with open(args.out_csv, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+if __name__ == "__main__":
+    main()
