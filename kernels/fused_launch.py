@@ -77,6 +77,31 @@ def row_plan(shape: tuple[int, ...], shared_dims: tuple[int, ...]) -> RowPlan:
                    order)  # fmt: skip
 
 
+# The backward's loop for 16-bit inputs: row tiles of about BACKWARD_TILE_ELEMENTS elements (2 rows
+# at D = 768, one from D = 2048), 8 warps, the next tile's loads issued before this tile's arithmetic.
+# Measured on the H200 (bf16, (32, 512, D), RMSNorm, GPU time in CUDA graphs; docs/perf-notes.md):
+# 0.47x the one-row loop's time at D = 768, 0.72x at 2048, 0.67x at 8192; tiles of 8192 elements
+# in 4 warps spill (10x slower). float32 and float64 keep the one-row loop: not measured yet, and
+# the prefetched tile, held as stored, takes 2-4 times the registers.
+BACKWARD_TILE_ELEMENTS = 2048
+
+
+@dataclass(frozen=True)
+class BackwardLoop:
+    """The backward kernel's ROWS, num_warps and PREFETCH."""
+
+    rows_per_tile: int
+    num_warps: int
+    prefetch: bool
+
+
+def backward_loop(plan: RowPlan, dtype: torch.dtype) -> BackwardLoop:
+    if dtype.itemsize != 2:
+        return BackwardLoop(1, plan.num_warps, False)
+    rows = max(1, BACKWARD_TILE_ELEMENTS // plan.block_d)
+    return BackwardLoop(rows, min(max(rows * plan.block_d // 256, 1), 8), True)
+
+
 def packed_dims(shared_dims: Sequence[int], ndim: int) -> tuple[int, ...]:
     """The shared dims after the permutation of `RowPlan.order` (shared leading dims first)."""
     leading = [d for d in shared_dims if d < ndim - 1]
@@ -155,13 +180,13 @@ def forward_triton(x, residual, weight, bias, seed, p: float, shared_dims, norm:
 
 def backward_triton(grad_y, grad_h, h, weight, seed, p: float, shared_dims, norm: int, eps: float,
                     want_dweight: bool, want_dbias: bool, *, programs: int | None = None,
-                    num_warps: int | None = None, rows_per_tile: int = 1, prefetch: bool = False,
+                    num_warps: int | None = None, rows_per_tile: int | None = None, prefetch: bool | None = None,
                     traced: bool = False):  # fmt: skip
     """(dx, dresidual, dweight, dbias) by the Triton kernel, for a norm (norm != 0); grad_y and grad_h
     may be None (an output not used); dweight / dbias are None unless wanted. `programs`, `num_warps`,
     `rows_per_tile` (a power of 2: the rows each step of a program's loop takes at once) and
     `prefetch` (the next tile's loads issued before this tile's arithmetic): the launch's grid, warps,
-    row tile and loop (default: the row plan's, one row, no prefetch), for probes that compare them.
+    row tile and loop (default: `backward_loop`'s, with 2 programs per SM), for probes that compare them.
     `traced`: the launch Inductor takes in, as `forward_triton`'s."""
     if not traced and h.is_cuda and h.device.index != _current_cuda_device():
         with torch.cuda.device(h.device):
@@ -184,6 +209,9 @@ def backward_triton(grad_y, grad_h, h, weight, seed, p: float, shared_dims, norm
     grad_h = None if grad_h is None else grad_h.contiguous()
     d_model = h.shape[-1]
     compute_dtype = torch.float64 if h.dtype == torch.float64 else torch.float32
+    loop = backward_loop(plan, h.dtype)
+    rows_per_tile = loop.rows_per_tile if rows_per_tile is None else rows_per_tile
+    prefetch = loop.prefetch if prefetch is None else prefetch
     if rows_per_tile < 1 or rows_per_tile & (rows_per_tile - 1):
         raise ValueError(f"rows_per_tile must be a power of 2, got {rows_per_tile}")
     programs = max(1, min(triton.cdiv(plan.rows, rows_per_tile), programs or 2 * sm_count(h.device)))
@@ -205,7 +233,7 @@ def backward_triton(grad_y, grad_h, h, weight, seed, p: float, shared_dims, norm
             HAS_WEIGHT=weight is not None, HAS_GRAD_Y=grad_y is not None, HAS_GRAD_H=grad_h is not None,
             WANT_DWEIGHT=want_dweight, WANT_DBIAS=want_dbias, DROPOUT=mode, SEED_MODE=seed_mode,
             COMPUTE_F64=h.dtype == torch.float64, ROUNDS=PHILOX_ROUNDS, BF16_ROUND_BY_HAND=not h.is_cuda,
-            SCALE_AS_FLOAT=scale_as_float, num_warps=num_warps or plan.num_warps,
+            SCALE_AS_FLOAT=scale_as_float, num_warps=num_warps or loop.num_warps,
         )  # fmt: skip
     return (dx, dresidual, None if dweight is None else dweight.sum(0).to(weight.dtype),
             None if dbias is None else dbias.sum(0).to(h.dtype))  # fmt: skip

@@ -17,7 +17,7 @@ from functorch.compile import make_boxed_func
 from torch._dynamo.backends.common import aot_autograd
 
 from kernels import SeededDropoutAddNorm, seeded_dropout_add_norm, seeded_variational_dropout
-from kernels.fused_launch import MAX_D, NORMS, backward_triton, forward_triton, row_plan
+from kernels.fused_launch import MAX_D, NORMS, BackwardLoop, backward_loop, backward_triton, forward_triton, row_plan
 
 DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 # (shape, shared dims): shared dims in the middle, none, two that are not adjacent (a packed copy),
@@ -172,12 +172,25 @@ def test_row_tiles_give_the_one_row_gradients(case, rows_per_tile, programs, pre
     x, residual, weight, bias = inputs(shape, torch.bfloat16)
     grad_y, grad_h = inputs(shape, torch.bfloat16, seed=1)[:2]
     _, h = forward_triton(x, residual, weight, bias, 5, 0.5, dims, NORMS["layer"], 1e-6)
-    one_row = backward_triton(grad_y, grad_h, h, weight, 5, 0.5, dims, NORMS["layer"], 1e-6, True, True)
+    one_row = backward_triton(grad_y, grad_h, h, weight, 5, 0.5, dims, NORMS["layer"], 1e-6, True, True,
+                              rows_per_tile=1, prefetch=False)  # fmt: skip
     tiled = backward_triton(grad_y, grad_h, h, weight, 5, 0.5, dims, NORMS["layer"], 1e-6, True, True,
                             programs=programs, rows_per_tile=rows_per_tile, prefetch=prefetch)  # fmt: skip
     assert torch.equal(tiled[0].cpu(), seeded_variational_dropout(tiled[1].cpu(), 0.5, dims, seed=5))
     for name, got, want in zip(("dx", "dresidual", "dweight", "dbias"), tiled, one_row, strict=True):
         torch.testing.assert_close(got, want, rtol=1.6e-2, atol=1.6e-2, msg=name)
+
+
+@pytest.mark.parametrize("d_model, dtype, loop", [
+    (768, torch.bfloat16, BackwardLoop(2, 8, True)),  # 2 x 1024 elements
+    (2048, torch.float16, BackwardLoop(1, 8, True)),
+    (8192, torch.bfloat16, BackwardLoop(1, 8, True)),
+    (8, torch.bfloat16, BackwardLoop(256, 8, True)),
+    (8192, torch.float32, BackwardLoop(1, 8, False)),  # the one-row loop, the row plan's warps
+    (768, torch.float64, BackwardLoop(1, 4, False)),
+])  # fmt: skip
+def test_the_backward_loop_takes_tiles_of_2048_elements_for_16_bit_inputs(d_model, dtype, loop):
+    assert backward_loop(row_plan((4, 16, d_model), (1,)), dtype) == loop
 
 
 def test_a_row_tile_that_is_no_power_of_two_is_refused():
