@@ -11,8 +11,9 @@ With `--first-rounds K`, each file's p50 is recomputed from its first K rounds o
 samples file): how far fewer rounds per process would have agreed.
 
 Only keys that are `ok` in both files of a pair count. Agreement of a key is |b / a - 1| <= tolerance,
-a the first file's p50 and b the second's. Prints one table per pair, the pairs' summary last; exits
-1 when a file has no key in common with another.
+a the first file's p50 and b the second's; for a host-timer key whose rows both hold a `host_ratio`
+(the host figure the reports and the gate read), a and b are those ratios. Prints one table per
+pair, the pairs' summary last; exits 1 when a file has no key in common with another.
 """
 
 from __future__ import annotations
@@ -36,11 +37,20 @@ from runners.rows import KEY_COLUMNS, round_medians  # noqa: E402
 
 
 def paired(first: pd.DataFrame, second: pd.DataFrame) -> pd.DataFrame:
-    """The keys ok in both, with p50_a, p50_b, the relative difference `change` and both `bound`s."""
+    """The keys ok in both, with p50_a, p50_b, the relative difference `change` and both `bound`s.
+    A host-timer key whose rows both hold a `host_ratio` is judged on it, as the reports and the gate
+    judge it (runners/host_ratio.py); `judged_on` says which figure each key's change is of."""
     columns = [*KEY_COLUMNS, "p50_ms", "bound", "status"]
-    both = first[columns].merge(second[columns], on=list(KEY_COLUMNS), suffixes=("_a", "_b"))
+    ratio = ["host_ratio"] if "host_ratio" in first and "host_ratio" in second else []
+    both = first[columns + ratio].merge(second[columns + ratio], on=list(KEY_COLUMNS), suffixes=("_a", "_b"))
     both = both[(both.status_a == "ok") & (both.status_b == "ok")].copy()
     both["change"] = (both.p50_ms_b / both.p50_ms_a - 1).abs()
+    both["judged_on"] = "p50_ms"
+    if ratio:
+        a, b = (pd.to_numeric(both[f"host_ratio_{side}"], errors="coerce") for side in "ab")
+        on_ratio = (both.timer == "host") & (a > 0) & (b > 0)
+        both.loc[on_ratio, "change"] = (b[on_ratio] / a[on_ratio] - 1).abs()
+        both.loc[on_ratio, "judged_on"] = "host_ratio"
     return both
 
 
@@ -124,7 +134,7 @@ def report(sides: list[tuple[str, pd.DataFrame, str, pd.DataFrame]], tolerance: 
         print(f"\n{a} vs {b} (within {tolerance:.0%})")
         print(table.to_string(index=False, formatters={"share": "{:.1%}".format, "worst": "{:.1%}".format}))
         worst = both.nlargest(worst_count, "change")
-        print(worst[[*KEY_COLUMNS, "p50_ms_a", "p50_ms_b", "change", "bound_a"]].to_string(index=False))
+        print(worst[[*KEY_COLUMNS, "p50_ms_a", "p50_ms_b", "change", "judged_on", "bound_a"]].to_string(index=False))
         overall = table.iloc[0]
         summary.append({"a": Path(a).name, "b": Path(b).name, "within": overall.within, "of": overall.of,
                         "share": overall.share, "worst": overall.worst})

@@ -6,13 +6,20 @@ burst of copy's), in several variants of the timer, rounds interleaved in one pr
 - `default`: the sweep's settings (10 pairs of bursts of 25 calls, Python's garbage collector on);
 - `gc_off`: the same with the garbage collector off while timing (as Python's timeit does), after
   a full collection;
-- `calls_100`: bursts of 100 calls.
+- `calls_100`: bursts of 100 calls;
+- `pin_1`, `pin_2`: every thread of the process held to one CPU, or to two, while timing. A CUDA
+  backward runs on autograd's device thread, which the calling thread waits for: how long the
+  hand-over takes may depend on where the OS put the two threads, which can change from round to
+  round (a compiled backward runs Python there, so it also hands the GIL over).
+
+The first run (git 6205e49) found round-to-round shifts of up to 40% in the compiled calls'
+fwd_bwd ratio that neither 100-call bursts nor the collector explained, hence the pinned variants.
 
 Prints and writes per (impl, mode, variant): the median over rounds of the round's host ratio, its
 spread ((max - min) / median) and the interquartile range over the median. Run it twice, in two
 processes, to see how far the medians move between processes.
 
-    python3 scripts/host_noise_probe.py OUT_CSV [--rounds 12] [--impls seeded,compile,seeded:compile]
+    python3 scripts/host_noise_probe.py OUT_CSV [--rounds 10] [--impls seeded,compile,seeded:compile]
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from __future__ import annotations
 import argparse
 import csv
 import gc
+import os
 import statistics
 import sys
 from pathlib import Path
@@ -35,7 +43,15 @@ from runners.modes import mode_call_factory  # noqa: E402
 from runners.op_families import family_of  # noqa: E402
 from runners.plan import Point  # noqa: E402
 
-VARIANTS = {"default": (25, True), "gc_off": (25, False), "calls_100": (100, True)}  # calls a burst, gc on
+# name: (calls a burst, collector on while timing, CPUs the process's threads are held to: None = all)
+VARIANTS = {"default": (25, True, None), "gc_off": (25, False, None), "calls_100": (100, True, None),
+            "pin_1": (25, True, 1), "pin_2": (25, True, 2)}  # fmt: skip
+
+
+def hold_threads(cpus: set[int]) -> None:
+    """Every thread of this process (Linux: /proc/self/task) allowed on `cpus` only."""
+    for task in os.listdir("/proc/self/task"):
+        os.sched_setaffinity(int(task), cpus)
 
 
 def quartile_spread(values: list[float]) -> float:
@@ -46,7 +62,7 @@ def quartile_spread(values: list[float]) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out_csv")
-    parser.add_argument("--rounds", type=int, default=12)
+    parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--impls", default="seeded,compile,seeded:compile")
     parser.add_argument("--modes", default="fwd,fwd_bwd")
     parser.add_argument("--device", default="cuda", help="cpu: a smoke run of the probe itself")
@@ -58,14 +74,18 @@ def main() -> None:
     impls, modes = args.impls.split(","), args.modes.split(",")
     forwards = {name: family.implementation(name).build(case) for name in impls}
     reference = family.implementation(family.roofline).build(case)
+    all_cpus = os.sched_getaffinity(0)
+    spare_cpus = sorted(all_cpus)[1:] or sorted(all_cpus)  # not the first CPU, which takes interrupts
     ratios: dict[tuple[str, str, str], list[float]] = {}
     for index in range(args.rounds):
         for impl in impls:
             for mode in modes:
-                for variant, (calls, gc_on) in VARIANTS.items():
+                for variant, (calls, gc_on, pinned) in VARIANTS.items():
                     gc.collect()
                     if not gc_on:
                         gc.disable()
+                    if pinned:
+                        hold_threads(set(spare_cpus[:pinned]))
                     try:
                         timing = timers.time_host(
                             mode_call_factory(forwards[impl], inputs, mode),
@@ -76,6 +96,7 @@ def main() -> None:
                         )
                     finally:
                         gc.enable()
+                        hold_threads(all_cpus)
                     ratios.setdefault((impl, mode, variant), []).append(timing.host_ratio)
         print(f"round {index + 1}/{args.rounds} done", flush=True)
     rows = []

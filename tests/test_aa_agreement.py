@@ -92,3 +92,18 @@ def test_first_rounds_judges_each_file_by_its_first_rounds_only(tmp_path):
     key = (frame.impl == row.impl) & (frame["mode"] == row["mode"]) & (frame["shape"] == row["shape"])
     assert frame[key].p50_ms.iloc[0] == pytest.approx(statistics.median(first))
     assert aa.main([str(a), str(copy_of_baseline(tmp_path, "b")), "--first-rounds", "1"]) == 0
+
+
+def test_a_host_key_is_judged_on_its_host_ratio_when_both_rows_hold_one(tmp_path):
+    # The host timer's absolute time follows the CPU's speed; its ratio to copy's call does not.
+    frame = pd.read_csv(FIXTURES / "baseline.csv", dtype=str, keep_default_na=False).iloc[[0]].copy()
+    frame["timer"], frame["host_ratio"] = "host", "0.85"
+    paths = {}
+    for name, p50, ratio in (("a", "0.020", "0.850"), ("b", "0.026", "0.860")):  # p50 +30%, ratio +1.2%
+        frame["p50_ms"], frame["host_ratio"] = p50, ratio
+        paths[name] = tmp_path / f"{name}.csv"
+        frame.to_csv(paths[name], index=False)
+    both = aa.paired(aa.read_results(paths["a"]), aa.read_results(paths["b"]))
+    assert list(both.judged_on) == ["host_ratio"] and both.change.iloc[0] == pytest.approx(0.86 / 0.85 - 1)
+    without = aa.paired(aa.read_results(paths["a"]).drop(columns="host_ratio"), aa.read_results(paths["b"]))
+    assert list(without.judged_on) == ["p50_ms"] and without.change.iloc[0] == pytest.approx(0.3)
