@@ -227,7 +227,10 @@ def gpu_markdown(report: GpuReport, from_dir: Path, level: int, readme_view: boo
         parts += [f"{heading}# {escape(summary.sweep.title)}",
                   tables.findings(summary.lines, summary.sweep, timers)]
         if summary.sweep.slug in first_sweeps or not readme_view:
-            host_note = ("; host µs/call: p50 of back-to-back calls on one small tensor"
+            host_note = ("; host: on one small tensor, the call's host time over copy's call, the two timed in "
+                         "alternating bursts in one process (a ratio that does not move with the CPU's clock: "
+                         "docs/harness.md), then in brackets the absolute µs per call of back-to-back calls, "
+                         "context only (it moves with the CPU); – where the rows predate the ratio"
                          if tables.host_columns(summary.lines, summary.sweep) else "")
             parts += [tables.summary_table(summary.lines, summary.sweep),
                       f"Speedup = baseline p50 time / {summary.sweep.product} p50 time (timer {timers}), over the "

@@ -46,7 +46,8 @@ TEXT_COLUMNS = ("timestamp", "git_sha", "gpu", "driver", "cuda", "torch", "trito
                 "workload", "impl", "mode", "timer", "dtype", "shape", "dim", "status", "error")
 NUMBER_COLUMNS = ("p",) + VALUE_COLUMNS[:-2]
 # columns of later CSVs that older ones lack: read with these values where absent
-OPTIONAL_COLUMNS = {"host_us": np.nan, "bound": "", "rounds": np.nan, "ci_lo_ms": np.nan, "ci_hi_ms": np.nan}
+OPTIONAL_COLUMNS = {"host_us": np.nan, "host_ratio": np.nan, "bound": "", "rounds": np.nan, "ci_lo_ms": np.nan,
+                    "ci_hi_ms": np.nan}  # fmt: skip
 # what an ok row must carry, positive and finite; and what it may leave empty, but not give otherwise
 OK_TIMES = ("p20_ms", "p50_ms", "p80_ms")
 OK_RATES = ("gbps", "pct_of_copy", "tokens_per_s")

@@ -44,6 +44,7 @@ class SummaryLine:
     host_us: dict  # impl -> p50 microseconds per call of the host timer, NaN if absent
     near_fastest: tuple[int, int] = (0, 0)  # (sizes where the product is within NEAR_FASTEST of the fastest
     #                                           baseline or faster, sizes where both were measured ok)
+    host_ratio: dict | None = None  # impl -> the host timer's host_ratio (over copy's call), NaN if absent
 
 
 def near_fastest(rows: pd.DataFrame, mode: str, timer: str) -> tuple[int, int]:
@@ -70,14 +71,16 @@ def summarize(rows: pd.DataFrame, host_rows: pd.DataFrame, dtype: str, timer: st
         for baseline in SPEEDUP_BASELINES:
             speedup = speedups(rows, baseline, mode, timer)
             speedup_range[baseline] = (extreme(speedup, worst=True), extreme(speedup, worst=False))
-        host_us = {}
+        host_us, host_ratio = {}, {}
         for impl in host_impls(product_impl):
             host = host_rows[(host_rows.impl == impl) & (host_rows["mode"] == mode)
                              & (host_rows.status == "ok")].sort_values("shape")
             host_us[impl] = float(host.p50_ms.iloc[0]) * 1e3 if not host.empty else math.nan
+            ratio = float(host.host_ratio.iloc[0]) if not host.empty and "host_ratio" in host else math.nan
+            host_ratio[impl] = ratio if ratio > 0 else math.nan
         lines.append(SummaryLine(dtype, mode, largest,
                                  float(product.pct_of_copy.iloc[0]) if not product.empty else math.nan,
-                                 speedup_range, host_us, near_fastest(rows, mode, timer)))
+                                 speedup_range, host_us, near_fastest(rows, mode, timer), host_ratio))
     return lines
 
 
@@ -95,13 +98,22 @@ def host_columns(lines: list[SummaryLine], sweep: Sweep) -> list[str]:
             if any(math.isfinite(line.host_us.get(impl, math.nan)) for line in lines)]
 
 
+def host_cell(line: SummaryLine, impl: str) -> str:
+    """The host figure that does not move with the CPU's clock, the call's time over copy's
+    (`host_ratio`), then the absolute µs per call as context: `0.88x (17.8)`; `– (16.0)` for rows
+    from before the ratio was measured."""
+    ratio = (line.host_ratio or {}).get(impl, math.nan)
+    ratio_text = f"{ratio:.2f}x" if math.isfinite(ratio) else "–"
+    return f"{ratio_text} ({format_number(line.host_us[impl], '.1f')})"
+
+
 def summary_table(lines: list[SummaryLine], sweep: Sweep) -> str:
     symbol = sweep.symbol
     header = ["dtype", "mode", f"{sweep.product} % of copy, largest size"]
     for baseline in SPEEDUP_BASELINES:
         header += [f"vs {baseline}: worst", f"vs {baseline}: best"]
     hosts = host_columns(lines, sweep)
-    header += [f"host µs/call: {impl}" for impl in hosts]
+    header += [f"host, x copy's call (µs): {impl}" for impl in hosts]
     rows = []
     for line in lines:
         pct = (f"{line.pct_of_copy:.1f}% ({symbol}={format_size(line.largest)})"
@@ -110,7 +122,7 @@ def summary_table(lines: list[SummaryLine], sweep: Sweep) -> str:
         for baseline in SPEEDUP_BASELINES:
             worst, best = line.speedup_range[baseline]
             cells += [format_speedup(worst, symbol), format_speedup(best, symbol)]
-        cells += [format_number(line.host_us[impl], ".1f") for impl in hosts]
+        cells += [host_cell(line, impl) for impl in hosts]
         rows.append(cells)
     return markdown.table(header, rows)
 

@@ -91,7 +91,7 @@ def test_summary_table_holds_the_fixture_numbers(rendered):
         assert cells[4] == f"{ratios[best_size]:.2f}x (T={best_size})"
         host = rows[(rows.dtype == dtype) & (rows.timer == "host") & (rows.impl == "seeded")
                     & (rows["mode"] == "fwd")]
-        assert cells[7] == f"{host.p50_ms.iloc[0] * 1e3:.1f}"
+        assert cells[7] == f"– ({host.p50_ms.iloc[0] * 1e3:.1f})"  # the fixture's rows predate host_ratio
 
 
 def test_rows_not_ok_are_counted_and_listed(rendered):
@@ -217,10 +217,26 @@ def test_a_sweep_without_host_rows_gets_no_empty_host_columns(tmp_path):
     render.render([tmp_path / "results"], readme_path)
     text = readme_path.read_text()
     assert "% of copy, largest size" in text  # the summary table is there
-    assert "host µs/call" not in text
+    assert "host, x copy's call" not in text
     frame.to_csv(gpu_dir / "fp32.csv", index=False)  # with the host rows, the columns come back
     render.render([tmp_path / "results"], readme_path)
-    assert "| host µs/call: seeded | host µs/call: eager |" in readme_path.read_text()
+    assert "| host, x copy's call (µs): seeded | host, x copy's call (µs): eager |" in readme_path.read_text()
+
+
+def test_the_host_columns_read_host_ratio_first_and_the_absolute_time_in_brackets(tmp_path):
+    gpu_dir = tmp_path / "results" / FIXTURE_SLUG
+    gpu_dir.mkdir(parents=True)
+    frame = pd.read_csv(FIXTURE / "fp32.csv", keep_default_na=False, na_values=["nan"])
+    host = (frame.timer == "host") & (frame["mode"] == "fwd")
+    frame.loc[host & (frame.impl == "seeded"), "host_ratio"] = 0.876
+    frame.loc[host & (frame.impl == "eager"), "host_ratio"] = 1.834
+    frame.to_csv(gpu_dir / "fp32.csv", index=False)
+    (tmp_path / "README.md").write_text(README_TEMPLATE)
+    render.render([tmp_path / "results"], tmp_path / "README.md")
+    cells = table_row((gpu_dir / "summary.md").read_text(), "fp32", "fwd")
+    seeded_us, eager_us = (frame[host & (frame.impl == impl)].p50_ms.iloc[0] * 1e3 for impl in ("seeded", "eager"))
+    assert cells[-2:] == [f"0.88x ({seeded_us:.1f})", f"1.83x ({eager_us:.1f})"]
+    assert table_row((gpu_dir / "summary.md").read_text(), "fp32", "bwd")[-2].startswith("– (")  # no ratio there
 
 
 def test_host_bound_points_are_drawn_hollow_and_older_csvs_without_the_column_still_render(tmp_path):

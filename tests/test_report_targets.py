@@ -76,6 +76,21 @@ def test_host_cost_reads_the_smallest_tensor():
     assert count.detail == "11.0 µs, eager 30.0 µs"
 
 
+def test_the_host_ratio_target_compares_seeded_with_eager_on_the_smallest_tensor():
+    rows = frame([
+        dict(row("seeded", "fwd", "host", "64x1x768", p50=0.020), host_ratio=0.88),
+        dict(row("eager", "fwd", "host", "64x1x768", p50=0.035), host_ratio=1.83),
+        dict(row("seeded", "fwd", "host", "64x2x768", p50=0.5), host_ratio=9.0),  # a larger tensor: not the target's
+    ])
+    count = targets.host_ratio_vs_eager(rows)
+    assert (count.met, count.total, count.detail) == (1, 1, "0.88x copy's call, eager 1.83x")
+    rows.loc[0, "host_ratio"] = 1.9
+    assert targets.host_ratio_vs_eager(rows).met == 0
+    rows.loc[1, "host_ratio"] = math.nan  # eager's rows from before the ratio: not measured
+    assert targets.host_ratio_vs_eager(rows).total == 0
+    assert targets.host_ratio_vs_eager(rows.drop(columns="host_ratio")).total == 0
+
+
 def test_elementwise_targets_compare_with_copy_and_with_f_dropout():
     rows = frame([
         row("seeded", "fwd", "event", "64x16x768", dim="()", p50=1.0, pct=95.0),
