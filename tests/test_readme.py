@@ -30,9 +30,10 @@ def test_the_use_it_in_your_model_example_runs_as_written(monkeypatch):
     assert "fullgraph=True" in code and "torch.compile(" in code
     # The example imports the package by its installed name; here it is `kernels`, which the other
     # tests import. A second copy of the package in this process would define its custom ops again:
-    # torch destroys the first definitions' library and registers the copy's. In the H200 suite
-    # (torch 2.11) a compiled call of the first copy, later in the same worker, then failed
-    # ("Tried to access the schema for ."). One copy: the example runs on the package under test.
+    # torch destroys the first definitions' library and registers the copy's. On the H200 (torch
+    # 2.11) compiled calls then failed ("Tried to access the schema for ."): this test's own when it
+    # ran first in a process, a later test's in the same worker in the suite; with one copy both
+    # pass. The example runs on the package under test.
     monkeypatch.setitem(sys.modules, "seeded_variational_dropout", kernels)
     namespace = {}
     try:
