@@ -4,16 +4,17 @@ the sweep's `host` timer does (runners/timers.py `time_host`: bursts of calls, e
 burst of copy's), in several variants of the timer, rounds interleaved in one process:
 
 - `default`: the sweep's settings (10 pairs of bursts of 25 calls, Python's garbage collector on);
-- `gc_off`: the same with the garbage collector off while timing (as Python's timeit does), after
-  a full collection;
 - `calls_100`: bursts of 100 calls;
 - `pin_1`, `pin_2`: every thread of the process held to one CPU, or to two, while timing. A CUDA
   backward runs on autograd's device thread, which the calling thread waits for: how long the
   hand-over takes may depend on where the OS put the two threads, which can change from round to
-  round (a compiled backward runs Python there, so it also hands the GIL over).
+  round (a compiled backward runs Python there, so it also hands the GIL over);
+- `one_thread`: the backward on the calling thread (`torch.autograd.set_multithreading_enabled`),
+  no hand-over at all.
 
-The first run (git 6205e49) found round-to-round shifts of up to 40% in the compiled calls'
-fwd_bwd ratio that neither 100-call bursts nor the collector explained, hence the pinned variants.
+The first run (git 6205e49, which also had the collector off as a variant: no narrower) found
+round-to-round shifts of up to 40% in the compiled calls' fwd_bwd ratio that neither 100-call
+bursts nor the collector explained, hence the thread variants.
 
 Prints and writes per (impl, mode, variant): the median over rounds of the round's host ratio, its
 spread ((max - min) / median) and the interquartile range over the median. Run it twice, in two
@@ -30,6 +31,7 @@ import gc
 import os
 import statistics
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -43,9 +45,17 @@ from runners.modes import mode_call_factory  # noqa: E402
 from runners.op_families import family_of  # noqa: E402
 from runners.plan import Point  # noqa: E402
 
-# name: (calls a burst, collector on while timing, CPUs the process's threads are held to: None = all)
-VARIANTS = {"default": (25, True, None), "gc_off": (25, False, None), "calls_100": (100, True, None),
-            "pin_1": (25, True, 1), "pin_2": (25, True, 2)}  # fmt: skip
+
+@dataclass(frozen=True)
+class Variant:
+    calls: int = 25  # calls a burst
+    collector: bool = True  # Python's garbage collector on while timing
+    cpus: int | None = None  # the CPUs every thread of the process is held to (None: all)
+    backward_threads: bool = True  # False: autograd runs the backward on the calling thread
+
+
+VARIANTS = {"default": Variant(), "calls_100": Variant(calls=100), "pin_1": Variant(cpus=1),
+            "pin_2": Variant(cpus=2), "one_thread": Variant(backward_threads=False)}  # fmt: skip
 
 
 def hold_threads(cpus: set[int]) -> None:
@@ -80,20 +90,21 @@ def main() -> None:
     for index in range(args.rounds):
         for impl in impls:
             for mode in modes:
-                for variant, (calls, gc_on, pinned) in VARIANTS.items():
+                for variant, settings in VARIANTS.items():
                     gc.collect()
-                    if not gc_on:
+                    if not settings.collector:
                         gc.disable()
-                    if pinned:
-                        hold_threads(set(spare_cpus[:pinned]))
+                    if settings.cpus:
+                        hold_threads(set(spare_cpus[: settings.cpus]))
                     try:
-                        timing = timers.time_host(
-                            mode_call_factory(forwards[impl], inputs, mode),
-                            warmup=10 if index == 0 else 1,
-                            reps=10,
-                            calls_per_rep=calls,
-                            make_reference=mode_call_factory(reference, inputs, mode),
-                        )
+                        with torch.autograd.set_multithreading_enabled(settings.backward_threads):
+                            timing = timers.time_host(
+                                mode_call_factory(forwards[impl], inputs, mode),
+                                warmup=10 if index == 0 else 1,
+                                reps=10,
+                                calls_per_rep=settings.calls,
+                                make_reference=mode_call_factory(reference, inputs, mode),
+                            )
                     finally:
                         gc.enable()
                         hold_threads(all_cpus)
