@@ -217,8 +217,11 @@ def backward_triton(grad_y, grad_h, h, weight, seed, p: float, shared_dims, norm
     programs = max(1, min(triton.cdiv(plan.rows, rows_per_tile), programs or 2 * sm_count(h.device)))
     want_dweight = want_dweight and weight is not None
     dx, dresidual = torch.empty_like(h), torch.empty_like(h)
-    dweight = h.new_zeros((programs, d_model), dtype=compute_dtype) if want_dweight else None
-    dbias = h.new_zeros((programs, d_model), dtype=compute_dtype) if want_dbias else None
+    # Every program of the kernel writes its whole row of partial sums (zeros when it had no rows),
+    # so the partials need no zero fill of their own, except where no kernel runs (no elements).
+    partials = h.new_empty if h.numel() > 0 else h.new_zeros
+    dweight = partials((programs, d_model), dtype=compute_dtype) if want_dweight else None
+    dbias = partials((programs, d_model), dtype=compute_dtype) if want_dbias else None
     if h.numel() > 0:
         seed_ptr, offset_ptr, seed_lo, seed_hi, seed_mode = _seed_launch_arguments(seed, h, mode)
         scale, scale_as_float = _scale_argument(p, traced)

@@ -17,7 +17,9 @@ of the per-call time, GB/s over the backward's bytes (5 N s: read dy, dh, h; wri
 % of a copy of the same bytes timed the same way (a copy replayed in a graph runs well below an
 eager copy on the H200: 2.8 against 4.25 TB/s, so a kernel can read over 100%), and the time over
 the default's. The default is
-timed twice (`default` and `default again`): their ratio is this probe's A/A noise.
+timed twice (`default` and `default again`): their ratio is this probe's A/A noise. `default, zero
+fill` adds a zero fill of the dweight partials before each call: what the launch cost before it
+stopped filling them.
 
     python3 scripts/fused_bwd_probe.py OUT_CSV [--dtype bf16] [--rounds 7] [--widths 768,2048,8192]
 """
@@ -41,19 +43,22 @@ CALLS = 10  # calls per graph replay
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
 
 
-def candidates(d_model: int, sms: int, dtype: torch.dtype) -> list[tuple[str, int, int, int, bool]]:
-    """(name, programs, num_warps, rows_per_tile, prefetch); the default first and last."""
+def candidates(d_model: int, sms: int, dtype: torch.dtype) -> list[tuple[str, int, int, int, bool, bool]]:
+    """(name, programs, num_warps, rows_per_tile, prefetch, zero_fill); the default first and last.
+    `zero_fill`: a zero fill of the dweight partials' size before the call, what the launch did
+    before the kernel was relied on to write every partial (its cost side by side)."""
     plan = row_plan((32, 512, d_model), (1,))
     loop = backward_loop(plan, dtype)
-    default = ("default", 2 * sms, loop.num_warps, loop.rows_per_tile, loop.prefetch)
+    default = ("default", 2 * sms, loop.num_warps, loop.rows_per_tile, loop.prefetch, False)
     out = [default]
     for prefetch in (False, True):
         for rows in (r for r in ROW_TILES if r * plan.block_d <= MAX_TILE_ELEMENTS):
             for k in MULTIPLIERS:
                 for warps in sorted({plan.num_warps, min(2 * plan.num_warps, 16), min(4 * plan.num_warps, 16)}):
-                    if (k * sms, warps, rows, prefetch) != default[1:]:
+                    if (k * sms, warps, rows, prefetch, False) != default[1:]:
                         name = f"r{rows} k{k} w{warps}" + (" prefetch" if prefetch else "")
-                        out.append((name, k * sms, warps, rows, prefetch))
+                        out.append((name, k * sms, warps, rows, prefetch, False))
+    out.append(("default, zero fill", *default[1:-1], True))
     out.append(("default again", *default[1:]))
     return out
 
@@ -94,7 +99,11 @@ def probe_width(d_model: int, dtype_name: str, sms: int, rounds: int) -> list[di
     src = torch.empty(h.numel() * 5 // 2, device="cuda", dtype=dtype)
     dst = torch.empty_like(src)  # copying 2.5 N elements moves the backward's 5 N s bytes
 
-    def call(programs, warps, rows, prefetch):
+    partials = torch.empty(8 * sms, d_model, device="cuda", dtype=torch.float32)  # the most programs probed
+
+    def call(programs, warps, rows, prefetch, zero_fill):
+        if zero_fill:
+            partials[:programs].zero_()
         return backward_triton(grad_y, grad_h, h, weight, 1234, 0.5, (1,), NORMS["rms"], 1e-6, True, False,
                                programs=programs, num_warps=warps, rows_per_tile=rows, prefetch=prefetch)  # fmt: skip
 
@@ -114,7 +123,7 @@ def probe_width(d_model: int, dtype_name: str, sms: int, rounds: int) -> list[di
     copy = statistics.median(copy_ms)
     default = statistics.median(times["default"])
     rows = []
-    for name, programs, warps, tile, prefetch in cands:
+    for name, programs, warps, tile, prefetch, _ in cands:
         ms = statistics.median(times[name])
         rows.append(dict(dtype=dtype_name, d_model=d_model, candidate=name, programs=programs, num_warps=warps,
                          rows_per_tile=tile, prefetch=prefetch, p50_ms=ms, gbps=bytes_moved / ms / 1e6,

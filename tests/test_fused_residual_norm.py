@@ -193,6 +193,16 @@ def test_the_backward_loop_takes_tiles_of_2048_elements_for_16_bit_inputs(d_mode
     assert backward_loop(row_plan((4, 16, d_model), (1,)), dtype) == loop
 
 
+def test_no_rows_give_zero_weight_and_bias_gradients():
+    # No kernel runs without elements, so the per-program partial sums are never written: they
+    # must start at zero there (where the kernel runs, every program writes its own row).
+    h = torch.empty(0, 3, 8, device=KERNEL_DEVICE)
+    weight = torch.randn(8, device=KERNEL_DEVICE)
+    dx, dresidual, dweight, dbias = backward_triton(h, h, h, weight, 5, 0.5, (1,), NORMS["layer"], 1e-6, True, True)
+    assert dx.shape == dresidual.shape == h.shape
+    assert torch.equal(dweight.cpu(), torch.zeros(8)) and torch.equal(dbias.cpu(), torch.zeros(8))
+
+
 def test_a_row_tile_that_is_no_power_of_two_is_refused():
     x, residual, weight, bias = inputs((2, 3, 8), torch.float32)
     _, h = forward_triton(x, residual, weight, bias, 5, 0.5, (1,), NORMS["rms"], 1e-6)
