@@ -96,6 +96,7 @@ class BackwardLoop:
 
 
 def backward_loop(plan: RowPlan, dtype: torch.dtype) -> BackwardLoop:
+    """The backward's loop for `plan`'s rows of `dtype` (the comment above says why)."""
     if dtype.itemsize != 2:
         return BackwardLoop(1, plan.num_warps, False)
     rows = max(1, BACKWARD_TILE_ELEMENTS // plan.block_d)
