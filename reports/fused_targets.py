@@ -24,8 +24,8 @@ from pathlib import Path
 import pandas as pd
 
 from reports import markdown
-from reports.results import DTYPES, load_gpu_results
-from reports.targets import ITEMSIZE, LARGE_BYTES, Count, _numel
+from reports.results import load_gpu_results
+from reports.targets import ITEMSIZE, LARGE_BYTES, Count, _numel, target_lines
 
 WORKLOAD = "dropout_add_rmsnorm"
 ROOFLINE_SHARE = 0.90
@@ -71,11 +71,7 @@ TARGETS = (
 
 def fused_targets_table(frame: pd.DataFrame) -> str:
     """Markdown: one row per target, one column per dtype; "" without the fused family's rows."""
-    rows = frame[(frame.workload == WORKLOAD) & (frame.status == "ok")]
-    dtypes = [dtype for dtype in DTYPES if dtype in set(rows.dtype)]
-    counts = [(label, {dtype: count(rows[rows.dtype == dtype], dtype) for dtype in dtypes}) for label, count in TARGETS]
-    lines = [[label, *(str(by_dtype[dtype]) for dtype in dtypes)]
-             for label, by_dtype in counts if any(count.total for count in by_dtype.values())]
+    dtypes, lines = target_lines(frame[(frame.workload == WORKLOAD) & (frame.status == "ok")], TARGETS)
     return markdown.table(["target", *dtypes], lines) if lines else ""
 
 

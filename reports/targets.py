@@ -109,10 +109,15 @@ def graph_speedup(rows: pd.DataFrame, mode: str) -> Count:
     return Count(int((speedup >= GRAPH_SPEEDUP).sum()), len(speedup), f"{speedup.min():.2f}-{speedup.max():.2f}x")
 
 
-def host_cost(rows: pd.DataFrame) -> Count:
+def _smallest_host_forward(rows: pd.DataFrame) -> pd.DataFrame:
+    """The host timer's forward rows (dim 1) at the smallest tensor, indexed by impl: target 4's."""
     host = rows[(rows.timer == "host") & (rows["mode"] == "fwd") & (rows.dim == "(1,)")]
     numel = host["shape"].map(_numel)
-    smallest = host[numel == numel.min()].set_index("impl").p50_ms * 1e3
+    return host[numel == numel.min()].set_index("impl")
+
+
+def host_cost(rows: pd.DataFrame) -> Count:
+    smallest = _smallest_host_forward(rows).p50_ms * 1e3
     if "seeded" not in smallest:
         return Count(0, 0)
     eager = f", eager {smallest['eager']:.1f} µs" if "eager" in smallest else ""
@@ -123,11 +128,9 @@ def host_ratio_vs_eager(rows: pd.DataFrame) -> Count:
     """Target 4 on the host figure that does not move with the CPU's clock: on the smallest tensor,
     seeded's forward host ratio (its host time over copy's call, timed in the same process) below
     eager's. Rows from before the ratio was measured count as not measured."""
-    host = rows[(rows.timer == "host") & (rows["mode"] == "fwd") & (rows.dim == "(1,)")]
-    if "host_ratio" not in host:
+    if "host_ratio" not in rows:
         return Count(0, 0)
-    numel = host["shape"].map(_numel)
-    ratio = pd.to_numeric(host[numel == numel.min()].set_index("impl").host_ratio, errors="coerce")
+    ratio = pd.to_numeric(_smallest_host_forward(rows).host_ratio, errors="coerce")
     if not (ratio.get("seeded", math.nan) > 0 and ratio.get("eager", math.nan) > 0):
         return Count(0, 0)
     seeded, eager = ratio["seeded"], ratio["eager"]
@@ -181,22 +184,24 @@ TARGETS = (
 )
 
 
-def target_counts(frame: pd.DataFrame) -> list[tuple[str, dict[str, Count]]]:
-    """(target label, dtype -> Count) per target, over the ok micro-benchmark rows of each dtype present."""
-    rows = frame[(frame.workload == "micro") & (frame.status == "ok")]
+def target_lines(rows: pd.DataFrame, targets) -> tuple[list[str], list[list[str]]]:
+    """(the dtypes present, one table line per target that some dtype has points for: its label and
+    a `met/total (figure)` cell per dtype), over `rows` (ok rows of one workload); `targets`:
+    (label, count(rows of one dtype, dtype) -> Count) pairs. Shared by reports/fused_targets.py."""
     dtypes = [dtype for dtype in DTYPES if dtype in set(rows.dtype)]
-    return [(label, {dtype: count(rows[rows.dtype == dtype], dtype) for dtype in dtypes}) for label, count in TARGETS]
+    lines = []
+    for label, count in targets:
+        by_dtype = {dtype: count(rows[rows.dtype == dtype], dtype) for dtype in dtypes}
+        if any(found.total for found in by_dtype.values()):
+            lines.append([label, *(str(by_dtype[dtype]) for dtype in dtypes)])
+    return dtypes, lines
 
 
 def targets_table(frame: pd.DataFrame) -> str:
-    """Markdown: one row per target, one column per dtype, cells `met/total (figure)`."""
-    counts = target_counts(frame)
-    dtypes = list(counts[0][1])
-    if not dtypes:
-        return ""
-    rows = [[label, *(str(by_dtype[dtype]) for dtype in dtypes)]
-            for label, by_dtype in counts if any(count.total for count in by_dtype.values())]
-    return markdown.table(["target", *dtypes], rows)
+    """Markdown: one row per target, one column per dtype, cells `met/total (figure)`, over the ok
+    micro-benchmark rows."""
+    dtypes, lines = target_lines(frame[(frame.workload == "micro") & (frame.status == "ok")], TARGETS)
+    return markdown.table(["target", *dtypes], lines) if dtypes else ""
 
 
 def main(argv: list[str] | None = None) -> int:
