@@ -7,7 +7,8 @@ its loss as the model workload does (`runners.model_workload`), and reports:
   alone (`triton.testing.do_bench`);
 - the op's launches from Python during the timed steps (`kernels.launch.launch`; none where
   Inductor launches the kernel from its own code), the seed's form, and the host time of that
-  launch function per call;
+  launch function per call; with `--impl fused`, the fused op's calls of its Python launches too
+  (`kernels.fused_launch.forward_triton` and `backward_triton`, not traced);
 - a profiler table of three steps (self CPU and self CUDA time per op).
 
 `--prewarm eager` runs one eager forward+backward of the model before compiling: the case in which
@@ -37,6 +38,7 @@ import torch  # noqa: E402
 import triton  # noqa: E402
 from omegaconf import OmegaConf  # noqa: E402
 
+import kernels.fused_launch as fused_launch  # noqa: E402
 import kernels.launch as op_launch  # noqa: E402
 from runners.model_workload import next_token_loss, time_steps  # noqa: E402
 from runners.models import build_model, markov_corpus  # noqa: E402
@@ -63,9 +65,21 @@ class LaunchCounter:
             self.layouts[(tuple(x.shape), x.stride(), str(x.dtype), x.data_ptr() % 16)] += 1
 
         op_launch.launch = counted_launch
+        self.fused_launches = 0
+        self._fused = (fused_launch.forward_triton, fused_launch.backward_triton)
+
+        def counted(function):
+            def call(*args, traced=False, **kwargs):
+                self.fused_launches += not traced
+                return function(*args, traced=traced, **kwargs)
+            return call
+
+        # the fused op's launches from Python (a traced launch runs once, while Inductor traces it)
+        fused_launch.forward_triton, fused_launch.backward_triton = (counted(f) for f in self._fused)
 
     def reset(self):
         self.launches = 0
+        self.fused_launches = 0
         self.seed_kinds.clear()
         self.layouts.clear()
         self.launch_us.clear()
@@ -73,6 +87,7 @@ class LaunchCounter:
     def summary(self) -> dict:
         return {
             "launches": self.launches,
+            "fused_python_launches": self.fused_launches,
             "seed_kinds": dict(self.seed_kinds),
             "layouts": len(self.layouts),
             "launch_us_median": statistics.median(self.launch_us) if self.launch_us else None,
@@ -85,7 +100,7 @@ class LaunchCounter:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="transformer")
-    parser.add_argument("--impl", default="seeded", choices=("seeded", "eager"))
+    parser.add_argument("--impl", default="seeded", choices=("seeded", "eager", "fused"))
     parser.add_argument("--dtype", default="bf16", choices=tuple(DTYPES))
     parser.add_argument("--prewarm", default="none", choices=("none", "eager"))
     parser.add_argument("--warmup", type=int, default=5)
