@@ -77,12 +77,16 @@ def row_plan(shape: tuple[int, ...], shared_dims: tuple[int, ...]) -> RowPlan:
                    order)  # fmt: skip
 
 
-# The backward's loop for 16-bit inputs: row tiles of about BACKWARD_TILE_ELEMENTS elements (2 rows
-# at D = 768, one from D = 2048), 8 warps, the next tile's loads issued before this tile's arithmetic.
-# Measured on the H200 (bf16, (32, 512, D), RMSNorm, GPU time in CUDA graphs; docs/perf-notes.md):
-# 0.47x the one-row loop's time at D = 768, 0.72x at 2048, 0.67x at 8192; tiles of 8192 elements
-# in 4 warps spill (10x slower). float32 and float64 keep the one-row loop: not measured yet, and
-# the prefetched tile, held as stored, takes 2-4 times the registers.
+# The backward's loop: row tiles of about BACKWARD_TILE_ELEMENTS elements (2 rows at D = 768, one
+# from D = 2048), the next tile's loads issued before this tile's arithmetic. Measured on the H200
+# ((32, 512, D), RMSNorm, GPU time in CUDA graphs, against the one-row loop without prefetch, in one
+# run; docs/perf-notes.md, changes 20 and 23):
+# - 16-bit, 8 warps: 0.47x the one-row loop's time at D = 768, 0.72x at 2048, 0.67x at 8192. Tiles
+#   of 8192 elements in 4 warps spill (10x slower).
+# - float32, a warp per 512 elements of the tile (4 at D = 768, 8 at 4096): 0.58x at D = 768, 0.73x
+#   at 4096. A prefetched float32 row wider than 4096 spills (1.23-1.47x at D = 8192), so wider rows
+#   take the one-row loop in 16 warps (0.92x).
+# float64 keeps the one-row loop in the row plan's warps: not measured.
 BACKWARD_TILE_ELEMENTS = 2048
 
 
@@ -97,10 +101,14 @@ class BackwardLoop:
 
 def backward_loop(plan: RowPlan, dtype: torch.dtype) -> BackwardLoop:
     """The backward's loop for `plan`'s rows of `dtype` (the comment above says why)."""
-    if dtype.itemsize != 2:
-        return BackwardLoop(1, plan.num_warps, False)
     rows = max(1, BACKWARD_TILE_ELEMENTS // plan.block_d)
-    return BackwardLoop(rows, min(max(rows * plan.block_d // 256, 1), 8), True)
+    if dtype.itemsize == 2:
+        return BackwardLoop(rows, min(max(rows * plan.block_d // 256, 1), 8), True)
+    if dtype == torch.float32:
+        if plan.block_d > 4096:
+            return BackwardLoop(1, 16, False)
+        return BackwardLoop(rows, min(max(rows * plan.block_d // 512, 1), 8), True)
+    return BackwardLoop(1, plan.num_warps, False)
 
 
 def packed_dims(shared_dims: Sequence[int], ndim: int) -> tuple[int, ...]:

@@ -186,10 +186,13 @@ def test_row_tiles_give_the_one_row_gradients(case, rows_per_tile, programs, pre
     (2048, torch.float16, BackwardLoop(1, 8, True)),
     (8192, torch.bfloat16, BackwardLoop(1, 8, True)),
     (8, torch.bfloat16, BackwardLoop(256, 8, True)),
-    (8192, torch.float32, BackwardLoop(1, 8, False)),  # the one-row loop, the row plan's warps
-    (768, torch.float64, BackwardLoop(1, 4, False)),
+    (768, torch.float32, BackwardLoop(2, 4, True)),  # a warp per 512 float32 elements
+    (4096, torch.float32, BackwardLoop(1, 8, True)),
+    (8192, torch.float32, BackwardLoop(1, 16, False)),  # a prefetched row this wide spills
+    (8, torch.float32, BackwardLoop(256, 4, True)),
+    (768, torch.float64, BackwardLoop(1, 4, False)),  # the one-row loop, the row plan's warps
 ])  # fmt: skip
-def test_the_backward_loop_takes_tiles_of_2048_elements_for_16_bit_inputs(d_model, dtype, loop):
+def test_the_backward_loop_takes_tiles_of_2048_elements_and_prefetches_where_measured_faster(d_model, dtype, loop):
     assert backward_loop(row_plan((4, 16, d_model), (1,)), dtype) == loop
 
 
