@@ -2,14 +2,17 @@
 
 A step is forward, backward and an AdamW step of a language model (`runners.models`) on a batch
 of a synthetic Markov corpus (`runners.models.corpus`). Each run builds the model from the same
-seed, trains `warmup_steps + timed_steps` steps from the same RNG state and times the last
+seed, trains `warmup_steps + timed_rounds * timed_steps` steps from the same RNG state and times
+the last `timed_rounds * timed_steps`, back to back, grouped into `timed_rounds` rounds of
 `timed_steps`; so every implementation starts from the same weights and sees the same batches.
 
 Row contract (`runners.rows.ResultRow`): workload `model`, mode `step`, timer `event` (CUDA
 events around each step, no L2 flush: a step is far larger than L2) or `cpu` (wall clock),
 shape = the model config's name (`awd_lstm`, `transformer`), dim `(1,)` (every mask is shared
 along dim 1 of (B, T, D)), p = the model's dropout probability, dtype = the parameter dtype.
-Filled: p20/p50/p80_ms and samples per step, `tokens_per_s` (batch * seq_len / p50),
+Filled as the micro rows are (`runners.rounds.RoundSummary`): p50_ms the median of the round
+medians, ci_lo/ci_hi_ms the lowest and highest round median, p20/p80_ms percentiles of all the
+steps, samples per step with their round; `tokens_per_s` (batch * seq_len / p50),
 `peak_mem_delta_bytes` (CUDA: peak allocated during the timed steps above what was allocated
 before them, i.e. with parameters and optimizer state, without gradients; NaN on CPU), and
 `loss` (cross-entropy on a held-out batch, dropout off, after all the steps). `check` is `pass`
@@ -47,7 +50,8 @@ from runners.models import FUSED, MODEL_DROPOUTS, SHARED_DIM, build_model, marko
 from runners.plan import DTYPES, chosen, flag
 from runners.provenance import utc_now
 from runners.results_io import key_of, read_results
-from runners.rows import COLUMNS, KEY_COLUMNS, ResultRow, format_dim
+from runners.rounds import RoundSummary
+from runners.rows import COLUMNS, KEY_COLUMNS, ResultRow, format_dim, samples_by_round
 
 VARIANTS = ("compile", "autocast", "ckpt")
 AUTOCAST_DTYPE = torch.bfloat16
@@ -58,12 +62,20 @@ class RunSettings:
     """How every (model, impl) run trains: `workload.*` of conf/workload/model.yaml."""
 
     warmup_steps: int = 5
-    timed_steps: int = 20
+    timed_steps: int = 20  # per round
+    timed_rounds: int = 5
     train_batches: int = 4
     lr: float = 2e-3
     seed: int = 0
     corpus_seed: int = 1
     compile_backend: str = "inductor"
+
+    def __post_init__(self):
+        for name in ("warmup_steps", "timed_steps", "timed_rounds", "train_batches"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < (0 if name == "warmup_steps" else 1):
+                least = 0 if name == "warmup_steps" else 1
+                raise ValueError(f"workload.{name} must be an integer >= {least}, got {value!r}")
 
     @classmethod
     def from_config(cls, workload, tiny: bool) -> RunSettings:
@@ -185,6 +197,19 @@ def timed_training(trainer: ModelTrainer, batches, device: torch.device) -> tupl
     return samples, float(torch.cuda.max_memory_allocated(device) - allocated_before)
 
 
+def fill_timing(row: ResultRow, samples: list[float], steps_per_round: int) -> None:
+    """The row's timing figures from its step times, taken in rounds of `steps_per_round` steps: p50
+    the median of the round medians, so a stretch of slow steps (a compiled step held up by the
+    host, or the GPU's clock under its power cap: docs/perf-notes.md, change 23) moves it by at most
+    the rounds it covers, not the whole figure."""
+    rounds = [i // steps_per_round for i in range(len(samples))]
+    summary = RoundSummary.from_rounds(samples_by_round(samples, rounds))
+    row.samples_ms, row.sample_rounds = summary.samples_ms, summary.sample_rounds
+    row.n_samples, row.rounds = summary.n_samples, summary.rounds
+    row.p20_ms, row.p50_ms, row.p80_ms = summary.p20_ms, summary.p50_ms, summary.p80_ms
+    row.ci_lo_ms, row.ci_hi_ms = summary.ci_lo_ms, summary.ci_hi_ms
+
+
 def measure(row: ResultRow, model_cfg, impl: ModelImpl, param_dtype, device, settings: RunSettings) -> None:
     """Train and time one (model, impl), filling the row's measurements."""
     trainer = ModelTrainer(model_cfg, impl, param_dtype, device, settings)
@@ -196,13 +221,11 @@ def measure(row: ResultRow, model_cfg, impl: ModelImpl, param_dtype, device, set
     graphs_after_warmup = compiled_graph_count()
     if impl.compiled and graphs_after_warmup == graphs_at_start:
         raise RuntimeError("torch.compile compiled no graph: the step ran eagerly")
-    batches = trainer.batches(settings.warmup_steps, settings.timed_steps)
+    batches = trainer.batches(settings.warmup_steps, settings.timed_rounds * settings.timed_steps)
     samples, row.peak_mem_delta_bytes = timed_training(trainer, batches, device)
     if compiled_graph_count() != graphs_after_warmup:
         raise RuntimeError("torch.compile compiled a graph during the timed steps: raise workload.warmup_steps")
-    row.samples_ms = samples
-    row.n_samples = len(samples)
-    row.p20_ms, row.p50_ms, row.p80_ms = (float(v) for v in np.percentile(samples, [20, 50, 80]))
+    fill_timing(row, samples, settings.timed_steps)
     row.tokens_per_s = model_cfg.batch_size * model_cfg.seq_len / (row.p50_ms / 1e3)
     row.loss = trainer.held_out_loss()
     trained = np.isfinite(row.loss) and row.loss < loss_before

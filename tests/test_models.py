@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -15,7 +16,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from runners import bench
-from runners.model_workload import RunSettings, model_configs, parse_impl, run_model
+from runners.model_workload import RunSettings, model_configs, new_row, parse_impl, run_model
 from runners.models import ARCHS, DROPOUT_IMPLS, build_model, make_locked_dropout, markov_corpus
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
@@ -34,7 +35,7 @@ CPU = torch.device("cpu")
 
 
 def settings(**overrides) -> RunSettings:
-    return RunSettings(**{**dict(lr=1e-2, warmup_steps=1, timed_steps=2), **overrides})
+    return RunSettings(**{**dict(lr=1e-2, warmup_steps=1, timed_steps=2, timed_rounds=1), **overrides})
 
 
 def tiny_batch(model_cfg, seed=1):
@@ -272,11 +273,11 @@ def test_bench_runs_the_model_workload_and_resumes(tmp_path, capsys):
     output = tmp_path / "model.csv"
     overrides = [
         "experiment=cpu_smoke", "workload=model", "dtype=fp32", f"output={output}",
-        "workload.impls=[seeded,eager:ckpt]", "workload.tiny_run.timed_steps=2",
+        "workload.impls=[seeded,eager:ckpt]", "workload.tiny_run.timed_steps=1", "workload.tiny_run.timed_rounds=2",
     ]  # fmt: skip
     bench.run(compose_bench(*overrides))
     rows = pd.read_csv(output)
-    assert len(rows) == 4
+    assert len(rows) == 4 and set(rows.rounds) == {2} and set(rows.n_samples) == {2}
     assert set(rows.workload) == {"model"} and set(rows["mode"]) == {"step"} and set(rows.timer) == {"cpu"}
     assert set(zip(rows["shape"], rows.impl, strict=True)) == {
         (model, impl) for model in ("awd_lstm", "transformer") for impl in ("seeded", "eager:ckpt")
@@ -285,6 +286,7 @@ def test_bench_runs_the_model_workload_and_resumes(tmp_path, capsys):
     assert (rows.tokens_per_s > 0).all() and rows.loss.notna().all()
     samples = pd.read_csv(output.with_name("model.samples.csv"))
     assert len(samples) == 4 and all(len(s.split()) == 2 for s in samples.samples_ms)
+    assert set(samples.sample_rounds) == {"0 1"}  # one step a round
 
     capsys.readouterr()
     bench.run(compose_bench(*overrides))  # every key is in the file: nothing runs again
@@ -323,6 +325,29 @@ def test_a_run_failing_in_its_own_process_is_an_error_row_and_the_sweep_goes_on(
     assert rows.loc["transformer", "status"] == "error" and "multiple of n_heads" in rows.loc["transformer", "error"]
     assert rows.loc["awd_lstm", "status"] == "ok"
     assert "model fp32 awd_lstm seeded: ok" in capsys.readouterr().out
+
+
+def test_a_rows_p50_is_the_median_of_its_round_medians_so_one_slow_round_moves_it_little():
+    from runners.model_workload import fill_timing
+
+    row = new_row(TINY_MODELS["transformer"], "compile", "bf16", CPU)
+    steps = [10.0, 10.2, 9.8, 10.0] * 2 + [16.0, 15.0, 17.0, 16.0] + [10.1, 9.9, 10.0, 10.3] * 2  # round 2 held up
+    fill_timing(row, steps, steps_per_round=4)
+    assert row.rounds == 5 and row.n_samples == 20 and row.sample_rounds == [i // 4 for i in range(20)]
+    assert row.p50_ms == pytest.approx(10.05)  # the median of the round medians 10.0, 10.0, 16.0, 10.05, 10.05
+    assert (row.ci_lo_ms, row.ci_hi_ms) == (10.0, 16.0)
+    assert row.p20_ms == pytest.approx(float(np.percentile(steps, 20)))
+    assert row.p80_ms == pytest.approx(float(np.percentile(steps, 80)))
+    one_round = new_row(TINY_MODELS["transformer"], "compile", "bf16", CPU)
+    fill_timing(one_round, steps[8:12] + steps[:4], steps_per_round=8)  # one round: its median
+    assert one_round.rounds == 1 and one_round.p50_ms == pytest.approx(12.6)  # (10.2 + 15.0) / 2
+
+
+def test_run_settings_refuse_a_count_that_is_no_positive_integer():
+    for name, value in (("timed_rounds", 0), ("timed_steps", -1), ("timed_rounds", 2.5), ("warmup_steps", True)):
+        with pytest.raises(ValueError, match=f"workload.{name} must be an integer"):
+            RunSettings(**{name: value})
+    assert RunSettings(warmup_steps=0).warmup_steps == 0
 
 
 def test_a_child_that_wrote_no_row_of_its_own_stops_the_sweep(tmp_path):
