@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullFormatter, NullLocator
+from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullLocator
 
 from reports.sweeps import MODES, ROOFLINE_IMPL, Sweep, format_size, is_ok, ordered_impls, speedups
 
@@ -122,11 +122,19 @@ def seen_alone(style: dict, x) -> dict:
 
 
 def plain_log_axis(axis) -> None:
-    """A log10 axis with plain numbers at 1, 2 and 5 times each power of ten ("20", never "2x10^1")."""
+    """A log10 axis with plain numbers at 1, 2 and 5 times each power of ten ("20", never "2x10^1");
+    on an axis spanning less than a decade and a half, at 3 and 4 times too, so that its upper half
+    is not left unlabelled (a view of 600-4500 reads 1000, 2000, 3000, 4000, not 1000 and 2000)."""
     axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
     axis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
     axis.set_minor_locator(LogLocator(base=10, subs=(3.0, 4.0, 6.0, 7.0, 8.0, 9.0)))
-    axis.set_minor_formatter(NullFormatter())
+
+    def minor_label(value, _):
+        low, high = sorted(axis.get_view_interval())
+        leading = round(value / 10 ** math.floor(math.log10(value)), 6) if value > 0 else 0
+        return f"{value:g}" if low > 0 and high / low < 10**1.5 and leading in (3, 4) else ""
+
+    axis.set_minor_formatter(FuncFormatter(minor_label))
 
 
 def panels(count: int, title: str, footer: str, sharey: bool, width: float = 3.4, height: float = 3.6,

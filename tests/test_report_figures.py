@@ -9,6 +9,7 @@ import matplotlib.style
 import pandas as pd
 import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
 from reports import figures, render
 from reports.results import load_gpu_results, provenance
@@ -84,6 +85,23 @@ def test_log_axes_read_plain_numbers_and_every_line_has_its_own_look(fp16, kind)
         looks[line.get_label()] = (line.get_color(), line.get_marker(), str(line.get_linestyle()), line.get_linewidth())
     if kind != "timer":  # the timer figure's legend is built apart from its lines
         assert len(set(looks.values())) == len(looks) >= 5, looks
+
+
+def test_a_log_axis_under_a_decade_and_a_half_labels_its_upper_half_too():
+    def labels(low, high):
+        with matplotlib.style.context(["default", figures.STYLE]):
+            figure = Figure()
+            ax = figure.add_subplot()
+            ax.set_yscale("log")
+            figures.plain_log_axis(ax.yaxis)
+            ax.set_ylim(low, high)
+            FigureCanvasAgg(figure).draw()
+        ticks = ax.get_yticklabels(minor=False) + ax.get_yticklabels(minor=True)
+        shown = (float(t.get_text()) for t in ticks if t.get_text())
+        return sorted(value for value in shown if low <= value <= high)
+
+    assert labels(600, 4500) == [1000, 2000, 3000, 4000]
+    assert labels(1, 1000) == [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000]  # wide axes keep 1, 2, 5 only
 
 
 @pytest.mark.parametrize(("wide", "narrow"), [("eager", "native"), ("seeded", "compile")])
