@@ -51,7 +51,7 @@ from runners.plan import DTYPES, chosen, flag
 from runners.provenance import utc_now
 from runners.results_io import key_of, read_results
 from runners.rounds import RoundSummary
-from runners.rows import COLUMNS, KEY_COLUMNS, ResultRow, format_dim, samples_by_round
+from runners.rows import COLUMNS, KEY_COLUMNS, ResultRow, format_dim
 
 VARIANTS = ("compile", "autocast", "ckpt")
 AUTOCAST_DTYPE = torch.bfloat16
@@ -72,9 +72,8 @@ class RunSettings:
 
     def __post_init__(self):
         for name in ("warmup_steps", "timed_steps", "timed_rounds", "train_batches"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < (0 if name == "warmup_steps" else 1):
-                least = 0 if name == "warmup_steps" else 1
+            value, least = getattr(self, name), 0 if name == "warmup_steps" else 1
+            if isinstance(value, bool) or not isinstance(value, int) or value < least:
                 raise ValueError(f"workload.{name} must be an integer >= {least}, got {value!r}")
 
     @classmethod
@@ -202,8 +201,8 @@ def fill_timing(row: ResultRow, samples: list[float], steps_per_round: int) -> N
     the median of the round medians, so a stretch of slow steps (a compiled step held up by the
     host, or the GPU's clock under its power cap: docs/perf-notes.md, change 23) moves it by at most
     the rounds it covers, not the whole figure."""
-    rounds = [i // steps_per_round for i in range(len(samples))]
-    summary = RoundSummary.from_rounds(samples_by_round(samples, rounds))
+    rounds = [samples[i : i + steps_per_round] for i in range(0, len(samples), steps_per_round)]
+    summary = RoundSummary.from_rounds(rounds)
     row.samples_ms, row.sample_rounds = summary.samples_ms, summary.sample_rounds
     row.n_samples, row.rounds = summary.n_samples, summary.rounds
     row.p20_ms, row.p50_ms, row.p80_ms = summary.p20_ms, summary.p50_ms, summary.p80_ms

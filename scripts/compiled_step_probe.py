@@ -66,7 +66,6 @@ class LaunchCounter:
 
         op_launch.launch = counted_launch
         self.fused_launches = 0
-        self._fused = (fused_launch.forward_triton, fused_launch.backward_triton)
 
         def counted(function):
             def call(*args, traced=False, **kwargs):
@@ -75,7 +74,8 @@ class LaunchCounter:
             return call
 
         # the fused op's launches from Python (a traced launch runs once, while Inductor traces it)
-        fused_launch.forward_triton, fused_launch.backward_triton = (counted(f) for f in self._fused)
+        fused_launch.forward_triton = counted(fused_launch.forward_triton)
+        fused_launch.backward_triton = counted(fused_launch.backward_triton)
 
     def reset(self):
         self.launches = 0
