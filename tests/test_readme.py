@@ -39,9 +39,10 @@ def test_the_use_it_in_your_model_example_runs_as_written(tmp_path):
     assert "fullgraph=True" in code and "torch.compile(" in code
     # As a user runs it: a fresh process that imports the installed package (`make install` puts it
     # in .venv; scripts/gpu_tests.sh links it on the GPU machine), with no TRITON_INTERPRET (the
-    # suite sets it on CPU). In-process, on the H200 (torch 2.11), the example once compiled its
-    # graph into Inductor kernels that an earlier test of the same worker had loaded while
-    # TRITON_INTERPRET=1 was set: Triton's interpreter then ran them on CUDA tensors, and failed.
+    # suite sets it on CPU). Run in-process in the H200 suite (torch 2.11), the example's Inductor
+    # kernels once ran in Triton's interpreter on CUDA tensors, and failed: state left in the worker
+    # by an earlier test (CPU sweeps there set TRITON_INTERPRET=1 for their duration) is the likely
+    # cause. A fresh process inherits none of it.
     script = tmp_path / "readme_example.py"
     script.write_text(code + EXAMPLE_CHECKS)  # fullgraph=True: a graph break raises
     env = {key: value for key, value in os.environ.items() if key not in ("TRITON_INTERPRET", "PYTHONPATH")}
