@@ -23,17 +23,28 @@ KERNEL_DEVICE = "cuda" if HAS_CUDA else "cpu"
 GPU_DESELECTED = pytest.StashKey[int]()  # how many tests marked gpu were deselected
 
 
-@pytest.fixture(autouse=True)
-def keep_triton_interpret_as_it_was():
-    """A CPU sweep run in-process chooses Triton's interpreter by setting TRITON_INTERPRET
-    (runners/context.py); on a CUDA machine that must not leak into later tests' subprocesses, whose
-    Inductor and Triton kernels would then run interpreted."""
-    before = os.environ.get("TRITON_INTERPRET")
-    yield
-    if before is None:
+# TRITON_INTERPRET as this session began: "1" without CUDA, else as the caller set it (unset).
+TRITON_INTERPRET_AT_START = os.environ.get("TRITON_INTERPRET")
+
+
+def restore_triton_interpret() -> None:
+    if TRITON_INTERPRET_AT_START is None:
         os.environ.pop("TRITON_INTERPRET", None)
     else:
-        os.environ["TRITON_INTERPRET"] = before
+        os.environ["TRITON_INTERPRET"] = TRITON_INTERPRET_AT_START
+
+
+@pytest.fixture(autouse=True)
+def triton_interpret_as_the_session_began():
+    """Each test starts and ends with TRITON_INTERPRET as the session began. A CPU sweep run
+    in-process sets it (runners/context.py), and on a CUDA machine whatever runs later in the same
+    worker with it set runs its Inductor and Triton kernels interpreted. Reset before the test as well
+    as after: fixtures of wider scope are set up before this one, and in the H200 suite a
+    module-scoped fixture's CPU sweep (tests/test_launchers.py) left it set for every later test of
+    its worker, where compiled graphs then failed in Triton's interpreter."""
+    restore_triton_interpret()
+    yield
+    restore_triton_interpret()
 
 
 def pytest_collection_modifyitems(config, items):

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import restore_triton_interpret
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
@@ -221,7 +222,10 @@ def keys(path: Path) -> list[tuple]:
 @pytest.fixture(scope="module")
 def one_job_keys(tmp_path_factory) -> set[tuple]:
     """The reference: the keys of the same sweep run as one process (no launcher)."""
-    [path] = run(compose_bench(*SMOKE, f"results_dir={tmp_path_factory.mktemp('one-job')}"))
+    try:
+        [path] = run(compose_bench(*SMOKE, f"results_dir={tmp_path_factory.mktemp('one-job')}"))
+    finally:
+        restore_triton_interpret()  # the sweep chose the interpreter (CPU); this fixture outlives one test
     return set(keys(path))
 
 
