@@ -21,7 +21,14 @@ timed twice (`default` and `default again`): their ratio is this probe's A/A noi
 fill` adds a zero fill of the dweight partials before each call: what the launch cost before it
 stopped filling them.
 
+Each candidate's compiled kernel is reported too: registers and spilled bytes per thread, shared
+memory, and how many of its programs an SM can hold by its registers (65536 a SM, allocated per warp
+in units of 256): a grid of 2 programs per SM runs in two waves when only one fits. `--maxnreg
+128,96` adds candidates whose registers are capped (Triton's `maxnreg`): the default's tile and
+loop at 1, 2 and 4 programs per SM, in its warps and twice as many, so two programs may fit.
+
     python3 scripts/fused_bwd_probe.py OUT_CSV [--dtype bf16] [--rounds 7] [--widths 768,2048,8192]
+        [--maxnreg 128,96]
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ import statistics
 
 import torch
 
+from kernels.fused_kernel import dropout_add_norm_backward_kernel
 from kernels.fused_launch import NORMS, backward_loop, backward_triton, row_plan
 from kernels.launch import sm_count
 
@@ -43,24 +51,60 @@ CALLS = 10  # calls per graph replay
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
 
 
-def candidates(d_model: int, sms: int, dtype: torch.dtype) -> list[tuple[str, int, int, int, bool, bool]]:
-    """(name, programs, num_warps, rows_per_tile, prefetch, zero_fill); the default first and last.
-    `zero_fill`: a zero fill of the dweight partials' size before the call, what the launch did
-    before the kernel was relied on to write every partial (its cost side by side)."""
+def candidates(d_model: int, sms: int, dtype: torch.dtype,
+               maxnregs: tuple[int, ...] = ()) -> list[tuple[str, int, int, int, bool, bool, int | None]]:  # fmt: skip
+    """(name, programs, num_warps, rows_per_tile, prefetch, zero_fill, maxnreg); the default first and
+    last. `zero_fill`: a zero fill of the dweight partials' size before the call, what the launch did
+    before the kernel was relied on to write every partial (its cost side by side). `maxnregs`: register
+    caps to try on the default's tile and loop (see the module's docstring)."""
     plan = row_plan((32, 512, d_model), (1,))
     loop = backward_loop(plan, dtype)
-    default = ("default", 2 * sms, loop.num_warps, loop.rows_per_tile, loop.prefetch, False)
+    default = ("default", 2 * sms, loop.num_warps, loop.rows_per_tile, loop.prefetch, False, None)
     out = [default]
     for prefetch in (False, True):
         for rows in (r for r in ROW_TILES if r * plan.block_d <= MAX_TILE_ELEMENTS):
             for k in MULTIPLIERS:
                 for warps in sorted({plan.num_warps, min(2 * plan.num_warps, 16), min(4 * plan.num_warps, 16)}):
-                    if (k * sms, warps, rows, prefetch, False) != default[1:]:
+                    if (k * sms, warps, rows, prefetch, False, None) != default[1:]:
                         name = f"r{rows} k{k} w{warps}" + (" prefetch" if prefetch else "")
-                        out.append((name, k * sms, warps, rows, prefetch, False))
-    out.append(("default, zero fill", *default[1:-1], True))
+                        out.append((name, k * sms, warps, rows, prefetch, False, None))
+    for cap in maxnregs:
+        for warps in sorted({loop.num_warps, min(2 * loop.num_warps, 16)}):
+            for k in (1, 2, 4):
+                loop_name = f"r{loop.rows_per_tile} k{k} w{warps}" + (" prefetch" if loop.prefetch else "")
+                name = f"{loop_name} maxnreg{cap}"
+                out.append((name, k * sms, warps, loop.rows_per_tile, loop.prefetch, False, cap))
+    out.append(("default, zero fill", *default[1:-2], True, None))
     out.append(("default again", *default[1:]))
     return out
+
+
+def compiled_kernels(kernel) -> dict[int, object]:
+    """The compiled kernels a Triton JIT function holds, by id (its per-device caches; the layout of
+    that attribute differs between Triton versions, so every dict in them is searched)."""
+    found = {}
+    for caches in getattr(kernel, "device_caches", {}).values():
+        for part in caches if isinstance(caches, tuple) else (caches,):
+            if isinstance(part, dict):
+                found.update({id(value): value for value in part.values() if hasattr(value, "metadata")})
+    return found
+
+
+def resident_programs(n_regs: int, num_warps: int) -> int:
+    """Programs of `num_warps` warps an SM holds by registers: 65536 a SM, per warp in units of 256."""
+    per_warp = -(-n_regs * 32 // 256) * 256
+    return 65536 // (per_warp * num_warps) if n_regs else 0
+
+
+def kernel_facts(compiled) -> dict:
+    """Registers and spills per thread, shared memory, programs per SM by registers (None: unknown)."""
+    if compiled is None:
+        return dict(n_regs=None, n_spills=None, shared=None, resident_per_sm=None)
+    n_regs = getattr(compiled, "n_regs", None)
+    warps = compiled.metadata.num_warps
+    return dict(n_regs=n_regs, n_spills=getattr(compiled, "n_spills", None),
+                shared=getattr(compiled.metadata, "shared", None),
+                resident_per_sm=resident_programs(n_regs, warps) if n_regs else None)  # fmt: skip
 
 
 def graph_of(call) -> torch.cuda.CUDAGraph:
@@ -90,7 +134,7 @@ def per_call_ms(graph: torch.cuda.CUDAGraph, replays: int = 5) -> float:
     return start.elapsed_time(end) / (replays * CALLS)
 
 
-def probe_width(d_model: int, dtype_name: str, sms: int, rounds: int) -> list[dict]:
+def probe_width(d_model: int, dtype_name: str, sms: int, rounds: int, maxnregs: tuple[int, ...]) -> list[dict]:
     dtype = DTYPES[dtype_name]
     shape = (32, 512, d_model)
     grad_y, grad_h, h = (torch.randn(shape, device="cuda", dtype=dtype) for _ in range(3))
@@ -101,17 +145,28 @@ def probe_width(d_model: int, dtype_name: str, sms: int, rounds: int) -> list[di
 
     partials = torch.empty(8 * sms, d_model, device="cuda", dtype=torch.float32)  # the most programs probed
 
-    def call(programs, warps, rows, prefetch, zero_fill):
+    def call(programs, warps, rows, prefetch, zero_fill, maxnreg):
         if zero_fill:
             partials[:programs].zero_()
         return backward_triton(grad_y, grad_h, h, weight, 1234, 0.5, (1,), NORMS["rms"], 1e-6, True, False,
-                               programs=programs, num_warps=warps, rows_per_tile=rows, prefetch=prefetch)  # fmt: skip
+                               programs=programs, num_warps=warps, rows_per_tile=rows, prefetch=prefetch,
+                               maxnreg=maxnreg)  # fmt: skip
 
-    cands = candidates(d_model, sms, dtype)
-    reference = call(*cands[0][1:])
-    for _, *setting in cands[1:]:  # the same gradients (warps and tiles change the row sums' order: last bits)
-        for got, want in zip(call(*setting)[:3], reference[:3], strict=True):
-            torch.testing.assert_close(got, want, rtol=2e-2, atol=2e-2)
+    cands = candidates(d_model, sms, dtype, maxnregs)
+    facts = {}  # (warps, rows, prefetch, maxnreg): the compiled kernel's facts (the grid compiles nothing)
+    reference = None
+    for _, *setting in cands:  # the same gradients (warps and tiles change the row sums' order: last bits)
+        before = compiled_kernels(dropout_add_norm_backward_kernel)
+        got = call(*setting)
+        torch.cuda.synchronize()
+        new = [k for key, k in compiled_kernels(dropout_add_norm_backward_kernel).items() if key not in before]
+        compile_key = (setting[1], setting[2], setting[3], setting[5])
+        if compile_key not in facts or new:
+            facts[compile_key] = kernel_facts(new[0] if new else None)
+        if reference is None:
+            reference = got
+        for value, want in zip(got[:3], reference[:3], strict=True):
+            torch.testing.assert_close(value, want, rtol=2e-2, atol=2e-2)
     graphs = {name: graph_of(lambda s=setting: call(*s)) for name, *setting in cands}
     copy_graph = graph_of(lambda: dst.copy_(src))
     times: dict[str, list[float]] = {name: [] for name in graphs}
@@ -123,14 +178,16 @@ def probe_width(d_model: int, dtype_name: str, sms: int, rounds: int) -> list[di
     copy = statistics.median(copy_ms)
     default = statistics.median(times["default"])
     rows = []
-    for name, programs, warps, tile, prefetch, _ in cands:
+    for name, programs, warps, tile, prefetch, _, maxnreg in cands:
         ms = statistics.median(times[name])
+        kernel = facts.get((warps, tile, prefetch, maxnreg)) or kernel_facts(None)
         rows.append(dict(dtype=dtype_name, d_model=d_model, candidate=name, programs=programs, num_warps=warps,
-                         rows_per_tile=tile, prefetch=prefetch, p50_ms=ms, gbps=bytes_moved / ms / 1e6,
-                         pct_of_copy=100 * copy / ms, over_default=ms / default, rounds=rounds,
-                         copy_ms=copy))  # fmt: skip
-        print(f"{dtype_name} D={d_model:5d} {name:23s} programs={programs:5d} warps={warps:2d} rows={tile} "
-              f"{ms * 1e3:8.1f} us  {100 * copy / ms:5.1f}% of copy  x{ms / default:.3f} of default", flush=True)
+                         rows_per_tile=tile, prefetch=prefetch, maxnreg=maxnreg, p50_ms=ms,
+                         gbps=bytes_moved / ms / 1e6, pct_of_copy=100 * copy / ms, over_default=ms / default,
+                         rounds=rounds, copy_ms=copy, **kernel))  # fmt: skip
+        print(f"{dtype_name} D={d_model:5d} {name:34s} programs={programs:5d} warps={warps:2d} rows={tile} "
+              f"{ms * 1e3:8.1f} us  {100 * copy / ms:5.1f}% of copy  x{ms / default:.3f} of default  "
+              f"regs={kernel['n_regs']} spills={kernel['n_spills']} per SM={kernel['resident_per_sm']}", flush=True)
     return rows
 
 
@@ -140,10 +197,12 @@ def main() -> None:
     parser.add_argument("--dtype", default="bf16", choices=sorted(DTYPES))
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--widths", default=",".join(map(str, WIDTHS)), help="comma-separated D values")
+    parser.add_argument("--maxnreg", default="", help="comma-separated register caps to try (e.g. 128,96)")
     args = parser.parse_args()
     sms = sm_count(torch.device("cuda"))
     widths = [int(w) for w in args.widths.split(",")]
-    rows = [row for d_model in widths for row in probe_width(d_model, args.dtype, sms, args.rounds)]
+    maxnregs = tuple(int(cap) for cap in args.maxnreg.split(",") if cap)
+    rows = [row for d_model in widths for row in probe_width(d_model, args.dtype, sms, args.rounds, maxnregs)]
     with open(args.out_csv, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
