@@ -1,24 +1,26 @@
-"""Probe: does an Inductor setting change a compiled training step's time? A/B in one process.
+"""Probe: two compiled training steps side by side in one process (an Inductor setting, or another impl).
 
 The host machine's speed moves between processes by up to 1.7x (docs/harness.md, host cost), and a
 compiled step that uses the seeded or the fused op is paced by the host, so two processes cannot
-tell a 2-3% change. This probe builds the model twice, as the model workload does
-(`runners.model_workload.ModelTrainer`): A compiled with Inductor's settings as they are, B with the
+tell a 2-3% change, nor compare two profiles' host times. This probe builds the model twice, as the
+model workload does (`runners.model_workload.ModelTrainer`): side A is `--impl` compiled with
+Inductor's settings as they are, side B is `--impl-b` (default: the same impl) compiled with the
 settings given by `--set key=value` (torch._inductor.config; a value is read as Python: True, 1,
-'text'). Each compiles its own copy of the loss function, so neither finds the other's graphs
+'text'). Each side compiles its own copy of the loss function, so neither finds the other's graphs
 in its compile cache. Then `--rounds` rounds of `--steps` steps, the two trainers alternating in
 the order ABBA... (`runners.host_ratio.burst_order`), each step timed by CUDA events (the GPU's
 time per step, what the workload records) and by the host's wall time of the step call.
 
 It prints, for A and B, the median over rounds of each round's median step time (event and host),
-and the median of the per-pair ratios B/A with their lowest and highest, the noise floor being
-what a run of the same setting on both sides reads (`--set` with no change, e.g. the setting's
-default). Inductor's reasons for launching a kernel through Triton's own launcher instead of its
-static one ("Bypassing StaticallyLaunchedCudaKernel due to ...") are counted per side, which shows
-whether a launcher setting took effect.
+and the median of the per-pair ratios B/A with their lowest and highest; the noise floor is what
+the same impl and settings on both sides read (`--impl-b` the same impl and a `--set` that changes
+nothing, e.g. a setting's default). Inductor's reasons for launching a kernel through Triton's own
+launcher instead of its static one ("Bypassing StaticallyLaunchedCudaKernel due to ...") are counted
+per side, which shows whether a launcher setting took effect.
 
-    python scripts/compiled_config_ab_probe.py --impl fused:compile \\
+    python scripts/compiled_step_ab_probe.py --impl fused:compile \\
         --set static_launch_user_defined_triton_kernels=True --out ab-static-fused.json
+    python scripts/compiled_step_ab_probe.py --impl compile --impl-b fused:compile --out ab-fused-vs-mask.json
 
 `--tiny` runs the model's tiny sizes with the aot_eager backend (no Inductor code), on any device:
 a check that the probe runs, not a measurement.
@@ -115,8 +117,9 @@ def ratio_summary(a_rounds: list[list[float]], b_rounds: list[list[float]]) -> d
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--impl", default="fused:compile", help="a compiled model-workload impl")
-    parser.add_argument("--set", dest="settings", type=parse_setting, action="append", required=True,
+    parser.add_argument("--impl", default="fused:compile", help="side A: a compiled model-workload impl")
+    parser.add_argument("--impl-b", help="side B's impl (default: --impl)")
+    parser.add_argument("--set", dest="settings", type=parse_setting, action="append", default=[],
                         metavar="KEY=VALUE", help="an Inductor setting of side B (repeatable)")
     parser.add_argument("--model", default="transformer")
     parser.add_argument("--dtype", default="bf16", choices=tuple(DTYPES))
@@ -126,9 +129,12 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--out", type=Path, required=True, help="the JSON summary")
     args = parser.parse_args(argv)
-    impl = parse_impl(args.impl)
-    if not impl.compiled:
-        parser.error(f"--impl {args.impl}: give a compiled impl (compile, seeded:compile, fused:compile)")
+    impls = {"A": parse_impl(args.impl), "B": parse_impl(args.impl_b or args.impl)}
+    for impl in impls.values():
+        if not impl.compiled:
+            parser.error(f"impl {impl.name}: give a compiled impl (compile, seeded:compile, fused:compile)")
+    if impls["A"] == impls["B"] and not args.settings:
+        parser.error("the two sides are the same: give --impl-b, --set, or both")
     if args.rounds < 2 or args.steps < 1:
         parser.error("--rounds must be >= 2 and --steps >= 1")
     settings_b = dict(args.settings)
@@ -141,7 +147,7 @@ def main(argv: list[str] | None = None) -> dict:
     run = RunSettings(compile_backend="aot_eager") if args.tiny else RunSettings()
     if args.tiny:
         model_cfg = OmegaConf.merge(model_cfg, model_cfg.get("tiny") or {})  # as the workload's tiny run
-    trainers = {side: ModelTrainer(model_cfg, impl, DTYPES[args.dtype], device, run) for side in "AB"}
+    trainers = {side: ModelTrainer(model_cfg, impl, DTYPES[args.dtype], device, run) for side, impl in impls.items()}
     for trainer in trainers.values():  # each its own copy of the loss: graphs compiled apart
         trainer.loss_fn = torch.compile(own_copy(next_token_loss), backend=run.compile_backend)
 
@@ -172,7 +178,7 @@ def main(argv: list[str] | None = None) -> dict:
             logger.removeHandler(counter)
 
     result = {
-        "impl": args.impl,
+        "impl": {side: impl.name for side, impl in impls.items()},
         "dtype": args.dtype,
         "model": args.model,
         "tiny": args.tiny,

@@ -1,4 +1,4 @@
-"""scripts/compiled_config_ab_probe.py: its settings parse, its loss copies compile apart, and the
+"""scripts/compiled_step_ab_probe.py: its settings parse, its loss copies compile apart, and the
 whole probe runs (tiny sizes, aot_eager, CPU), so a GPU session does not find it broken."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SCRIPT = ROOT / "scripts" / "compiled_config_ab_probe.py"
-spec = importlib.util.spec_from_file_location("compiled_config_ab_probe", SCRIPT)
+SCRIPT = ROOT / "scripts" / "compiled_step_ab_probe.py"
+spec = importlib.util.spec_from_file_location("compiled_step_ab_probe", SCRIPT)
 probe = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(probe)
 
@@ -38,7 +38,9 @@ def test_the_loss_copy_is_the_same_function_with_a_code_object_of_its_own():
 
 def test_unknown_settings_and_eager_impls_are_refused(tmp_path, capsys):
     cases = ((["--impl", "seeded", "--set", "compile_threads=1"], "give a compiled impl"),
-             (["--impl", "seeded:compile", "--set", "no_such_setting=1"], "not Inductor settings"))
+             (["--impl", "compile", "--impl-b", "fused"], "give a compiled impl"),
+             (["--impl", "seeded:compile", "--set", "no_such_setting=1"], "not Inductor settings"),
+             (["--impl", "seeded:compile"], "the two sides are the same"))
     for argv, message in cases:
         with pytest.raises(SystemExit) as exited:
             probe.main([*argv, "--tiny", "--device", "cpu", "--out", str(tmp_path / "ab.json")])
@@ -49,9 +51,11 @@ def test_unknown_settings_and_eager_impls_are_refused(tmp_path, capsys):
 @pytest.mark.slow  # two tiny models compiled with aot_eager: about 6 s
 def test_the_probe_runs_both_sides_in_abba_rounds_and_writes_its_summary(tmp_path):
     out = tmp_path / "ab.json"
-    probe.main(["--impl", "seeded:compile", "--set", "static_launch_user_defined_triton_kernels=True", "--tiny",
-                "--device", "cpu", "--rounds", "2", "--steps", "2", "--out", str(out)])
+    probe.main(["--impl", "compile", "--impl-b", "seeded:compile", "--set",
+                "static_launch_user_defined_triton_kernels=True", "--tiny", "--device", "cpu", "--rounds", "2",
+                "--steps", "2", "--out", str(out)])  # fmt: skip
     result = json.loads(out.read_text())
+    assert result["impl"] == {"A": "compile", "B": "seeded:compile"}
     assert result["settings_b"] == {"static_launch_user_defined_triton_kernels": "True"}
     assert set(result["event_ms"]) == set(result["host_ms"]) == {"A", "B"}
     assert all(value > 0 for value in result["host_ms"].values())
