@@ -190,19 +190,18 @@ def forward_triton(x, residual, weight, bias, seed, p: float, shared_dims, norm:
 def backward_triton(grad_y, grad_h, h, weight, seed, p: float, shared_dims, norm: int, eps: float,
                     want_dweight: bool, want_dbias: bool, *, programs: int | None = None,
                     num_warps: int | None = None, rows_per_tile: int | None = None, prefetch: bool | None = None,
-                    maxnreg: int | None = None, traced: bool = False):  # fmt: skip
+                    traced: bool = False):  # fmt: skip
     """(dx, dresidual, dweight, dbias) by the Triton kernel, for a norm (norm != 0); grad_y and grad_h
     may be None (an output not used); dweight / dbias are None unless wanted. `programs`, `num_warps`,
     `rows_per_tile` (a power of 2: the rows each step of a program's loop takes at once) and
     `prefetch` (the next tile's loads issued before this tile's arithmetic): the launch's grid, warps,
-    row tile and loop (default: `backward_loop`'s, with 2 programs per SM), for probes that compare them;
-    `maxnreg` caps the registers of a thread (Triton's launch option; default: the compiler's choice).
+    row tile and loop (default: `backward_loop`'s, with 2 programs per SM), for probes that compare them.
     `traced`: the launch Inductor takes in, as `forward_triton`'s."""
     if not traced and h.is_cuda and h.device.index != _current_cuda_device():
         with torch.cuda.device(h.device):
             return backward_triton(grad_y, grad_h, h, weight, seed, p, shared_dims, norm, eps, want_dweight,
                                    want_dbias, programs=programs, num_warps=num_warps,
-                                   rows_per_tile=rows_per_tile, prefetch=prefetch, maxnreg=maxnreg)  # fmt: skip
+                                   rows_per_tile=rows_per_tile, prefetch=prefetch)  # fmt: skip
     mode = dropout_mode(p)
     plan = row_plan(tuple(h.shape), tuple(shared_dims))
     if plan.order is not None and mode == DROP_MASK.value:
@@ -211,7 +210,7 @@ def backward_triton(grad_y, grad_h, h, weight, seed, p: float, shared_dims, norm
             None if grad_y is None else grad_y.permute(order), None if grad_h is None else grad_h.permute(order),
             h.permute(order), weight, seed, p, packed_dims(shared_dims, h.dim()), norm, eps, want_dweight,
             want_dbias, programs=programs, num_warps=num_warps, rows_per_tile=rows_per_tile, prefetch=prefetch,
-            maxnreg=maxnreg, traced=traced,
+            traced=traced,
         )  # fmt: skip
         return unpacked(dx, order, h.shape), unpacked(dresidual, order, h.shape), dweight, dbias
     h = h.contiguous()
@@ -224,8 +223,6 @@ def backward_triton(grad_y, grad_h, h, weight, seed, p: float, shared_dims, norm
     prefetch = loop.prefetch if prefetch is None else prefetch
     if rows_per_tile < 1 or rows_per_tile & (rows_per_tile - 1):
         raise ValueError(f"rows_per_tile must be a power of 2, got {rows_per_tile}")
-    if maxnreg is not None and (isinstance(maxnreg, bool) or not isinstance(maxnreg, int) or maxnreg < 1):
-        raise ValueError(f"maxnreg must be a positive int or None, got {maxnreg!r}")
     programs = max(1, min(triton.cdiv(plan.rows, rows_per_tile), programs or 2 * sm_count(h.device)))
     want_dweight = want_dweight and weight is not None
     dx, dresidual = torch.empty_like(h), torch.empty_like(h)
@@ -249,7 +246,6 @@ def backward_triton(grad_y, grad_h, h, weight, seed, p: float, shared_dims, norm
             WANT_DWEIGHT=want_dweight, WANT_DBIAS=want_dbias, DROPOUT=mode, SEED_MODE=seed_mode,
             COMPUTE_F64=h.dtype == torch.float64, ROUNDS=PHILOX_ROUNDS, BF16_ROUND_BY_HAND=not h.is_cuda,
             SCALE_AS_FLOAT=scale_as_float, num_warps=num_warps or loop.num_warps,
-            **({} if maxnreg is None else {"maxnreg": maxnreg}),
         )  # fmt: skip
     return (dx, dresidual, None if dweight is None else dweight.sum(0).to(weight.dtype),
             None if dbias is None else dbias.sum(0).to(h.dtype))  # fmt: skip
