@@ -23,19 +23,25 @@ stopped filling them.
 
 Each candidate's compiled kernel is reported too: registers and spilled bytes per thread, shared
 memory, and how many of its programs an SM can hold by its registers (65536 a SM, allocated per warp
-in units of 256): a grid of 2 programs per SM runs in two waves when only one fits.
+in units of 256): a grid of 2 programs per SM runs in two waves when only one fits. `--maxnreg
+128,96` adds candidates whose registers are capped (Triton's `maxnreg` launch option, which the
+probe adds to the kernel's launch for those calls: `register_cap`): the default's tile and loop at 1,
+2 and 4 programs per SM, in its warps and twice as many, so two programs may fit.
 
     python3 scripts/fused_bwd_probe.py OUT_CSV [--dtype bf16] [--rounds 7] [--widths 768,2048,8192]
+        [--maxnreg 128,96]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import statistics
 
 import torch
 
+from kernels import fused_launch
 from kernels.fused_kernel import dropout_add_norm_backward_kernel
 from kernels.fused_launch import NORMS, backward_loop, backward_triton, row_plan
 from kernels.launch import sm_count
@@ -48,22 +54,30 @@ CALLS = 10  # calls per graph replay
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
 
 
-def candidates(d_model: int, sms: int, dtype: torch.dtype) -> list[tuple[str, int, int, int, bool, bool]]:
-    """(name, programs, num_warps, rows_per_tile, prefetch, zero_fill); the default first and last.
-    `zero_fill`: a zero fill of the dweight partials' size before the call, what the launch did
-    before the kernel was relied on to write every partial (its cost side by side)."""
+def candidates(d_model: int, sms: int, dtype: torch.dtype,
+               maxnregs: tuple[int, ...] = ()) -> list[tuple[str, int, int, int, bool, bool, int | None]]:  # fmt: skip
+    """(name, programs, num_warps, rows_per_tile, prefetch, zero_fill, maxnreg); the default first and
+    last. `zero_fill`: a zero fill of the dweight partials' size before the call, what the launch did
+    before the kernel was relied on to write every partial (its cost side by side). `maxnregs`: register
+    caps to try on the default's tile and loop (see the module's docstring)."""
     plan = row_plan((32, 512, d_model), (1,))
     loop = backward_loop(plan, dtype)
-    default = ("default", 2 * sms, loop.num_warps, loop.rows_per_tile, loop.prefetch, False)
+    default = ("default", 2 * sms, loop.num_warps, loop.rows_per_tile, loop.prefetch, False, None)
     out = [default]
     for prefetch in (False, True):
         for rows in (r for r in ROW_TILES if r * plan.block_d <= MAX_TILE_ELEMENTS):
             for k in MULTIPLIERS:
                 for warps in sorted({plan.num_warps, min(2 * plan.num_warps, 16), min(4 * plan.num_warps, 16)}):
-                    if (k * sms, warps, rows, prefetch, False) != default[1:]:
+                    if (k * sms, warps, rows, prefetch, False, None) != default[1:]:
                         name = f"r{rows} k{k} w{warps}" + (" prefetch" if prefetch else "")
-                        out.append((name, k * sms, warps, rows, prefetch, False))
-    out.append(("default, zero fill", *default[1:-1], True))
+                        out.append((name, k * sms, warps, rows, prefetch, False, None))
+    for cap in maxnregs:
+        for warps in sorted({loop.num_warps, min(2 * loop.num_warps, 16)}):
+            for k in (1, 2, 4):
+                loop_name = f"r{loop.rows_per_tile} k{k} w{warps}" + (" prefetch" if loop.prefetch else "")
+                name = f"{loop_name} maxnreg{cap}"
+                out.append((name, k * sms, warps, loop.rows_per_tile, loop.prefetch, False, cap))
+    out.append(("default, zero fill", *default[1:-2], True, None))
     out.append(("default again", *default[1:]))
     return out
 
@@ -96,6 +110,31 @@ def kernel_facts(compiled) -> dict:
                 resident_per_sm=resident_programs(n_regs, warps) if n_regs else None)  # fmt: skip
 
 
+class RegisterCapped:
+    """A Triton kernel whose every launch gets Triton's `maxnreg` (registers per thread at most)."""
+
+    def __init__(self, kernel, cap: int):
+        self.kernel, self.cap = kernel, cap
+
+    def __getitem__(self, grid):
+        launch = self.kernel[grid]
+        return lambda *args, **kwargs: launch(*args, maxnreg=self.cap, **kwargs)
+
+
+@contextlib.contextmanager
+def register_cap(cap: int | None):
+    """While open, kernels.fused_launch launches its backward kernel with `maxnreg=cap` (None: as it is)."""
+    if cap is None:
+        yield
+        return
+    kernel = fused_launch.dropout_add_norm_backward_kernel
+    fused_launch.dropout_add_norm_backward_kernel = RegisterCapped(kernel, cap)
+    try:
+        yield
+    finally:
+        fused_launch.dropout_add_norm_backward_kernel = kernel
+
+
 def graph_of(call) -> torch.cuda.CUDAGraph:
     """CALLS calls of `call` captured in one graph (after warm-up on the capture stream)."""
     stream = torch.cuda.Stream()
@@ -123,7 +162,7 @@ def per_call_ms(graph: torch.cuda.CUDAGraph, replays: int = 5) -> float:
     return start.elapsed_time(end) / (replays * CALLS)
 
 
-def probe_width(d_model: int, dtype_name: str, sms: int, rounds: int) -> list[dict]:
+def probe_width(d_model: int, dtype_name: str, sms: int, rounds: int, maxnregs: tuple[int, ...]) -> list[dict]:
     dtype = DTYPES[dtype_name]
     shape = (32, 512, d_model)
     grad_y, grad_h, h = (torch.randn(shape, device="cuda", dtype=dtype) for _ in range(3))
@@ -134,21 +173,23 @@ def probe_width(d_model: int, dtype_name: str, sms: int, rounds: int) -> list[di
 
     partials = torch.empty(8 * sms, d_model, device="cuda", dtype=torch.float32)  # the most programs probed
 
-    def call(programs, warps, rows, prefetch, zero_fill):
+    def call(programs, warps, rows, prefetch, zero_fill, maxnreg):
         if zero_fill:
             partials[:programs].zero_()
-        return backward_triton(grad_y, grad_h, h, weight, 1234, 0.5, (1,), NORMS["rms"], 1e-6, True, False,
-                               programs=programs, num_warps=warps, rows_per_tile=rows, prefetch=prefetch)  # fmt: skip
+        with register_cap(maxnreg):
+            return backward_triton(grad_y, grad_h, h, weight, 1234, 0.5, (1,), NORMS["rms"], 1e-6, True, False,
+                                   programs=programs, num_warps=warps, rows_per_tile=rows,
+                                   prefetch=prefetch)  # fmt: skip
 
-    cands = candidates(d_model, sms, dtype)
-    facts = {}  # (warps, rows, prefetch): the compiled kernel's facts (the grid compiles nothing)
+    cands = candidates(d_model, sms, dtype, maxnregs)
+    facts = {}  # (warps, rows, prefetch, maxnreg): the compiled kernel's facts (the grid compiles nothing)
     reference = None
     for _, *setting in cands:  # the same gradients (warps and tiles change the row sums' order: last bits)
         before = compiled_kernels(dropout_add_norm_backward_kernel)
         got = call(*setting)
         torch.cuda.synchronize()
         new = [k for key, k in compiled_kernels(dropout_add_norm_backward_kernel).items() if key not in before]
-        compile_key = (setting[1], setting[2], setting[3])
+        compile_key = (setting[1], setting[2], setting[3], setting[5])
         if compile_key not in facts or new:
             facts[compile_key] = kernel_facts(new[0] if new else None)
         if reference is None:
@@ -166,11 +207,11 @@ def probe_width(d_model: int, dtype_name: str, sms: int, rounds: int) -> list[di
     copy = statistics.median(copy_ms)
     default = statistics.median(times["default"])
     rows = []
-    for name, programs, warps, tile, prefetch, _ in cands:
+    for name, programs, warps, tile, prefetch, _, maxnreg in cands:
         ms = statistics.median(times[name])
-        kernel = facts.get((warps, tile, prefetch)) or kernel_facts(None)
+        kernel = facts.get((warps, tile, prefetch, maxnreg)) or kernel_facts(None)
         rows.append(dict(dtype=dtype_name, d_model=d_model, candidate=name, programs=programs, num_warps=warps,
-                         rows_per_tile=tile, prefetch=prefetch, p50_ms=ms,
+                         rows_per_tile=tile, prefetch=prefetch, maxnreg=maxnreg, p50_ms=ms,
                          gbps=bytes_moved / ms / 1e6, pct_of_copy=100 * copy / ms, over_default=ms / default,
                          rounds=rounds, copy_ms=copy, **kernel))  # fmt: skip
         print(f"{dtype_name} D={d_model:5d} {name:34s} programs={programs:5d} warps={warps:2d} rows={tile} "
@@ -185,10 +226,12 @@ def main() -> None:
     parser.add_argument("--dtype", default="bf16", choices=sorted(DTYPES))
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--widths", default=",".join(map(str, WIDTHS)), help="comma-separated D values")
+    parser.add_argument("--maxnreg", default="", help="comma-separated register caps to try (e.g. 128,96)")
     args = parser.parse_args()
     sms = sm_count(torch.device("cuda"))
     widths = [int(w) for w in args.widths.split(",")]
-    rows = [row for d_model in widths for row in probe_width(d_model, args.dtype, sms, args.rounds)]
+    maxnregs = tuple(int(cap) for cap in args.maxnreg.split(",") if cap)
+    rows = [row for d_model in widths for row in probe_width(d_model, args.dtype, sms, args.rounds, maxnregs)]
     with open(args.out_csv, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()

@@ -1,8 +1,10 @@
-"""scripts/fused_bwd_probe.py's arithmetic (the timing itself needs a GPU): how many programs an SM
-holds by registers."""
+"""scripts/fused_bwd_probe.py's parts that run without a GPU (the timing itself needs one): its
+candidates, how many programs an SM holds by registers, and the register cap it puts on the launch."""
 
 import importlib.util
 from pathlib import Path
+
+import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 spec = importlib.util.spec_from_file_location("fused_bwd_probe", ROOT / "scripts" / "fused_bwd_probe.py")
@@ -16,3 +18,51 @@ def test_programs_per_sm_by_registers_round_each_warp_up_to_256_registers():
     assert probe.resident_programs(64, 16) == 2
     assert probe.resident_programs(255, 4) == 2
     assert probe.resident_programs(0, 8) == 0  # unknown
+
+
+def test_register_caps_add_the_defaults_loop_at_one_two_and_four_programs_per_sm():
+    plain = probe.candidates(4096, 132, torch.bfloat16)
+    capped = probe.candidates(4096, 132, torch.bfloat16, (128,))
+    assert plain[0] == ("default", 264, 8, 1, True, False, None) and plain[-1][0] == "default again"
+    added = [c for c in capped if c not in plain]
+    assert [(c[1], c[2], c[6]) for c in added] == [(132, 8, 128), (264, 8, 128), (528, 8, 128),
+                                                   (132, 16, 128), (264, 16, 128), (528, 16, 128)]
+    assert all(c[3:6] == (1, True, False) for c in added)  # the default's tile and loop, no zero fill
+    names = [c[0] for c in capped]
+    assert len(names) == len(set(names))  # every candidate is timed under its own name
+
+
+def test_a_register_cap_reaches_the_kernels_launch_and_changes_no_gradient():
+    # In the interpreter the cap changes nothing; what is checked is that it reaches the launch and
+    # that the launch is put back afterwards.
+    from kernels import fused_launch
+    from kernels.fused_launch import NORMS, backward_triton, forward_triton
+
+    seen = []
+    kernel = fused_launch.dropout_add_norm_backward_kernel
+
+    class Spy:
+        def __getitem__(self, grid):
+            launch = kernel[grid]
+
+            def call(*args, **kwargs):
+                seen.append(kwargs.get("maxnreg"))
+                return launch(*args, **{k: v for k, v in kwargs.items() if k != "maxnreg"})
+            return call
+
+    torch.manual_seed(0)
+    x, residual, grad_y, grad_h = (torch.randn(2, 3, 64, dtype=torch.bfloat16) for _ in range(4))
+    weight = torch.randn(64, dtype=torch.bfloat16)
+    _, h = forward_triton(x, residual, weight, None, 5, 0.5, (1,), NORMS["rms"], 1e-6)
+    args = (grad_y, grad_h, h, weight, 5, 0.5, (1,), NORMS["rms"], 1e-6, True, False)
+    free = backward_triton(*args)
+    fused_launch.dropout_add_norm_backward_kernel = Spy()
+    try:
+        with probe.register_cap(96):
+            capped = backward_triton(*args)
+        assert isinstance(fused_launch.dropout_add_norm_backward_kernel, Spy)  # put back as it was
+    finally:
+        fused_launch.dropout_add_norm_backward_kernel = kernel
+    assert seen == [96]
+    for got, want in zip(capped[:3], free[:3], strict=True):
+        assert torch.equal(got, want)
