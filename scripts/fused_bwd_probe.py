@@ -26,10 +26,12 @@ memory, and how many of its programs an SM can hold by its registers (65536 a SM
 in units of 256): a grid of 2 programs per SM runs in two waves when only one fits. `--maxnreg
 128,96` adds candidates whose registers are capped (Triton's `maxnreg` launch option, which the
 probe adds to the kernel's launch for those calls: `register_cap`): the default's tile and loop at 1,
-2 and 4 programs per SM, in its warps and twice as many, so two programs may fit.
+2 and 4 programs per SM, in its warps and twice as many, so two programs may fit. `--chunked` adds
+the prototype of scripts/fused_bwd_chunked.py (each row in chunks of 512, 1024 or 2048 columns, 4 or
+8 warps, 2 or 4 programs per SM), timed and checked the same way.
 
     python3 scripts/fused_bwd_probe.py OUT_CSV [--dtype bf16] [--rounds 7] [--widths 768,2048,8192]
-        [--maxnreg 128,96]
+        [--maxnreg 128,96] [--chunked]
 """
 
 from __future__ import annotations
@@ -45,39 +47,48 @@ from kernels import fused_launch
 from kernels.fused_kernel import dropout_add_norm_backward_kernel
 from kernels.fused_launch import NORMS, backward_loop, backward_triton, row_plan
 from kernels.launch import sm_count
+from scripts.fused_bwd_chunked import chunked_rms_backward, chunked_rms_backward_kernel
 
 WIDTHS = (768, 1024, 2048, 4096, 8192)
 MULTIPLIERS = (2, 4, 8)
+CHUNKS = (512, 1024, 2048)  # columns a step of the chunked prototype takes
 ROW_TILES = (1, 2, 4, 8)
 MAX_TILE_ELEMENTS = 8192  # rows_per_tile x BLOCK_D kept in registers
 CALLS = 10  # calls per graph replay
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
 
 
-def candidates(d_model: int, sms: int, dtype: torch.dtype,
-               maxnregs: tuple[int, ...] = ()) -> list[tuple[str, int, int, int, bool, bool, int | None]]:  # fmt: skip
-    """(name, programs, num_warps, rows_per_tile, prefetch, zero_fill, maxnreg); the default first and
-    last. `zero_fill`: a zero fill of the dweight partials' size before the call, what the launch did
-    before the kernel was relied on to write every partial (its cost side by side). `maxnregs`: register
-    caps to try on the default's tile and loop (see the module's docstring)."""
+def candidates(d_model: int, sms: int, dtype: torch.dtype, maxnregs: tuple[int, ...] = (),
+               chunked: bool = False) -> list[tuple]:  # fmt: skip
+    """(name, programs, num_warps, rows_per_tile, prefetch, zero_fill, maxnreg, chunk); the default first
+    and last. `zero_fill`: a zero fill of the dweight partials' size before the call, what the launch
+    did before the kernel was relied on to write every partial (its cost side by side). `maxnregs`:
+    register caps to try on the default's tile and loop; `chunked`: the prototype of
+    scripts/fused_bwd_chunked.py in chunks of CHUNKS columns (`chunk` set; rows_per_tile, prefetch,
+    maxnreg unused). See the module's docstring."""
     plan = row_plan((32, 512, d_model), (1,))
     loop = backward_loop(plan, dtype)
-    default = ("default", 2 * sms, loop.num_warps, loop.rows_per_tile, loop.prefetch, False, None)
+    default = ("default", 2 * sms, loop.num_warps, loop.rows_per_tile, loop.prefetch, False, None, None)
     out = [default]
     for prefetch in (False, True):
         for rows in (r for r in ROW_TILES if r * plan.block_d <= MAX_TILE_ELEMENTS):
             for k in MULTIPLIERS:
                 for warps in sorted({plan.num_warps, min(2 * plan.num_warps, 16), min(4 * plan.num_warps, 16)}):
-                    if (k * sms, warps, rows, prefetch, False, None) != default[1:]:
+                    if (k * sms, warps, rows, prefetch, False, None, None) != default[1:]:
                         name = f"r{rows} k{k} w{warps}" + (" prefetch" if prefetch else "")
-                        out.append((name, k * sms, warps, rows, prefetch, False, None))
+                        out.append((name, k * sms, warps, rows, prefetch, False, None, None))
     for cap in maxnregs:
         for warps in sorted({loop.num_warps, min(2 * loop.num_warps, 16)}):
             for k in (1, 2, 4):
                 loop_name = f"r{loop.rows_per_tile} k{k} w{warps}" + (" prefetch" if loop.prefetch else "")
                 name = f"{loop_name} maxnreg{cap}"
-                out.append((name, k * sms, warps, loop.rows_per_tile, loop.prefetch, False, cap))
-    out.append(("default, zero fill", *default[1:-2], True, None))
+                out.append((name, k * sms, warps, loop.rows_per_tile, loop.prefetch, False, cap, None))
+    if chunked:
+        for chunk in (c for c in CHUNKS if c <= plan.block_d):
+            for warps in (4, 8):
+                for k in (2, 4):
+                    out.append((f"chunked c{chunk} k{k} w{warps}", k * sms, warps, 1, False, False, None, chunk))
+    out.append(("default, zero fill", *default[1:-3], True, None, None))
     out.append(("default again", *default[1:]))
     return out
 
@@ -162,7 +173,8 @@ def per_call_ms(graph: torch.cuda.CUDAGraph, replays: int = 5) -> float:
     return start.elapsed_time(end) / (replays * CALLS)
 
 
-def probe_width(d_model: int, dtype_name: str, sms: int, rounds: int, maxnregs: tuple[int, ...]) -> list[dict]:
+def probe_width(d_model: int, dtype_name: str, sms: int, rounds: int, maxnregs: tuple[int, ...],
+                chunked: bool) -> list[dict]:  # fmt: skip
     dtype = DTYPES[dtype_name]
     shape = (32, 512, d_model)
     grad_y, grad_h, h = (torch.randn(shape, device="cuda", dtype=dtype) for _ in range(3))
@@ -173,7 +185,10 @@ def probe_width(d_model: int, dtype_name: str, sms: int, rounds: int, maxnregs: 
 
     partials = torch.empty(8 * sms, d_model, device="cuda", dtype=torch.float32)  # the most programs probed
 
-    def call(programs, warps, rows, prefetch, zero_fill, maxnreg):
+    def call(programs, warps, rows, prefetch, zero_fill, maxnreg, chunk):
+        if chunk:
+            return chunked_rms_backward(grad_y, grad_h, h, weight, 1234, 0.5, (1,), 1e-6, chunk=chunk,
+                                        programs=programs, num_warps=warps)  # fmt: skip
         if zero_fill:
             partials[:programs].zero_()
         with register_cap(maxnreg):
@@ -181,15 +196,16 @@ def probe_width(d_model: int, dtype_name: str, sms: int, rounds: int, maxnregs: 
                                    programs=programs, num_warps=warps, rows_per_tile=rows,
                                    prefetch=prefetch)  # fmt: skip
 
-    cands = candidates(d_model, sms, dtype, maxnregs)
-    facts = {}  # (warps, rows, prefetch, maxnreg): the compiled kernel's facts (the grid compiles nothing)
+    cands = candidates(d_model, sms, dtype, maxnregs, chunked)
+    facts = {}  # (warps, rows, prefetch, maxnreg, chunk): the compiled kernel's facts (the grid compiles nothing)
     reference = None
     for _, *setting in cands:  # the same gradients (warps and tiles change the row sums' order: last bits)
-        before = compiled_kernels(dropout_add_norm_backward_kernel)
+        kernel = chunked_rms_backward_kernel if setting[6] else dropout_add_norm_backward_kernel
+        before = compiled_kernels(kernel)
         got = call(*setting)
         torch.cuda.synchronize()
-        new = [k for key, k in compiled_kernels(dropout_add_norm_backward_kernel).items() if key not in before]
-        compile_key = (setting[1], setting[2], setting[3], setting[5])
+        new = [k for key, k in compiled_kernels(kernel).items() if key not in before]
+        compile_key = (setting[1], setting[2], setting[3], setting[5], setting[6])
         if compile_key not in facts or new:
             facts[compile_key] = kernel_facts(new[0] if new else None)
         if reference is None:
@@ -207,11 +223,11 @@ def probe_width(d_model: int, dtype_name: str, sms: int, rounds: int, maxnregs: 
     copy = statistics.median(copy_ms)
     default = statistics.median(times["default"])
     rows = []
-    for name, programs, warps, tile, prefetch, _, maxnreg in cands:
+    for name, programs, warps, tile, prefetch, _, maxnreg, chunk in cands:
         ms = statistics.median(times[name])
-        kernel = facts.get((warps, tile, prefetch, maxnreg)) or kernel_facts(None)
+        kernel = facts.get((warps, tile, prefetch, maxnreg, chunk)) or kernel_facts(None)
         rows.append(dict(dtype=dtype_name, d_model=d_model, candidate=name, programs=programs, num_warps=warps,
-                         rows_per_tile=tile, prefetch=prefetch, maxnreg=maxnreg, p50_ms=ms,
+                         rows_per_tile=tile, prefetch=prefetch, maxnreg=maxnreg, chunk=chunk, p50_ms=ms,
                          gbps=bytes_moved / ms / 1e6, pct_of_copy=100 * copy / ms, over_default=ms / default,
                          rounds=rounds, copy_ms=copy, **kernel))  # fmt: skip
         print(f"{dtype_name} D={d_model:5d} {name:34s} programs={programs:5d} warps={warps:2d} rows={tile} "
@@ -227,11 +243,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--widths", default=",".join(map(str, WIDTHS)), help="comma-separated D values")
     parser.add_argument("--maxnreg", default="", help="comma-separated register caps to try (e.g. 128,96)")
+    parser.add_argument("--chunked", action="store_true", help="time scripts/fused_bwd_chunked.py's prototype too")
     args = parser.parse_args()
     sms = sm_count(torch.device("cuda"))
     widths = [int(w) for w in args.widths.split(",")]
     maxnregs = tuple(int(cap) for cap in args.maxnreg.split(",") if cap)
-    rows = [row for d_model in widths for row in probe_width(d_model, args.dtype, sms, args.rounds, maxnregs)]
+    rows = [row for d_model in widths
+            for row in probe_width(d_model, args.dtype, sms, args.rounds, maxnregs, args.chunked)]
     with open(args.out_csv, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()

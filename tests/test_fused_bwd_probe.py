@@ -23,11 +23,11 @@ def test_programs_per_sm_by_registers_round_each_warp_up_to_256_registers():
 def test_register_caps_add_the_defaults_loop_at_one_two_and_four_programs_per_sm():
     plain = probe.candidates(4096, 132, torch.bfloat16)
     capped = probe.candidates(4096, 132, torch.bfloat16, (128,))
-    assert plain[0] == ("default", 264, 8, 1, True, False, None) and plain[-1][0] == "default again"
+    assert plain[0] == ("default", 264, 8, 1, True, False, None, None) and plain[-1][0] == "default again"
     added = [c for c in capped if c not in plain]
     assert [(c[1], c[2], c[6]) for c in added] == [(132, 8, 128), (264, 8, 128), (528, 8, 128),
                                                    (132, 16, 128), (264, 16, 128), (528, 16, 128)]
-    assert all(c[3:6] == (1, True, False) for c in added)  # the default's tile and loop, no zero fill
+    assert all(c[3:6] == (1, True, False) and c[7] is None for c in added)  # the default's loop, no zero fill
     names = [c[0] for c in capped]
     assert len(names) == len(set(names))  # every candidate is timed under its own name
 
@@ -66,3 +66,12 @@ def test_a_register_cap_reaches_the_kernels_launch_and_changes_no_gradient():
     assert seen == [96]
     for got, want in zip(capped[:3], free[:3], strict=True):
         assert torch.equal(got, want)
+
+
+def test_the_chunked_prototype_adds_chunks_no_wider_than_the_row():
+    plain = probe.candidates(768, 132, torch.bfloat16)
+    chunked = [c for c in probe.candidates(768, 132, torch.bfloat16, chunked=True) if c not in plain]
+    assert {c[7] for c in chunked} == {512, 1024}  # BLOCK_D 1024: no chunk of 2048
+    assert {(c[1], c[2]) for c in chunked} == {(264, 4), (528, 4), (264, 8), (528, 8)}
+    assert len(probe.candidates(4096, 132, torch.bfloat16, chunked=True)) - len(probe.candidates(
+        4096, 132, torch.bfloat16)) == 12
