@@ -29,3 +29,26 @@ def test_every_script_its_jobs_run_exists():
     scripts = set(re.findall(r"python3 (scripts/\S+\.py)", text))
     assert scripts == {"scripts/plant_slowdown.py", "scripts/plant_host_slowdown.py"}
     assert all((ROOT / path).is_file() for path in scripts)
+
+
+GPUS_SCRIPT = ROOT / "scripts" / "gate_check_gpus.sh"
+
+
+def test_the_gate_check_over_gpus_parses_and_prints_its_usage_without_groups(tmp_path):
+    assert subprocess.run(["bash", "-n", str(GPUS_SCRIPT)], capture_output=True).returncode == 0
+    done = subprocess.run(["bash", str(GPUS_SCRIPT)], cwd=ROOT, env={**os.environ, "OUT": str(tmp_path)},
+                          capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 2
+    assert "one quoted group of scripts/gate_check.sh jobs per GPU" in done.stdout
+    assert "set -uo" not in done.stdout  # the usage is the header, no code
+
+
+def test_the_gate_check_over_gpus_refuses_more_groups_than_gpus(tmp_path):
+    # This machine shows no GPU (no nvidia-smi, or one that lists none): any group is one too many,
+    # and nothing is copied or started.
+    env = {**os.environ, "OUT": str(tmp_path), "TREES": str(tmp_path / "trees"), "PATH": "/usr/bin:/bin"}
+    done = subprocess.run(["bash", str(GPUS_SCRIPT), "aa", "aa nofast"], cwd=ROOT, env=env, capture_output=True,
+                          text=True)  # fmt: skip
+    assert done.returncode == 2
+    assert "2 groups of jobs need 2 GPUs, and this machine shows 0" in done.stderr
+    assert not (tmp_path / "trees").exists()
