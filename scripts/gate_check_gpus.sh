@@ -3,15 +3,15 @@
 # per GPU, all at once, each on its own GPU (CUDA_VISIBLE_DEVICES), its own share of the CPU cores
 # (taskset), its own copy of the tree under test and its own output folder; each runs its group of
 # jobs one after another. A gate job times whole processes, so two jobs never share a GPU. Whether
-# jobs on neighbouring GPUs of one host move each other's host-time keys is what an A/A job on every
-# GPU shows: put one in each group.
+# jobs on neighbouring GPUs of one host move each other's host-time keys is what A/A jobs on several
+# GPUs at once show.
 #
 # usage, from the repo root on a machine with at least as many GPUs as groups (Hydra carried as
 # wheels in .whl/, docs/harness.md "On the GPU machine"):
 #   OUT=/some/dir bash scripts/gate_check_gpus.sh "JOB [JOB ...]" ["JOB [JOB ...]" ...]
 #     one quoted group of scripts/gate_check.sh jobs per GPU: GPU i runs group i
-#   e.g. on an nvidia-h200-x4: bash scripts/gate_check_gpus.sh "aa nofast host:1.6" "aa plant:5 nofast" \
-#                                  "aa host:1.6 plant:5" "nofast host:1.6 plant:5"
+#   e.g. on an nvidia-h200-x4 (two jobs a group fit a device command's 10 minutes with BUDGET_S=240):
+#     BUDGET_S=240 bash scripts/gate_check_gpus.sh "aa nofast" "aa host:1.6" "aa plant:5" "nofast host:1.6"
 #   The tree under test is this working tree, copied for each GPU to $TREES/tree-<i> (TREES defaults to
 #   /tmp/gate-trees). PAIRS, MAX_PAIRS, BUDGET_S, SWEEP, JUDGE reach every gate_check.sh; SEED (default
 #   1) becomes SEED + 100 * i on GPU i, so no two jobs draw the same first order.
