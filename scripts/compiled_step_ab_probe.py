@@ -64,6 +64,16 @@ def parse_setting(text: str) -> tuple[str, object]:
         return key, value
 
 
+def is_inductor_setting(key: str) -> bool:
+    """Whether torch._inductor.config has `key` (dotted for a nested one: triton.cudagraphs)."""
+    holder = torch._inductor.config
+    for part in key.split("."):
+        if not hasattr(holder, part):
+            return False
+        holder = getattr(holder, part)
+    return True
+
+
 def own_copy(function):
     """`function` with a code object of its own: dynamo keeps compiled graphs per code object, so a
     copy compiles (and guards) apart from the original."""
@@ -138,7 +148,7 @@ def main(argv: list[str] | None = None) -> dict:
     if args.rounds < 2 or args.steps < 1:
         parser.error("--rounds must be >= 2 and --steps >= 1")
     settings_b = dict(args.settings)
-    unknown = [key for key in settings_b if not hasattr(torch._inductor.config, key)]
+    unknown = [key for key in settings_b if not is_inductor_setting(key)]
     if unknown:
         parser.error(f"not Inductor settings: {unknown}")
 

@@ -27,6 +27,13 @@ def test_a_setting_is_a_key_and_a_python_literal_or_text():
             probe.parse_setting(bad)
 
 
+def test_settings_are_inductors_own_nested_ones_included():
+    assert probe.is_inductor_setting("static_launch_user_defined_triton_kernels")
+    assert probe.is_inductor_setting("triton.cudagraphs")
+    assert not probe.is_inductor_setting("triton.no_such_setting")
+    assert not probe.is_inductor_setting("no_such_setting")
+
+
 def test_the_loss_copy_is_the_same_function_with_a_code_object_of_its_own():
     def loss(a, b):
         return a * b + 1
