@@ -160,6 +160,7 @@ def test_the_smoke_sweep_in_two_passes_pools_each_key_over_both(tmp_path, capsys
     assert len(ResultsFile(target).rows()) == len(pooled)
 
 
+@pytest.mark.slow  # two sweeps of two passes, each pass a process: about 15 s
 def test_a_sweep_in_passes_run_again_measures_afresh_never_pooling_an_earlier_runs_passes(tmp_path):
     cfg = compose_bench(tmp_path, "passes=2")
     (target,) = run(cfg)
@@ -178,6 +179,7 @@ def test_the_pass_folder_belongs_to_one_state_of_the_code(tmp_path, monkeypatch)
     assert sweep_id(cfg) != before
 
 
+@pytest.mark.slow  # a sweep of two passes, each a process: about 7 s
 def test_a_file_edited_while_the_passes_run_moves_nothing(tmp_path, monkeypatch):
     # The code's state names the pass folder; an edit between passes (a new dirty digest) used to
     # send the pooling to another folder and fail after every pass was measured.

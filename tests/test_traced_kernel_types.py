@@ -14,10 +14,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 LAUNCHES = 14  # 6 of the dropout kernel, 4 forward and 4 backward of the fused kernels
 
 
+@pytest.mark.slow  # a process that compiles 14 Triton kernels: about 9 s
 def test_every_traced_launch_compiles_with_inductors_argument_types(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
     env.update(PYTHONPATH=str(ROOT), TRITON_CACHE_DIR=str(tmp_path / "triton-cache"))
