@@ -33,6 +33,7 @@ import ast
 import collections
 import json
 import logging
+import math
 import statistics
 import sys
 import time
@@ -46,9 +47,10 @@ if str(ROOT) not in sys.path:
 import torch  # noqa: E402
 from omegaconf import OmegaConf  # noqa: E402
 
-from runners.host_ratio import burst_order, pair_ratios  # noqa: E402
+from runners.host_ratio import RatioSummary, burst_order, pair_ratios  # noqa: E402
 from runners.model_workload import ModelTrainer, RunSettings, next_token_loss, parse_impl  # noqa: E402
 from runners.plan import DTYPES  # noqa: E402
+from runners.rounds import RoundSummary  # noqa: E402
 
 BYPASS_LOGGER = "torch._inductor.runtime.triton_heuristics"
 
@@ -114,15 +116,17 @@ def timed_round(trainer: ModelTrainer, batches, device: torch.device) -> tuple[l
 
 
 def summary(values_by_round: list[list[float]]) -> float:
-    return statistics.median(statistics.median(values) for values in values_by_round)
+    """The median of the round medians, as a row's p50 (runners.rounds.RoundSummary)."""
+    return RoundSummary.from_rounds(values_by_round).p50_ms
 
 
 def ratio_summary(a_rounds: list[list[float]], b_rounds: list[list[float]]) -> dict:
-    ratios = [r for r in pair_ratios([statistics.median(v) for v in b_rounds],
-                                     [statistics.median(v) for v in a_rounds]) if r == r]  # fmt: skip
-    if not ratios:
-        return {"median": None, "low": None, "high": None}
-    return {"median": statistics.median(ratios), "low": min(ratios), "high": max(ratios)}
+    """B/A of each pair of rounds' medians: their median, lowest and highest (runners.host_ratio's
+    RatioSummary; None where no pair has a ratio)."""
+    ratios = pair_ratios([statistics.median(v) for v in b_rounds], [statistics.median(v) for v in a_rounds])
+    found = RatioSummary.from_rounds(ratios)
+    return {key: None if math.isnan(value) else value
+            for key, value in (("median", found.ratio), ("low", found.low), ("high", found.high))}  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> dict:

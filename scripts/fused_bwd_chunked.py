@@ -36,6 +36,17 @@ from kernels.mask_stream import PHILOX_ROUNDS, keep_threshold
 from kernels.triton_kernel import dropout_scale_of, kept, philox_key
 
 
+@triton.jit
+def _chunk(h_ptr, grad_y_ptr, weight_ptr, start, cols, D):
+    """(cols, in_row, h, grad_y, weight) of one chunk of the row at `start`, in float32 (0 past D):
+    what both passes over a row read."""
+    in_row = cols < D
+    h = tl.load(h_ptr + start + cols, mask=in_row, other=0.0).to(tl.float32)
+    grad_y = tl.load(grad_y_ptr + start + cols, mask=in_row, other=0.0).to(tl.float32)
+    weight = tl.load(weight_ptr + cols, mask=in_row, other=0.0).to(tl.float32)
+    return cols, in_row, h, grad_y, weight
+
+
 @triton.jit(do_not_specialize=["seed_lo", "seed_hi", "threshold", "scale_bits", "eps"])
 def chunked_rms_backward_kernel(
     grad_y_ptr, grad_h_ptr, h_ptr, weight_ptr, dx_ptr, dresidual_ptr, dweight_ptr,
@@ -57,11 +68,7 @@ def chunked_rms_backward_kernel(
         sum_h2 = tl.zeros((), tl.float32)
         sum_gh = tl.zeros((), tl.float32)
         for first in range(0, BLOCK_D, CHUNK):
-            cols = first + chunk_cols
-            in_row = cols < D
-            h = tl.load(h_ptr + start + cols, mask=in_row, other=0.0).to(tl.float32)
-            grad_y = tl.load(grad_y_ptr + start + cols, mask=in_row, other=0.0).to(tl.float32)
-            weight = tl.load(weight_ptr + cols, mask=in_row, other=0.0).to(tl.float32)
+            cols, in_row, h, grad_y, weight = _chunk(h_ptr, grad_y_ptr, weight_ptr, start, first + chunk_cols, D)
             sum_h2 += tl.sum(h * h)
             sum_gh += tl.sum(grad_y * weight * h)
         rstd = 1.0 / tl.sqrt(sum_h2 / D + tl.cast(eps, tl.float32))
@@ -70,11 +77,7 @@ def chunked_rms_backward_kernel(
         k = row % size_k
         mask_base = (o * size_k + k) * D  # mask index of the row's column 0
         for first in range(0, BLOCK_D, CHUNK):
-            cols = first + chunk_cols
-            in_row = cols < D
-            h = tl.load(h_ptr + start + cols, mask=in_row, other=0.0).to(tl.float32)
-            grad_y = tl.load(grad_y_ptr + start + cols, mask=in_row, other=0.0).to(tl.float32)
-            weight = tl.load(weight_ptr + cols, mask=in_row, other=0.0).to(tl.float32)
+            cols, in_row, h, grad_y, weight = _chunk(h_ptr, grad_y_ptr, weight_ptr, start, first + chunk_cols, D)
             grad_h = tl.load(grad_h_ptr + start + cols, mask=in_row, other=0.0).to(tl.float32)
             xhat = h * rstd
             dh = grad_h + tl.where(in_row, rstd * (grad_y * weight - xhat * mean_gx), 0.0)
