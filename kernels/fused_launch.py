@@ -86,24 +86,39 @@ def row_plan(shape: tuple[int, ...], shared_dims: tuple[int, ...]) -> RowPlan:
 # - float32, a warp per 512 elements of the tile (4 at D = 768, 8 at 4096): 0.58x at D = 768, 0.73x
 #   at 4096. A prefetched float32 row wider than 4096 spills (1.23-1.47x at D = 8192), so wider rows
 #   take the one-row loop in 16 warps (0.92x).
+# - 16-bit rows of 4096 (16 elements of each input a thread): the compiler gives the RMSNorm loop 165
+#   registers a thread, so an SM holds one program of the grid's two. Capped at 128 registers
+#   (Triton's `maxnreg`; 4 bytes spilled) an SM holds both: 0.88x the uncapped time (change 26). The
+#   same cap at D = 8192 (32 elements a thread) spills 168 bytes and runs 3.8x slower; rows of at most
+#   2048 hold 8 elements a thread and were not measured short of registers. So the cap is for 16
+#   elements a thread only, and for RMSNorm only: LayerNorm's loop holds more and was not measured.
+#   Inductor takes no `maxnreg` for a kernel it traces (`wrap_triton` passes num_warps and num_stages
+#   to the launch, not maxnreg), so a traced launch runs uncapped.
 # float64 keeps the one-row loop in the row plan's warps: not measured.
 BACKWARD_TILE_ELEMENTS = 2048
+CAPPED_ELEMENTS_PER_THREAD = 16
+CAPPED_REGISTERS = 128
 
 
 @dataclass(frozen=True)
 class BackwardLoop:
-    """The backward kernel's ROWS, num_warps and PREFETCH."""
+    """The backward kernel's ROWS, num_warps and PREFETCH, and the registers a thread may hold
+    (Triton's `maxnreg`; None: the compiler's choice)."""
 
     rows_per_tile: int
     num_warps: int
     prefetch: bool
+    max_registers: int | None = None
 
 
-def backward_loop(plan: RowPlan, dtype: torch.dtype) -> BackwardLoop:
-    """The backward's loop for `plan`'s rows of `dtype` (the comment above says why)."""
+def backward_loop(plan: RowPlan, dtype: torch.dtype, norm: int) -> BackwardLoop:
+    """The backward's loop for `plan`'s rows of `dtype` under `norm` (the comment above says why)."""
     rows = max(1, BACKWARD_TILE_ELEMENTS // plan.block_d)
     if dtype.itemsize == 2:
-        return BackwardLoop(rows, min(max(rows * plan.block_d // 256, 1), 8), True)
+        warps = min(max(rows * plan.block_d // 256, 1), 8)
+        per_thread = rows * plan.block_d // (32 * warps)
+        capped = norm == NORMS["rms"] and per_thread == CAPPED_ELEMENTS_PER_THREAD
+        return BackwardLoop(rows, warps, True, CAPPED_REGISTERS if capped else None)
     if dtype == torch.float32:
         if plan.block_d > 4096:
             return BackwardLoop(1, 16, False)
@@ -195,8 +210,9 @@ def backward_triton(grad_y, grad_h, h, weight, seed, p: float, shared_dims, norm
     may be None (an output not used); dweight / dbias are None unless wanted. `programs`, `num_warps`,
     `rows_per_tile` (a power of 2: the rows each step of a program's loop takes at once) and
     `prefetch` (the next tile's loads issued before this tile's arithmetic): the launch's grid, warps,
-    row tile and loop (default: `backward_loop`'s, with 2 programs per SM), for probes that compare them.
-    `traced`: the launch Inductor takes in, as `forward_triton`'s."""
+    row tile and loop (default: `backward_loop`'s, with 2 programs per SM), for probes that compare them;
+    `backward_loop`'s register cap applies to its own tile, warps and loop only. `traced`: the launch
+    Inductor takes in, as `forward_triton`'s."""
     if not traced and h.is_cuda and h.device.index != _current_cuda_device():
         with torch.cuda.device(h.device):
             return backward_triton(grad_y, grad_h, h, weight, seed, p, shared_dims, norm, eps, want_dweight,
@@ -218,9 +234,13 @@ def backward_triton(grad_y, grad_h, h, weight, seed, p: float, shared_dims, norm
     grad_h = None if grad_h is None else grad_h.contiguous()
     d_model = h.shape[-1]
     compute_dtype = torch.float64 if h.dtype == torch.float64 else torch.float32
-    loop = backward_loop(plan, h.dtype)
+    loop = backward_loop(plan, h.dtype, norm)
     rows_per_tile = loop.rows_per_tile if rows_per_tile is None else rows_per_tile
     prefetch = loop.prefetch if prefetch is None else prefetch
+    num_warps = num_warps or loop.num_warps
+    # The register cap was measured for the loop's own tile, warps and prefetch; a probe's others run uncapped.
+    own_loop = (rows_per_tile, num_warps, prefetch) == (loop.rows_per_tile, loop.num_warps, loop.prefetch)
+    max_registers = loop.max_registers if own_loop and not traced else None
     if rows_per_tile < 1 or rows_per_tile & (rows_per_tile - 1):
         raise ValueError(f"rows_per_tile must be a power of 2, got {rows_per_tile}")
     programs = max(1, min(triton.cdiv(plan.rows, rows_per_tile), programs or 2 * sm_count(h.device)))
@@ -245,7 +265,8 @@ def backward_triton(grad_y, grad_h, h, weight, seed, p: float, shared_dims, norm
             HAS_WEIGHT=weight is not None, HAS_GRAD_Y=grad_y is not None, HAS_GRAD_H=grad_h is not None,
             WANT_DWEIGHT=want_dweight, WANT_DBIAS=want_dbias, DROPOUT=mode, SEED_MODE=seed_mode,
             COMPUTE_F64=h.dtype == torch.float64, ROUNDS=PHILOX_ROUNDS, BF16_ROUND_BY_HAND=not h.is_cuda,
-            SCALE_AS_FLOAT=scale_as_float, num_warps=num_warps or loop.num_warps,
+            SCALE_AS_FLOAT=scale_as_float, num_warps=num_warps,
+            **({} if max_registers is None else {"maxnreg": max_registers}),
         )  # fmt: skip
     return (dx, dresidual, None if dweight is None else dweight.sum(0).to(weight.dtype),
             None if dbias is None else dbias.sum(0).to(h.dtype))  # fmt: skip

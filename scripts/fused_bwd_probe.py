@@ -30,8 +30,12 @@ probe adds to the kernel's launch for those calls: `register_cap`): the default'
 the prototype of scripts/fused_bwd_chunked.py (each row in chunks of 512, 1024 or 2048 columns, 4 or
 8 warps, 2 or 4 programs per SM), timed and checked the same way.
 
+`--norm layer` times LayerNorm's backward instead of RMSNorm's (the chunked prototype is RMSNorm's).
+Where the default's loop caps its registers (kernels.fused_launch.backward_loop), `default, uncapped`
+runs it without the cap: the cap's gain side by side.
+
     python3 scripts/fused_bwd_probe.py OUT_CSV [--dtype bf16] [--rounds 7] [--widths 768,2048,8192]
-        [--maxnreg 128,96] [--chunked]
+        [--maxnreg 128,96] [--chunked] [--norm rms]
 """
 
 from __future__ import annotations
@@ -59,15 +63,16 @@ DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
 
 
 def candidates(d_model: int, sms: int, dtype: torch.dtype, maxnregs: tuple[int, ...] = (),
-               chunked: bool = False) -> list[tuple]:  # fmt: skip
+               chunked: bool = False, norm: str = "rms") -> list[tuple]:  # fmt: skip
     """(name, programs, num_warps, rows_per_tile, prefetch, zero_fill, maxnreg, chunk); the default first
     and last. `zero_fill`: a zero fill of the dweight partials' size before the call, what the launch
     did before the kernel was relied on to write every partial (its cost side by side). `maxnregs`:
     register caps to try on the default's tile and loop; `chunked`: the prototype of
     scripts/fused_bwd_chunked.py in chunks of CHUNKS columns (`chunk` set; rows_per_tile, prefetch,
-    maxnreg unused). See the module's docstring."""
+    maxnreg unused). Where the default's loop caps its registers, `default, uncapped` runs it without
+    the cap (maxnreg 0). See the module's docstring."""
     plan = row_plan((32, 512, d_model), (1,))
-    loop = backward_loop(plan, dtype)
+    loop = backward_loop(plan, dtype, NORMS[norm])
     default = ("default", 2 * sms, loop.num_warps, loop.rows_per_tile, loop.prefetch, False, None, None)
     out = [default]
     for prefetch in (False, True):
@@ -88,6 +93,8 @@ def candidates(d_model: int, sms: int, dtype: torch.dtype, maxnregs: tuple[int, 
             for warps in (4, 8):
                 for k in (2, 4):
                     out.append((f"chunked c{chunk} k{k} w{warps}", k * sms, warps, 1, False, False, None, chunk))
+    if loop.max_registers is not None:
+        out.append(("default, uncapped", *default[1:-2], 0, None))
     out.append(("default, zero fill", *default[1:-3], True, None, None))
     out.append(("default again", *default[1:]))
     return out
@@ -122,19 +129,26 @@ def kernel_facts(compiled) -> dict:
 
 
 class RegisterCapped:
-    """A Triton kernel whose every launch gets Triton's `maxnreg` (registers per thread at most)."""
+    """A Triton kernel whose every launch gets Triton's `maxnreg` (registers per thread at most), in
+    place of the launch's own; a cap of 0 takes the launch's own cap off (the compiler's choice)."""
 
     def __init__(self, kernel, cap: int):
         self.kernel, self.cap = kernel, cap
 
     def __getitem__(self, grid):
         launch = self.kernel[grid]
-        return lambda *args, **kwargs: launch(*args, maxnreg=self.cap, **kwargs)
+
+        def capped(*args, **kwargs):
+            kwargs.pop("maxnreg", None)
+            return launch(*args, **kwargs, **({"maxnreg": self.cap} if self.cap else {}))
+
+        return capped
 
 
 @contextlib.contextmanager
 def register_cap(cap: int | None):
-    """While open, kernels.fused_launch launches its backward kernel with `maxnreg=cap` (None: as it is)."""
+    """While open, kernels.fused_launch launches its backward kernel with `maxnreg=cap` (None: as it is;
+    0: without a cap)."""
     if cap is None:
         yield
         return
@@ -174,7 +188,7 @@ def per_call_ms(graph: torch.cuda.CUDAGraph, replays: int = 5) -> float:
 
 
 def probe_width(d_model: int, dtype_name: str, sms: int, rounds: int, maxnregs: tuple[int, ...],
-                chunked: bool) -> list[dict]:  # fmt: skip
+                chunked: bool, norm: str = "rms") -> list[dict]:  # fmt: skip
     dtype = DTYPES[dtype_name]
     shape = (32, 512, d_model)
     grad_y, grad_h, h = (torch.randn(shape, device="cuda", dtype=dtype) for _ in range(3))
@@ -192,11 +206,11 @@ def probe_width(d_model: int, dtype_name: str, sms: int, rounds: int, maxnregs: 
         if zero_fill:
             partials[:programs].zero_()
         with register_cap(maxnreg):
-            return backward_triton(grad_y, grad_h, h, weight, 1234, 0.5, (1,), NORMS["rms"], 1e-6, True, False,
+            return backward_triton(grad_y, grad_h, h, weight, 1234, 0.5, (1,), NORMS[norm], 1e-6, True, False,
                                    programs=programs, num_warps=warps, rows_per_tile=rows,
                                    prefetch=prefetch)  # fmt: skip
 
-    cands = candidates(d_model, sms, dtype, maxnregs, chunked)
+    cands = candidates(d_model, sms, dtype, maxnregs, chunked and norm == "rms", norm)
     facts = {}  # (warps, rows, prefetch, maxnreg, chunk): the compiled kernel's facts (the grid compiles nothing)
     reference = None
     for _, *setting in cands:  # the same gradients (warps and tiles change the row sums' order: last bits)
@@ -226,11 +240,11 @@ def probe_width(d_model: int, dtype_name: str, sms: int, rounds: int, maxnregs: 
     for name, programs, warps, tile, prefetch, _, maxnreg, chunk in cands:
         ms = statistics.median(times[name])
         kernel = facts.get((warps, tile, prefetch, maxnreg, chunk)) or kernel_facts(None)
-        rows.append(dict(dtype=dtype_name, d_model=d_model, candidate=name, programs=programs, num_warps=warps,
-                         rows_per_tile=tile, prefetch=prefetch, maxnreg=maxnreg, chunk=chunk, p50_ms=ms,
-                         gbps=bytes_moved / ms / 1e6, pct_of_copy=100 * copy / ms, over_default=ms / default,
+        rows.append(dict(dtype=dtype_name, norm=norm, d_model=d_model, candidate=name, programs=programs,
+                         num_warps=warps, rows_per_tile=tile, prefetch=prefetch, maxnreg=maxnreg, chunk=chunk,
+                         p50_ms=ms, gbps=bytes_moved / ms / 1e6, pct_of_copy=100 * copy / ms, over_default=ms / default,
                          rounds=rounds, copy_ms=copy, **kernel))  # fmt: skip
-        print(f"{dtype_name} D={d_model:5d} {name:34s} programs={programs:5d} warps={warps:2d} rows={tile} "
+        print(f"{dtype_name} {norm} D={d_model:5d} {name:34s} programs={programs:5d} warps={warps:2d} rows={tile} "
               f"{ms * 1e3:8.1f} us  {100 * copy / ms:5.1f}% of copy  x{ms / default:.3f} of default  "
               f"regs={kernel['n_regs']} spills={kernel['n_spills']} per SM={kernel['resident_per_sm']}", flush=True)
     return rows
@@ -244,12 +258,14 @@ def main() -> None:
     parser.add_argument("--widths", default=",".join(map(str, WIDTHS)), help="comma-separated D values")
     parser.add_argument("--maxnreg", default="", help="comma-separated register caps to try (e.g. 128,96)")
     parser.add_argument("--chunked", action="store_true", help="time scripts/fused_bwd_chunked.py's prototype too")
+    parser.add_argument("--norm", default="rms", choices=("rms", "layer"),
+                        help="the norm's backward (the chunked prototype is RMSNorm only)")
     args = parser.parse_args()
     sms = sm_count(torch.device("cuda"))
     widths = [int(w) for w in args.widths.split(",")]
     maxnregs = tuple(int(cap) for cap in args.maxnreg.split(",") if cap)
     rows = [row for d_model in widths
-            for row in probe_width(d_model, args.dtype, sms, args.rounds, maxnregs, args.chunked)]
+            for row in probe_width(d_model, args.dtype, sms, args.rounds, maxnregs, args.chunked, args.norm)]
     with open(args.out_csv, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()

@@ -75,3 +75,22 @@ def test_the_chunked_prototype_adds_chunks_no_wider_than_the_row():
     assert {(c[1], c[2]) for c in chunked} == {(264, 4), (528, 4), (264, 8), (528, 8)}
     assert len(probe.candidates(4096, 132, torch.bfloat16, chunked=True)) - len(probe.candidates(
         4096, 132, torch.bfloat16)) == 12
+
+
+def test_a_default_with_a_register_cap_is_timed_without_it_too():
+    names = {c[0]: c for c in probe.candidates(4096, 132, torch.bfloat16)}
+    assert names["default, uncapped"] == ("default, uncapped", 264, 8, 1, True, False, 0, None)
+    assert "default, uncapped" not in {c[0] for c in probe.candidates(2048, 132, torch.bfloat16)}
+    assert "default, uncapped" not in {c[0] for c in probe.candidates(4096, 132, torch.bfloat16, norm="layer")}
+
+
+def test_a_cap_of_zero_takes_the_launchs_own_cap_off():
+    seen = []
+
+    class Kernel:
+        def __getitem__(self, grid):
+            return lambda *args, **kwargs: seen.append(kwargs)
+
+    probe.RegisterCapped(Kernel(), 0)[(1,)](maxnreg=128, num_warps=8)
+    probe.RegisterCapped(Kernel(), 96)[(1,)](maxnreg=128, num_warps=8)
+    assert seen == [{"num_warps": 8}, {"num_warps": 8, "maxnreg": 96}]

@@ -16,7 +16,7 @@ from conftest import KERNEL_DEVICE
 from functorch.compile import make_boxed_func
 from torch._dynamo.backends.common import aot_autograd
 
-from kernels import SeededDropoutAddNorm, seeded_dropout_add_norm, seeded_variational_dropout
+from kernels import SeededDropoutAddNorm, fused_launch, seeded_dropout_add_norm, seeded_variational_dropout
 from kernels.fused_launch import MAX_D, NORMS, BackwardLoop, backward_loop, backward_triton, forward_triton, row_plan
 
 DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
@@ -184,7 +184,9 @@ def test_row_tiles_give_the_one_row_gradients(case, rows_per_tile, programs, pre
 @pytest.mark.parametrize("d_model, dtype, loop", [
     (768, torch.bfloat16, BackwardLoop(2, 8, True)),  # 2 x 1024 elements
     (2048, torch.float16, BackwardLoop(1, 8, True)),
-    (8192, torch.bfloat16, BackwardLoop(1, 8, True)),
+    (4096, torch.bfloat16, BackwardLoop(1, 8, True, 128)),  # 16 elements a thread: two programs an SM
+    (4096, torch.float16, BackwardLoop(1, 8, True, 128)),
+    (8192, torch.bfloat16, BackwardLoop(1, 8, True)),  # 32 elements a thread: capped, it spills
     (8, torch.bfloat16, BackwardLoop(256, 8, True)),
     (768, torch.float32, BackwardLoop(2, 4, True)),  # a warp per 512 float32 elements
     (4096, torch.float32, BackwardLoop(1, 8, True)),
@@ -193,7 +195,44 @@ def test_row_tiles_give_the_one_row_gradients(case, rows_per_tile, programs, pre
     (768, torch.float64, BackwardLoop(1, 4, False)),  # the one-row loop, the row plan's warps
 ])  # fmt: skip
 def test_the_backward_loop_takes_tiles_of_2048_elements_and_prefetches_where_measured_faster(d_model, dtype, loop):
-    assert backward_loop(row_plan((4, 16, d_model), (1,)), dtype) == loop
+    assert backward_loop(row_plan((4, 16, d_model), (1,)), dtype, NORMS["rms"]) == loop
+
+
+def test_only_the_rmsnorm_loop_measured_short_of_registers_is_capped():
+    plan = row_plan((4, 16, 4096), (1,))
+    assert backward_loop(plan, torch.bfloat16, NORMS["rms"]).max_registers == 128
+    assert backward_loop(plan, torch.bfloat16, NORMS["layer"]).max_registers is None  # not measured
+
+
+class LaunchSpy:
+    """Stands in for `fused_launch._kernel`: records each launch's keyword arguments, runs nothing."""
+
+    def __init__(self):
+        self.launches = []
+
+    def __call__(self, kernel, traced):
+        return self
+
+    def __getitem__(self, grid):
+        return lambda *args, **kwargs: self.launches.append(kwargs)
+
+
+@pytest.mark.parametrize("options, cap", [
+    ({}, 128),  # the loop's own tile, warps and prefetch: capped
+    ({"programs": 132}, 128),  # a grid of its own changes no thread's registers
+    ({"num_warps": 16}, None),  # other warps: as the compiler chooses
+    ({"prefetch": False}, None),
+    ({"traced": True}, None),  # Inductor's launch takes no maxnreg
+])  # fmt: skip
+def test_the_register_cap_reaches_the_launch_of_the_loop_it_was_measured_for(monkeypatch, options, cap):
+    spy = LaunchSpy()
+    monkeypatch.setattr(fused_launch, "_kernel", spy)
+    h, grad_y = (torch.randn(1, 2, 4096, dtype=torch.bfloat16) for _ in range(2))
+    weight = torch.ones(4096, dtype=torch.bfloat16)
+    seed = torch.tensor([5], dtype=torch.int64) if options.get("traced") else 5
+    backward_triton(grad_y, None, h, weight, seed, 0.5, (1,), NORMS["rms"], 1e-6, True, False, **options)
+    [launch] = spy.launches
+    assert launch.get("maxnreg") == cap
 
 
 def test_no_rows_give_zero_weight_and_bias_gradients():
