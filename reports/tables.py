@@ -208,7 +208,12 @@ def not_ok_summary(frame: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-COMPILED = (("eager", "compile"), ("seeded", "seeded:compile"))  # (eager step, the whole step compiled)
+# (eager step, the whole step compiled); the fused op's pair where a model has it (the transformer)
+COMPILED = (("eager", "compile"), ("seeded", "seeded:compile"), ("fused", "fused:compile"))
+# A model row whose p20-p80 spans more than this fraction of its p50 is marked unsteady: steady rows
+# of the H200 runs span 0.1-3%; the compiled rows that a stretch of slow steps moved by 7-23%
+# spanned 14% and more (docs/harness.md, the model workload).
+UNSTEADY_SPAN = 0.10
 
 
 def change(before: float, after: float) -> str:
@@ -232,15 +237,18 @@ def compile_table(rows: pd.DataFrame) -> tuple[str, str]:
             if after.p50_ms >= before.p50_ms:
                 ratio = after.p50_ms / before.p50_ms
                 slower.append(f"{escape(dtype)} {escape(model)} with {dropout} ({ratio - 1:+.1%})")
-            table.append([dtype, model, f"{dropout} → {compiled}", change(before.p50_ms, after.p50_ms),
+            mark = " †" if unsteady(before) or unsteady(after) else ""  # the note under the model table
+            table.append([dtype, model, f"{dropout} → {compiled}", change(before.p50_ms, after.p50_ms) + mark,
                           change(before.peak_mem_delta_bytes / 2**30, after.peak_mem_delta_bytes / 2**30)])
     if not table:
         return "", ""
-    counts = " and ".join(f"{done} of {pairs} (dtype, model) pairs with the {dropout} dropout"
-                          for dropout, (done, pairs) in faster.items() if pairs)
+    parts = [f"{done} of {pairs} (dtype, model) pairs with the {dropout} dropout"
+             for dropout, (done, pairs) in faster.items() if pairs]
+    counts = parts[0] if len(parts) == 1 else f"{', '.join(parts[:-1])} and {parts[-1]}"
+    fused = " and `fused:compile` with the fused dropout + add + norm op" if faster["fused"][1] else ""
     sentence = ("Compiling the whole training step (`compile`: the step with the eager dropout under "
-                "`torch.compile`; `seeded:compile`: the step with the seeded op under it) made the step faster "
-                f"in {counts}" + (f"; it was not faster in {', '.join(slower)}." if slower else ".")
+                f"`torch.compile`; `seeded:compile`: the step with the seeded op under it{fused}) made the step "
+                f"faster in {counts}" + (f"; it was not faster in {', '.join(slower)}." if slower else ".")
                 + compiled_against_compiled(rows))
     return sentence, markdown.table(header, table)
 
@@ -262,11 +270,18 @@ def compiled_against_compiled(rows: pd.DataFrame) -> str:
             f"`compile`, {len(ratios)} (dtype, model) pairs).")
 
 
+def unsteady(row) -> bool:
+    """Whether a model row's p20-p80 spans more than UNSTEADY_SPAN of its p50 (False without them)."""
+    low, mid, high = (getattr(row, name, math.nan) for name in ("p20_ms", "p50_ms", "p80_ms"))
+    return bool(mid > 0 and (high - low) / mid > UNSTEADY_SPAN)
+
+
 def model_table(rows: pd.DataFrame) -> str:
-    """Per dtype, model config and dropout impl: step time, tokens/s, peak memory, loss."""
+    """Per dtype, model config and dropout impl: step time, tokens/s, peak memory, loss; rows whose
+    steps were unsteady are marked, with a note under the table."""
     header = ["dtype", "model", "impl", "step ms, p50 (p20-p80)", "tokens/s", "peak memory delta, GiB",
               "loss", "status"]
-    table = []
+    table, marked = [], 0
     for (dtype, model), of_model in rows.groupby(["dtype", "shape"], sort=True):
         for impl in ordered_impls(set(of_model.impl)):
             for row in of_model[of_model.impl == impl].sort_values(["dim", "p"]).itertuples():
@@ -274,10 +289,15 @@ def model_table(rows: pd.DataFrame) -> str:
                 if row.status != "ok":
                     table.append(names + ["–"] * 4 + [row.status])
                     continue
+                mark = " †" if unsteady(row) else ""
+                marked += bool(mark)
                 table.append([*names,
                               f"{format_number(row.p50_ms, '.2f')} ({format_number(row.p20_ms, '.2f')}-"
-                              f"{format_number(row.p80_ms, '.2f')})",
+                              f"{format_number(row.p80_ms, '.2f')}){mark}",
                               format_number(row.tokens_per_s, ",.0f"),
                               format_number(row.peak_mem_delta_bytes / 2**30, ".2f"),
                               format_number(row.loss, ".4f"), row.status])  # fmt: skip
-    return markdown.table(header, table)
+    note = (f"\n\n† Unsteady ({marked} row{'s' if marked != 1 else ''}): p20-p80 spans more than "
+            f"{UNSTEADY_SPAN:.0%} of p50, so the run's steps were not alike; its p50 may not reproduce "
+            "in another run (docs/harness.md, the model workload).") if marked else ""
+    return markdown.table(header, table) + note

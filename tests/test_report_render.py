@@ -322,6 +322,34 @@ def test_compile_table_says_where_compiling_the_step_did_not_make_it_faster():
     assert "the step with the seeded op took 1.260x (bf16 transformer) to 1.260x (bf16 transformer)" in sentence
 
 
+def test_compile_table_has_the_fused_ops_pair_where_a_model_has_it():
+    rows = pd.DataFrame({"dtype": "bf16", "shape": "transformer", "status": "ok",
+                         "impl": ["eager", "compile", "fused", "fused:compile"], "p50_ms": [13.0, 10.0, 12.5, 9.9],
+                         "peak_mem_delta_bytes": [2**31] * 4})
+    sentence, table = tables.compile_table(rows)
+    assert "`fused:compile` with the fused dropout + add + norm op" in sentence
+    assert "1 of 1 (dtype, model) pairs with the fused dropout" in sentence
+    assert "| bf16 | transformer | fused → fused:compile | 12.50 → 9.90 (-20.8%) |" in table
+    assert "pairs with the eager dropout and 1 of 1 (dtype, model) pairs with the fused dropout" in sentence
+    without = tables.compile_table(rows[~rows.impl.str.startswith("fused")])[0]
+    assert "fused" not in without
+    spread = rows.assign(p20_ms=rows.p50_ms * 0.99, p80_ms=rows.p50_ms * 1.01)
+    spread.loc[spread.impl == "fused:compile", "p80_ms"] = 11.0  # spans 11.2% of 9.9
+    assert "| fused → fused:compile | 12.50 → 9.90 (-20.8%) † |" in tables.compile_table(spread)[1]
+    assert "| eager → compile | 13.00 → 10.00 (-23.1%) |" in tables.compile_table(spread)[1]
+
+
+def test_model_rows_whose_steps_spread_wide_are_marked_unsteady_with_a_note():
+    rows = pd.DataFrame({"dtype": "bf16", "shape": "transformer", "status": "ok", "impl": ["compile", "fused:compile"],
+                         "dim": "(1,)", "p": 0.1, "p20_ms": [9.7, 10.95], "p50_ms": [9.8, 11.83],
+                         "p80_ms": [9.9, 12.59], "tokens_per_s": 1e6, "peak_mem_delta_bytes": 2**31, "loss": 9.1})
+    text = tables.model_table(rows)
+    assert "| 9.80 (9.70-9.90) |" in text  # spans 2%: not marked
+    assert "| 11.83 (10.95-12.59) † |" in text  # spans 13.9%
+    assert "† Unsteady (1 row): p20-p80 spans more than 10% of p50" in text
+    assert "†" not in tables.model_table(rows.iloc[:1])
+
+
 def test_compiled_against_compiled_gives_the_range_of_seeded_compile_over_compile_and_where():
     rows = pd.DataFrame({"dtype": ["bf16"] * 2 + ["fp32"] * 2 + ["fp16"], "status": "ok",
                          "shape": ["lstm", "lstm", "transformer", "transformer", "lstm"],
