@@ -5,6 +5,7 @@ import importlib.util
 from pathlib import Path
 
 import torch
+from conftest import KERNEL_DEVICE
 
 ROOT = Path(__file__).resolve().parents[1]
 spec = importlib.util.spec_from_file_location("fused_bwd_probe", ROOT / "scripts" / "fused_bwd_probe.py")
@@ -34,7 +35,8 @@ def test_register_caps_add_the_defaults_loop_at_one_two_and_four_programs_per_sm
 
 def test_a_register_cap_reaches_the_kernels_launch_and_changes_no_gradient():
     # In the interpreter the cap changes nothing; what is checked is that it reaches the launch and
-    # that the launch is put back afterwards.
+    # that the launch is put back afterwards. On a GPU the cap is compiled in, and the gradients must
+    # still be the uncapped launch's bit for bit (registers change no arithmetic).
     from kernels import fused_launch
     from kernels.fused_launch import NORMS, backward_triton, forward_triton
 
@@ -51,8 +53,9 @@ def test_a_register_cap_reaches_the_kernels_launch_and_changes_no_gradient():
             return call
 
     torch.manual_seed(0)
-    x, residual, grad_y, grad_h = (torch.randn(2, 3, 64, dtype=torch.bfloat16) for _ in range(4))
-    weight = torch.randn(64, dtype=torch.bfloat16)
+    x, residual, grad_y, grad_h = (torch.randn(2, 3, 64, dtype=torch.bfloat16, device=KERNEL_DEVICE)
+                                   for _ in range(4))  # fmt: skip
+    weight = torch.randn(64, dtype=torch.bfloat16, device=KERNEL_DEVICE)
     _, h = forward_triton(x, residual, weight, None, 5, 0.5, (1,), NORMS["rms"], 1e-6)
     args = (grad_y, grad_h, h, weight, 5, 0.5, (1,), NORMS["rms"], 1e-6, True, False)
     free = backward_triton(*args)
