@@ -300,4 +300,7 @@ def model_table(rows: pd.DataFrame) -> str:
     note = (f"\n\n† Unsteady ({marked} row{'s' if marked != 1 else ''}): p20-p80 spans more than "
             f"{UNSTEADY_SPAN:.0%} of p50, so the run's steps were not alike; its p50 may not reproduce "
             "in another run (docs/harness.md, the model workload).") if marked else ""
-    return markdown.table(header, table) + note
+    loss_note = ("\n\nLoss: the held-out loss after the run's steps, a check that training ran (finite, below the "
+                 "loss before training); it compares only within one run: runs are not bit-reproducible between "
+                 "processes, and older runs trained fewer steps (docs/harness.md, the model workload).")
+    return markdown.table(header, table) + note + loss_note

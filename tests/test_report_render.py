@@ -350,6 +350,15 @@ def test_model_rows_whose_steps_spread_wide_are_marked_unsteady_with_a_note():
     assert "†" not in tables.model_table(rows.iloc[:1])
 
 
+def test_the_model_table_says_what_its_loss_column_can_be_compared_with():
+    rows = pd.DataFrame({"dtype": "bf16", "shape": "transformer", "status": "ok", "impl": ["eager"], "dim": "(1,)",
+                         "p": 0.1, "p20_ms": 9.7, "p50_ms": 9.8, "p80_ms": 9.9, "tokens_per_s": 1e6,
+                         "peak_mem_delta_bytes": 2**31, "loss": 8.7317})
+    table, note = tables.model_table(rows).split("\n\nLoss: ")
+    assert "| 8.7317 | ok |" in table
+    assert note.startswith("the held-out loss after the run's steps") and "only within one run" in note
+
+
 def test_compiled_against_compiled_gives_the_range_of_seeded_compile_over_compile_and_where():
     rows = pd.DataFrame({"dtype": ["bf16"] * 2 + ["fp32"] * 2 + ["fp16"], "status": "ok",
                          "shape": ["lstm", "lstm", "transformer", "transformer", "lstm"],
