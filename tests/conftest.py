@@ -55,6 +55,16 @@ def pytest_collection_modifyitems(config, items):
         config.hook.pytest_deselected(items=gpu_only)
         items[:] = [item for item in items if not item.get_closest_marker("gpu")]
     config.stash[GPU_DESELECTED] = len(gpu_only)
+    if hasattr(config, "workeroutput"):  # a pytest-xdist worker: the controller writes the summary
+        config.workeroutput["gpu_deselected"] = len(gpu_only)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    """pytest-xdist's controller, as a worker ends: the count of gpu tests it deselected (every worker
+    collects every test, so they agree)."""
+    count = getattr(node, "workeroutput", {}).get("gpu_deselected", 0)
+    node.config.stash[GPU_DESELECTED] = max(count, node.config.stash.get(GPU_DESELECTED, 0))
 
 
 def pytest_terminal_summary(terminalreporter, config):
