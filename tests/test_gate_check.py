@@ -44,11 +44,17 @@ def test_the_gate_check_over_gpus_parses_and_prints_its_usage_without_groups(tmp
 
 
 def test_the_gate_check_over_gpus_refuses_more_groups_than_gpus(tmp_path):
-    # This machine shows no GPU (no nvidia-smi, or one that lists none): any group is one too many,
-    # and nothing is copied or started.
-    env = {**os.environ, "OUT": str(tmp_path), "TREES": str(tmp_path / "trees"), "PATH": "/usr/bin:/bin"}
+    # An nvidia-smi that lists one GPU stands first on PATH, so the test sees the same machine on a
+    # CPU-only host and on a GPU host (whose own nvidia-smi lies in /usr/bin): two groups are one too
+    # many, and nothing is copied or started.
+    fake_bin = tmp_path / "bin"
+    fake_bin.mkdir()
+    smi = fake_bin / "nvidia-smi"
+    smi.write_text("#!/bin/sh\necho 'GPU 0: NVIDIA H200 (UUID: GPU-0)'\n")
+    smi.chmod(0o755)
+    env = {**os.environ, "OUT": str(tmp_path), "TREES": str(tmp_path / "trees"), "PATH": f"{fake_bin}:/usr/bin:/bin"}
     done = subprocess.run(["bash", str(GPUS_SCRIPT), "aa", "aa nofast"], cwd=ROOT, env=env, capture_output=True,
                           text=True)  # fmt: skip
     assert done.returncode == 2
-    assert "2 groups of jobs need 2 GPUs, and this machine shows 0" in done.stderr
+    assert "2 groups of jobs need 2 GPUs, and this machine shows 1" in done.stderr
     assert not (tmp_path / "trees").exists()
