@@ -69,6 +69,15 @@ def test_the_model_figure_gives_each_series_its_own_colour_and_hatch_and_no_labe
             assert not a.overlaps(b), (labels[i].get_text(), labels[j].get_text())
 
 
+def test_the_model_figure_tells_apart_steps_a_tenth_of_a_millisecond_apart(fp16):
+    rows = model_rows(fp16)
+    for impl, step in (("compile", 9.96), ("seeded:compile", 10.04)):
+        rows.loc[rows.impl == impl, ["p20_ms", "p50_ms", "p80_ms"]] = (step - 0.05, step, step + 0.05)
+    figure = drawn(figures.model_figure, rows, "bf16", "footer")
+    labels = {text.get_text() for text in figure.axes[0].texts}
+    assert {"9.96", "10.04", "2.46"} <= labels | {text.get_text() for text in figure.axes[1].texts}
+
+
 @pytest.mark.parametrize("kind", ["throughput", "timer", "host"])
 def test_log_axes_read_plain_numbers_and_every_line_has_its_own_look(fp16, kind):
     build = getattr(figures, f"{kind}_figure")
