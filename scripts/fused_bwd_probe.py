@@ -25,8 +25,9 @@ Each candidate's compiled kernel is reported too: registers and spilled bytes pe
 memory, and how many of its programs an SM can hold by its registers (65536 a SM, allocated per warp
 in units of 256): a grid of 2 programs per SM runs in two waves when only one fits. `--maxnreg
 128,96` adds candidates whose registers are capped (Triton's `maxnreg` launch option, which the
-probe adds to the kernel's launch for those calls: `register_cap`): the default's tile and loop at 1,
-2 and 4 programs per SM, in its warps and twice as many, so two programs may fit. `--chunked` adds
+probe adds to the kernel's launch for those calls: `register_cap`): the default's loop on its tile
+and on twice its rows (where that fits in MAX_TILE_ELEMENTS) at 1, 2 and 4 programs per SM, in its
+warps and twice as many, so two programs may fit. `--chunked` adds
 the prototype of scripts/fused_bwd_chunked.py (each row in chunks of 512, 1024 or 2048 columns, 4 or
 8 warps, 2 or 4 programs per SM), timed and checked the same way.
 
@@ -82,12 +83,16 @@ def candidates(d_model: int, sms: int, dtype: torch.dtype, maxnregs: tuple[int, 
                     if (k * sms, warps, rows, prefetch, False, None, None) != default[1:]:
                         name = f"r{rows} k{k} w{warps}" + (" prefetch" if prefetch else "")
                         out.append((name, k * sms, warps, rows, prefetch, False, None, None))
+    # Capped: the default's tile, and twice its rows where that fits (more bytes a step in a program's
+    # loop, if the cap keeps two programs an SM).
+    tiles = [r for r in (loop.rows_per_tile, 2 * loop.rows_per_tile) if r * plan.block_d <= MAX_TILE_ELEMENTS]
     for cap in maxnregs:
-        for warps in sorted({loop.num_warps, min(2 * loop.num_warps, 16)}):
-            for k in (1, 2, 4):
-                loop_name = f"r{loop.rows_per_tile} k{k} w{warps}" + (" prefetch" if loop.prefetch else "")
-                name = f"{loop_name} maxnreg{cap}"
-                out.append((name, k * sms, warps, loop.rows_per_tile, loop.prefetch, False, cap, None))
+        for rows in tiles:
+            for warps in sorted({loop.num_warps, min(2 * loop.num_warps, 16)}):
+                for k in (1, 2, 4):
+                    loop_name = f"r{rows} k{k} w{warps}" + (" prefetch" if loop.prefetch else "")
+                    name = f"{loop_name} maxnreg{cap}"
+                    out.append((name, k * sms, warps, rows, loop.prefetch, False, cap, None))
     if chunked:
         for chunk in (c for c in CHUNKS if c <= plan.block_d):
             for warps in (4, 8):

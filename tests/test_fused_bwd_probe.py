@@ -26,9 +26,12 @@ def test_register_caps_add_the_defaults_loop_at_one_two_and_four_programs_per_sm
     capped = probe.candidates(4096, 132, torch.bfloat16, (128,))
     assert plain[0] == ("default", 264, 8, 1, True, False, None, None) and plain[-1][0] == "default again"
     added = [c for c in capped if c not in plain]
-    assert [(c[1], c[2], c[6]) for c in added] == [(132, 8, 128), (264, 8, 128), (528, 8, 128),
-                                                   (132, 16, 128), (264, 16, 128), (528, 16, 128)]
-    assert all(c[3:6] == (1, True, False) and c[7] is None for c in added)  # the default's loop, no zero fill
+    grids = [(132, 8), (264, 8), (528, 8), (132, 16), (264, 16), (528, 16)]
+    # the default's tile of one row, then two rows (8192 elements: the most a tile holds)
+    assert [(c[3], c[1], c[2], c[6]) for c in added] == [(rows, *grid, 128) for rows in (1, 2) for grid in grids]
+    assert all(c[4:6] == (True, False) and c[7] is None for c in added)  # the default's loop, no zero fill
+    wide = [c for c in probe.candidates(8192, 132, torch.bfloat16, (128,)) if c[6] == 128]
+    assert {c[3] for c in wide} == {1}  # two rows of 8192 do not fit a tile
     names = [c[0] for c in capped]
     assert len(names) == len(set(names))  # every candidate is timed under its own name
 
