@@ -36,7 +36,7 @@ Where the default's loop caps its registers (kernels.fused_launch.backward_loop)
 runs it without the cap: the cap's gain side by side.
 
     python3 scripts/fused_bwd_probe.py OUT_CSV [--dtype bf16] [--rounds 7] [--widths 768,2048,8192]
-        [--maxnreg 128,96] [--chunked] [--norm rms]
+        [--maxnreg 128,96] [--chunked] [--norm rms] [--no-grid]
 """
 
 from __future__ import annotations
@@ -64,19 +64,20 @@ DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
 
 
 def candidates(d_model: int, sms: int, dtype: torch.dtype, maxnregs: tuple[int, ...] = (),
-               chunked: bool = False, norm: str = "rms") -> list[tuple]:  # fmt: skip
+               chunked: bool = False, norm: str = "rms", grid: bool = True) -> list[tuple]:  # fmt: skip
     """(name, programs, num_warps, rows_per_tile, prefetch, zero_fill, maxnreg, chunk); the default first
     and last. `zero_fill`: a zero fill of the dweight partials' size before the call, what the launch
     did before the kernel was relied on to write every partial (its cost side by side). `maxnregs`:
     register caps to try on the default's tile and loop; `chunked`: the prototype of
     scripts/fused_bwd_chunked.py in chunks of CHUNKS columns (`chunk` set; rows_per_tile, prefetch,
     maxnreg unused). Where the default's loop caps its registers, `default, uncapped` runs it without
-    the cap (maxnreg 0). See the module's docstring."""
+    the cap (maxnreg 0). `grid=False` leaves out the uncapped grids, warps and row tiles (probed
+    before: their figures are in docs/perf-notes.md). See the module's docstring."""
     plan = row_plan((32, 512, d_model), (1,))
     loop = backward_loop(plan, dtype, NORMS[norm])
     default = ("default", 2 * sms, loop.num_warps, loop.rows_per_tile, loop.prefetch, False, None, None)
     out = [default]
-    for prefetch in (False, True):
+    for prefetch in (False, True) if grid else ():
         for rows in (r for r in ROW_TILES if r * plan.block_d <= MAX_TILE_ELEMENTS):
             for k in MULTIPLIERS:
                 for warps in sorted({plan.num_warps, min(2 * plan.num_warps, 16), min(4 * plan.num_warps, 16)}):
@@ -193,7 +194,7 @@ def per_call_ms(graph: torch.cuda.CUDAGraph, replays: int = 5) -> float:
 
 
 def probe_width(d_model: int, dtype_name: str, sms: int, rounds: int, maxnregs: tuple[int, ...],
-                chunked: bool, norm: str = "rms") -> list[dict]:  # fmt: skip
+                chunked: bool, norm: str = "rms", grid: bool = True) -> list[dict]:  # fmt: skip
     dtype = DTYPES[dtype_name]
     shape = (32, 512, d_model)
     grad_y, grad_h, h = (torch.randn(shape, device="cuda", dtype=dtype) for _ in range(3))
@@ -215,7 +216,7 @@ def probe_width(d_model: int, dtype_name: str, sms: int, rounds: int, maxnregs: 
                                    programs=programs, num_warps=warps, rows_per_tile=rows,
                                    prefetch=prefetch)  # fmt: skip
 
-    cands = candidates(d_model, sms, dtype, maxnregs, chunked and norm == "rms", norm)
+    cands = candidates(d_model, sms, dtype, maxnregs, chunked and norm == "rms", norm, grid)
     facts = {}  # (warps, rows, prefetch, maxnreg, chunk): the compiled kernel's facts (the grid compiles nothing)
     reference = None
     for _, *setting in cands:  # the same gradients (warps and tiles change the row sums' order: last bits)
@@ -265,12 +266,15 @@ def main() -> None:
     parser.add_argument("--chunked", action="store_true", help="time scripts/fused_bwd_chunked.py's prototype too")
     parser.add_argument("--norm", default="rms", choices=("rms", "layer"),
                         help="the norm's backward (the chunked prototype is RMSNorm only)")
+    parser.add_argument("--no-grid", action="store_true",
+                        help="leave out the uncapped grids, warps and row tiles (time the capped and the default only)")
     args = parser.parse_args()
     sms = sm_count(torch.device("cuda"))
     widths = [int(w) for w in args.widths.split(",")]
     maxnregs = tuple(int(cap) for cap in args.maxnreg.split(",") if cap)
     rows = [row for d_model in widths
-            for row in probe_width(d_model, args.dtype, sms, args.rounds, maxnregs, args.chunked, args.norm)]
+            for row in probe_width(d_model, args.dtype, sms, args.rounds, maxnregs, args.chunked, args.norm,
+                                   not args.no_grid)]
     with open(args.out_csv, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()

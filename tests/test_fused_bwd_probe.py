@@ -100,3 +100,10 @@ def test_a_cap_of_zero_takes_the_launchs_own_cap_off():
     probe.RegisterCapped(Kernel(), 0)[(1,)](maxnreg=128, num_warps=8)
     probe.RegisterCapped(Kernel(), 96)[(1,)](maxnreg=128, num_warps=8)
     assert seen == [{"num_warps": 8}, {"num_warps": 8, "maxnreg": 96}]
+
+
+def test_without_the_grid_only_the_default_and_the_capped_candidates_are_timed():
+    full = probe.candidates(2048, 132, torch.bfloat16, (128,))
+    short = probe.candidates(2048, 132, torch.bfloat16, (128,), grid=False)
+    assert [c[0] for c in short] == [c[0] for c in full if c[0].startswith("default") or c[6] == 128]
+    assert sum(c[6] == 128 for c in short) == 12  # one row and two, at 1, 2, 4 programs an SM, 8 and 16 warps
