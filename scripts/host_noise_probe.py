@@ -26,6 +26,7 @@ processes, to see how far the medians move between processes.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import gc
 import os
@@ -59,9 +60,11 @@ VARIANTS = {"default": Variant(), "calls_100": Variant(calls=100), "pin_1": Vari
 
 
 def hold_threads(cpus: set[int]) -> None:
-    """Every thread of this process (Linux: /proc/self/task) allowed on `cpus` only."""
+    """Every thread of this process (Linux: /proc/self/task) allowed on `cpus` only; a thread that
+    ended between the listing and the call is passed over."""
     for task in os.listdir("/proc/self/task"):
-        os.sched_setaffinity(int(task), cpus)
+        with contextlib.suppress(ProcessLookupError):
+            os.sched_setaffinity(int(task), cpus)
 
 
 def quartile_spread(values: list[float]) -> float:
