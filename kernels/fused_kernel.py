@@ -213,7 +213,7 @@ def dropout_add_norm_backward_kernel(
     HAS_WEIGHT: tl.constexpr,
     HAS_GRAD_Y: tl.constexpr, HAS_GRAD_H: tl.constexpr, WANT_DWEIGHT: tl.constexpr, WANT_DBIAS: tl.constexpr,
     DROPOUT: tl.constexpr, SEED_MODE: tl.constexpr, COMPUTE_F64: tl.constexpr, ROUNDS: tl.constexpr,
-    BF16_ROUND_BY_HAND: tl.constexpr, SCALE_AS_FLOAT: tl.constexpr = False,
+    BF16_ROUND_BY_HAND: tl.constexpr, SCALE_AS_FLOAT: tl.constexpr = False, STAGES: tl.constexpr = 1,
 ):  # fmt: skip
     """Row tiles of ROWS rows, tiles pid, pid + programs, ...: the statistics recomputed from h
     (nothing else was saved), then, per row,
@@ -229,7 +229,9 @@ def dropout_add_norm_backward_kernel(
     dresidual. Per program: read weight once, write one row of partial dweight and dbias. ROWS rows
     at a time put ROWS times the bytes in flight per step of a program's loop (small D); PREFETCH
     issues the next tile's loads before this tile's arithmetic, so their latency overlaps it (the
-    next tile's inputs held in registers as stored, 16 bits an element for 16-bit inputs)."""
+    next tile's inputs held in registers as stored, 16 bits an element for 16-bit inputs). STAGES > 1
+    has the compiler pipeline the loop instead (`tl.range`'s num_stages: the loads of STAGES - 1 tiles
+    ahead copied asynchronously into shared memory, not held in registers); use it without PREFETCH."""
     pid = tl.program_id(0).to(tl.int64)
     programs = tl.num_programs(0)
     cols = _columns(BLOCK_D, LANES)
@@ -246,7 +248,7 @@ def dropout_add_norm_backward_kernel(
     if PREFETCH:
         next_grad_h, next_h, next_grad_y = _tile_inputs(pid, grad_y_ptr, grad_h_ptr, h_ptr, rows, D, ROWS, BLOCK_D,
                                                         LANES, NORM, HAS_GRAD_Y, HAS_GRAD_H)  # fmt: skip
-    for i in range(0, tl.cdiv(tl.cdiv(rows, ROWS) - pid, programs)):
+    for i in tl.range(0, tl.cdiv(tl.cdiv(rows, ROWS) - pid, programs), num_stages=STAGES):
         tile = pid + i * programs
         if PREFETCH:
             stored_grad_h, stored_h, stored_grad_y = next_grad_h, next_h, next_grad_y

@@ -102,13 +102,14 @@ CAPPED_REGISTERS = 128
 
 @dataclass(frozen=True)
 class BackwardLoop:
-    """The backward kernel's ROWS, num_warps and PREFETCH, and the registers a thread may hold
-    (Triton's `maxnreg`; None: the compiler's choice)."""
+    """The backward kernel's ROWS, num_warps and PREFETCH, the registers a thread may hold
+    (Triton's `maxnreg`; None: the compiler's choice), and STAGES (1: the loop as written)."""
 
     rows_per_tile: int
     num_warps: int
     prefetch: bool
     max_registers: int | None = None
+    stages: int = 1
 
 
 def backward_loop(plan: RowPlan, dtype: torch.dtype, norm: int) -> BackwardLoop:
@@ -205,11 +206,12 @@ def forward_triton(x, residual, weight, bias, seed, p: float, shared_dims, norm:
 def backward_triton(grad_y, grad_h, h, weight, seed, p: float, shared_dims, norm: int, eps: float,
                     want_dweight: bool, want_dbias: bool, *, programs: int | None = None,
                     num_warps: int | None = None, rows_per_tile: int | None = None, prefetch: bool | None = None,
-                    traced: bool = False):  # fmt: skip
+                    stages: int | None = None, traced: bool = False):  # fmt: skip
     """(dx, dresidual, dweight, dbias) by the Triton kernel, for a norm (norm != 0); grad_y and grad_h
     may be None (an output not used); dweight / dbias are None unless wanted. `programs`, `num_warps`,
     `rows_per_tile` (a power of 2: the rows each step of a program's loop takes at once) and
-    `prefetch` (the next tile's loads issued before this tile's arithmetic): the launch's grid, warps,
+    `prefetch` (the next tile's loads issued before this tile's arithmetic), `stages` (the loop
+    pipelined by the compiler, that many tiles in flight; 1: not): the launch's grid, warps,
     row tile and loop (default: `backward_loop`'s, with 2 programs per SM), for probes that compare them;
     `backward_loop`'s register cap applies to its own tile, warps and loop only. `traced`: the launch
     Inductor takes in, as `forward_triton`'s."""
@@ -217,7 +219,7 @@ def backward_triton(grad_y, grad_h, h, weight, seed, p: float, shared_dims, norm
         with torch.cuda.device(h.device):
             return backward_triton(grad_y, grad_h, h, weight, seed, p, shared_dims, norm, eps, want_dweight,
                                    want_dbias, programs=programs, num_warps=num_warps,
-                                   rows_per_tile=rows_per_tile, prefetch=prefetch)  # fmt: skip
+                                   rows_per_tile=rows_per_tile, prefetch=prefetch, stages=stages)  # fmt: skip
     mode = dropout_mode(p)
     plan = row_plan(tuple(h.shape), tuple(shared_dims))
     if plan.order is not None and mode == DROP_MASK.value:
@@ -226,7 +228,7 @@ def backward_triton(grad_y, grad_h, h, weight, seed, p: float, shared_dims, norm
             None if grad_y is None else grad_y.permute(order), None if grad_h is None else grad_h.permute(order),
             h.permute(order), weight, seed, p, packed_dims(shared_dims, h.dim()), norm, eps, want_dweight,
             want_dbias, programs=programs, num_warps=num_warps, rows_per_tile=rows_per_tile, prefetch=prefetch,
-            traced=traced,
+            stages=stages, traced=traced,
         )  # fmt: skip
         return unpacked(dx, order, h.shape), unpacked(dresidual, order, h.shape), dweight, dbias
     h = h.contiguous()
@@ -237,9 +239,11 @@ def backward_triton(grad_y, grad_h, h, weight, seed, p: float, shared_dims, norm
     loop = backward_loop(plan, h.dtype, norm)
     rows_per_tile = loop.rows_per_tile if rows_per_tile is None else rows_per_tile
     prefetch = loop.prefetch if prefetch is None else prefetch
+    stages = loop.stages if stages is None else stages
     num_warps = num_warps or loop.num_warps
     # The register cap was measured for the loop's own tile, warps and prefetch; a probe's others run uncapped.
-    own_loop = (rows_per_tile, num_warps, prefetch) == (loop.rows_per_tile, loop.num_warps, loop.prefetch)
+    own_loop = (rows_per_tile, num_warps, prefetch, stages) == (loop.rows_per_tile, loop.num_warps, loop.prefetch,
+                                                                loop.stages)  # fmt: skip
     max_registers = loop.max_registers if own_loop and not traced else None
     if rows_per_tile < 1 or rows_per_tile & (rows_per_tile - 1):
         raise ValueError(f"rows_per_tile must be a power of 2, got {rows_per_tile}")
@@ -265,7 +269,7 @@ def backward_triton(grad_y, grad_h, h, weight, seed, p: float, shared_dims, norm
             HAS_WEIGHT=weight is not None, HAS_GRAD_Y=grad_y is not None, HAS_GRAD_H=grad_h is not None,
             WANT_DWEIGHT=want_dweight, WANT_DBIAS=want_dbias, DROPOUT=mode, SEED_MODE=seed_mode,
             COMPUTE_F64=h.dtype == torch.float64, ROUNDS=PHILOX_ROUNDS, BF16_ROUND_BY_HAND=not h.is_cuda,
-            SCALE_AS_FLOAT=scale_as_float, num_warps=num_warps,
+            SCALE_AS_FLOAT=scale_as_float, STAGES=stages, num_warps=num_warps,
             **({} if max_registers is None else {"maxnreg": max_registers}),
         )  # fmt: skip
     return (dx, dresidual, None if dweight is None else dweight.sum(0).to(weight.dtype),

@@ -36,7 +36,7 @@ Where the default's loop caps its registers (kernels.fused_launch.backward_loop)
 runs it without the cap: the cap's gain side by side.
 
     python3 scripts/fused_bwd_probe.py OUT_CSV [--dtype bf16] [--rounds 7] [--widths 768,2048,8192]
-        [--maxnreg 128,96] [--chunked] [--norm rms] [--no-grid]
+        [--maxnreg 128,96] [--stages 2,3,4] [--chunked] [--norm rms] [--no-grid]
 """
 
 from __future__ import annotations
@@ -64,26 +64,29 @@ DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
 
 
 def candidates(d_model: int, sms: int, dtype: torch.dtype, maxnregs: tuple[int, ...] = (),
-               chunked: bool = False, norm: str = "rms", grid: bool = True) -> list[tuple]:  # fmt: skip
-    """(name, programs, num_warps, rows_per_tile, prefetch, zero_fill, maxnreg, chunk); the default first
+               chunked: bool = False, norm: str = "rms", grid: bool = True,
+               stages: tuple[int, ...] = ()) -> list[tuple]:  # fmt: skip
+    """(name, programs, num_warps, rows_per_tile, prefetch, zero_fill, maxnreg, chunk, stages); the default first
     and last. `zero_fill`: a zero fill of the dweight partials' size before the call, what the launch
     did before the kernel was relied on to write every partial (its cost side by side). `maxnregs`:
     register caps to try on the default's tile and loop; `chunked`: the prototype of
     scripts/fused_bwd_chunked.py in chunks of CHUNKS columns (`chunk` set; rows_per_tile, prefetch,
     maxnreg unused). Where the default's loop caps its registers, `default, uncapped` runs it without
-    the cap (maxnreg 0). `grid=False` leaves out the uncapped grids, warps and row tiles (probed
+    the cap (maxnreg 0). `stages`: the loop pipelined by the compiler (the kernel's STAGES, no
+    PREFETCH) on the default's tile and twice its rows, in its warps and half as many, at 1, 2 and 4
+    programs per SM. `grid=False` leaves out the uncapped grids, warps and row tiles (probed
     before: their figures are in docs/perf-notes.md). See the module's docstring."""
     plan = row_plan((32, 512, d_model), (1,))
     loop = backward_loop(plan, dtype, NORMS[norm])
-    default = ("default", 2 * sms, loop.num_warps, loop.rows_per_tile, loop.prefetch, False, None, None)
+    default = ("default", 2 * sms, loop.num_warps, loop.rows_per_tile, loop.prefetch, False, None, None, loop.stages)
     out = [default]
     for prefetch in (False, True) if grid else ():
         for rows in (r for r in ROW_TILES if r * plan.block_d <= MAX_TILE_ELEMENTS):
             for k in MULTIPLIERS:
                 for warps in sorted({plan.num_warps, min(2 * plan.num_warps, 16), min(4 * plan.num_warps, 16)}):
-                    if (k * sms, warps, rows, prefetch, False, None, None) != default[1:]:
+                    if (k * sms, warps, rows, prefetch, False, None, None, 1) != default[1:]:
                         name = f"r{rows} k{k} w{warps}" + (" prefetch" if prefetch else "")
-                        out.append((name, k * sms, warps, rows, prefetch, False, None, None))
+                        out.append((name, k * sms, warps, rows, prefetch, False, None, None, 1))
     # Capped: the default's tile, and twice its rows where that fits (more bytes a step in a program's
     # loop, if the cap keeps two programs an SM).
     tiles = [r for r in (loop.rows_per_tile, 2 * loop.rows_per_tile) if r * plan.block_d <= MAX_TILE_ELEMENTS]
@@ -93,15 +96,22 @@ def candidates(d_model: int, sms: int, dtype: torch.dtype, maxnregs: tuple[int, 
                 for k in (1, 2, 4):
                     loop_name = f"r{rows} k{k} w{warps}" + (" prefetch" if loop.prefetch else "")
                     name = f"{loop_name} maxnreg{cap}"
-                    out.append((name, k * sms, warps, rows, loop.prefetch, False, cap, None))
+                    out.append((name, k * sms, warps, rows, loop.prefetch, False, cap, None, loop.stages))
+    for stage_count in stages:
+        for rows in tiles:
+            for warps in sorted({max(loop.num_warps // 2, 1), loop.num_warps}):
+                for k in (1, 2, 4):
+                    name = f"r{rows} k{k} w{warps} stages{stage_count}"
+                    out.append((name, k * sms, warps, rows, False, False, None, None, stage_count))
     if chunked:
         for chunk in (c for c in CHUNKS if c <= plan.block_d):
             for warps in (4, 8):
                 for k in (2, 4):
-                    out.append((f"chunked c{chunk} k{k} w{warps}", k * sms, warps, 1, False, False, None, chunk))
+                    out.append((f"chunked c{chunk} k{k} w{warps}", k * sms, warps, 1, False, False, None, chunk, 1))
+    _, programs, warps, rows, prefetch, _, _, _, stage_count = default
     if loop.max_registers is not None:
-        out.append(("default, uncapped", *default[1:-2], 0, None))
-    out.append(("default, zero fill", *default[1:-3], True, None, None))
+        out.append(("default, uncapped", programs, warps, rows, prefetch, False, 0, None, stage_count))
+    out.append(("default, zero fill", programs, warps, rows, prefetch, True, None, None, stage_count))
     out.append(("default again", *default[1:]))
     return out
 
@@ -194,7 +204,7 @@ def per_call_ms(graph: torch.cuda.CUDAGraph, replays: int = 5) -> float:
 
 
 def probe_width(d_model: int, dtype_name: str, sms: int, rounds: int, maxnregs: tuple[int, ...],
-                chunked: bool, norm: str = "rms", grid: bool = True) -> list[dict]:  # fmt: skip
+                chunked: bool, norm: str = "rms", grid: bool = True, stages: tuple[int, ...] = ()) -> list[dict]:
     dtype = DTYPES[dtype_name]
     shape = (32, 512, d_model)
     grad_y, grad_h, h = (torch.randn(shape, device="cuda", dtype=dtype) for _ in range(3))
@@ -205,7 +215,7 @@ def probe_width(d_model: int, dtype_name: str, sms: int, rounds: int, maxnregs: 
 
     partials = torch.empty(8 * sms, d_model, device="cuda", dtype=torch.float32)  # the most programs probed
 
-    def call(programs, warps, rows, prefetch, zero_fill, maxnreg, chunk):
+    def call(programs, warps, rows, prefetch, zero_fill, maxnreg, chunk, stage_count):
         if chunk:
             return chunked_rms_backward(grad_y, grad_h, h, weight, 1234, 0.5, (1,), 1e-6, chunk=chunk,
                                         programs=programs, num_warps=warps)  # fmt: skip
@@ -214,10 +224,11 @@ def probe_width(d_model: int, dtype_name: str, sms: int, rounds: int, maxnregs: 
         with register_cap(maxnreg):
             return backward_triton(grad_y, grad_h, h, weight, 1234, 0.5, (1,), NORMS[norm], 1e-6, True, False,
                                    programs=programs, num_warps=warps, rows_per_tile=rows,
-                                   prefetch=prefetch)  # fmt: skip
+                                   prefetch=prefetch, stages=stage_count)  # fmt: skip
 
-    cands = candidates(d_model, sms, dtype, maxnregs, chunked and norm == "rms", norm, grid)
-    facts = {}  # (warps, rows, prefetch, maxnreg, chunk): the compiled kernel's facts (the grid compiles nothing)
+    cands = candidates(d_model, sms, dtype, maxnregs, chunked and norm == "rms", norm, grid, stages)
+    # (warps, rows, prefetch, maxnreg, chunk, stages): the compiled kernel's facts (the grid compiles nothing)
+    facts = {}
     reference = None
     for _, *setting in cands:  # the same gradients (warps and tiles change the row sums' order: last bits)
         kernel = chunked_rms_backward_kernel if setting[6] else dropout_add_norm_backward_kernel
@@ -225,7 +236,7 @@ def probe_width(d_model: int, dtype_name: str, sms: int, rounds: int, maxnregs: 
         got = call(*setting)
         torch.cuda.synchronize()
         new = [k for key, k in compiled_kernels(kernel).items() if key not in before]
-        compile_key = (setting[1], setting[2], setting[3], setting[5], setting[6])
+        compile_key = (setting[1], setting[2], setting[3], setting[5], setting[6], setting[7])
         if compile_key not in facts or new:
             facts[compile_key] = kernel_facts(new[0] if new else None)
         if reference is None:
@@ -243,11 +254,12 @@ def probe_width(d_model: int, dtype_name: str, sms: int, rounds: int, maxnregs: 
     copy = statistics.median(copy_ms)
     default = statistics.median(times["default"])
     rows = []
-    for name, programs, warps, tile, prefetch, _, maxnreg, chunk in cands:
+    for name, programs, warps, tile, prefetch, _, maxnreg, chunk, stage_count in cands:
         ms = statistics.median(times[name])
-        kernel = facts.get((warps, tile, prefetch, maxnreg, chunk)) or kernel_facts(None)
+        kernel = facts.get((warps, tile, prefetch, maxnreg, chunk, stage_count)) or kernel_facts(None)
         rows.append(dict(dtype=dtype_name, norm=norm, d_model=d_model, candidate=name, programs=programs,
                          num_warps=warps, rows_per_tile=tile, prefetch=prefetch, maxnreg=maxnreg, chunk=chunk,
+                         stages=stage_count,
                          p50_ms=ms, gbps=bytes_moved / ms / 1e6, pct_of_copy=100 * copy / ms, over_default=ms / default,
                          rounds=rounds, copy_ms=copy, **kernel))  # fmt: skip
         print(f"{dtype_name} {norm} D={d_model:5d} {name:34s} programs={programs:5d} warps={warps:2d} rows={tile} "
@@ -266,15 +278,17 @@ def main() -> None:
     parser.add_argument("--chunked", action="store_true", help="time scripts/fused_bwd_chunked.py's prototype too")
     parser.add_argument("--norm", default="rms", choices=("rms", "layer"),
                         help="the norm's backward (the chunked prototype is RMSNorm only)")
+    parser.add_argument("--stages", default="", help="comma-separated pipeline depths to try (e.g. 2,3,4)")
     parser.add_argument("--no-grid", action="store_true",
                         help="leave out the uncapped grids, warps and row tiles (time the capped and the default only)")
     args = parser.parse_args()
     sms = sm_count(torch.device("cuda"))
     widths = [int(w) for w in args.widths.split(",")]
     maxnregs = tuple(int(cap) for cap in args.maxnreg.split(",") if cap)
+    stages = tuple(int(n) for n in args.stages.split(",") if n)
     rows = [row for d_model in widths
             for row in probe_width(d_model, args.dtype, sms, args.rounds, maxnregs, args.chunked, args.norm,
-                                   not args.no_grid)]
+                                   not args.no_grid, stages)]
     with open(args.out_csv, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()

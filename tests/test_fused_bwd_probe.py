@@ -24,7 +24,7 @@ def test_programs_per_sm_by_registers_round_each_warp_up_to_256_registers():
 def test_register_caps_add_the_defaults_loop_at_one_two_and_four_programs_per_sm():
     plain = probe.candidates(4096, 132, torch.bfloat16)
     capped = probe.candidates(4096, 132, torch.bfloat16, (128,))
-    assert plain[0] == ("default", 264, 8, 1, True, False, None, None) and plain[-1][0] == "default again"
+    assert plain[0] == ("default", 264, 8, 1, True, False, None, None, 1) and plain[-1][0] == "default again"
     added = [c for c in capped if c not in plain]
     grids = [(132, 8), (264, 8), (528, 8), (132, 16), (264, 16), (528, 16)]
     # the default's tile of one row, then two rows (8192 elements: the most a tile holds)
@@ -85,7 +85,7 @@ def test_the_chunked_prototype_adds_chunks_no_wider_than_the_row():
 
 def test_a_default_with_a_register_cap_is_timed_without_it_too():
     names = {c[0]: c for c in probe.candidates(4096, 132, torch.bfloat16)}
-    assert names["default, uncapped"] == ("default, uncapped", 264, 8, 1, True, False, 0, None)
+    assert names["default, uncapped"] == ("default, uncapped", 264, 8, 1, True, False, 0, None, 1)
     assert "default, uncapped" not in {c[0] for c in probe.candidates(2048, 132, torch.bfloat16)}
     assert "default, uncapped" not in {c[0] for c in probe.candidates(4096, 132, torch.bfloat16, norm="layer")}
 
@@ -107,3 +107,13 @@ def test_without_the_grid_only_the_default_and_the_capped_candidates_are_timed()
     short = probe.candidates(2048, 132, torch.bfloat16, (128,), grid=False)
     assert [c[0] for c in short] == [c[0] for c in full if c[0].startswith("default") or c[6] == 128]
     assert sum(c[6] == 128 for c in short) == 12  # one row and two, at 1, 2, 4 programs an SM, 8 and 16 warps
+
+
+def test_pipeline_depths_add_the_loop_without_prefetch_in_that_many_stages():
+    plain = probe.candidates(2048, 132, torch.bfloat16, grid=False)
+    staged = [c for c in probe.candidates(2048, 132, torch.bfloat16, grid=False, stages=(3,)) if c not in plain]
+    # one row and two, in 4 and 8 warps, at 1, 2 and 4 programs per SM; no prefetch of its own
+    assert [(c[3], c[2], c[1]) for c in staged] == [(rows, warps, k * 132) for rows in (1, 2) for warps in (4, 8)
+                                                    for k in (1, 2, 4)]  # fmt: skip
+    assert all(c[4] is False and c[8] == 3 and c[0].endswith("stages3") for c in staged)
+    assert all(c[8] == 1 for c in plain)

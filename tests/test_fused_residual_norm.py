@@ -162,12 +162,14 @@ def test_gradients_match_an_fp64_reference(dtype, norm, backend):
 
 
 @pytest.mark.parametrize("case", CASES[:4], ids=_ids)
-@pytest.mark.parametrize("rows_per_tile, programs, prefetch", [(2, 3, False), (4, 1, False), (8, None, False),
-                                                               (1, 2, True), (2, 3, True)])  # fmt: skip
-def test_row_tiles_give_the_one_row_gradients(case, rows_per_tile, programs, prefetch):
+@pytest.mark.parametrize("rows_per_tile, programs, prefetch, stages", [
+    (2, 3, False, 1), (4, 1, False, 1), (8, None, False, 1), (1, 2, True, 1), (2, 3, True, 1), (2, 3, False, 3),
+])  # fmt: skip
+def test_row_tiles_give_the_one_row_gradients(case, rows_per_tile, programs, prefetch, stages):
     # The backward taking several rows per step of a program's loop (tiles past the last row
-    # included), or loading the next tile ahead: the gradients of one row at a time, dx still the
-    # standalone op of dresidual.
+    # included), loading the next tile ahead, or its loop pipelined by the compiler (which the
+    # interpreter runs as written: what is checked is that STAGES reaches the kernel and leaves the
+    # loop's arithmetic alone): the gradients of one row at a time, dx still the standalone op of dresidual.
     shape, dims = case
     x, residual, weight, bias = inputs(shape, torch.bfloat16)
     grad_y, grad_h = inputs(shape, torch.bfloat16, seed=1)[:2]
@@ -175,7 +177,8 @@ def test_row_tiles_give_the_one_row_gradients(case, rows_per_tile, programs, pre
     one_row = backward_triton(grad_y, grad_h, h, weight, 5, 0.5, dims, NORMS["layer"], 1e-6, True, True,
                               rows_per_tile=1, prefetch=False)  # fmt: skip
     tiled = backward_triton(grad_y, grad_h, h, weight, 5, 0.5, dims, NORMS["layer"], 1e-6, True, True,
-                            programs=programs, rows_per_tile=rows_per_tile, prefetch=prefetch)  # fmt: skip
+                            programs=programs, rows_per_tile=rows_per_tile, prefetch=prefetch,
+                            stages=stages)  # fmt: skip
     assert torch.equal(tiled[0].cpu(), seeded_variational_dropout(tiled[1].cpu(), 0.5, dims, seed=5))
     for name, got, want in zip(("dx", "dresidual", "dweight", "dbias"), tiled, one_row, strict=True):
         torch.testing.assert_close(got, want, rtol=1.6e-2, atol=1.6e-2, msg=name)
