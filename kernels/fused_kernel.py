@@ -296,3 +296,23 @@ def dropout_add_norm_backward_kernel(
         tl.store(dweight_ptr + pid * D + cols, dweight, mask=in_row)
     if WANT_DBIAS:
         tl.store(dbias_ptr + pid * D + cols, dbias, mask=in_row)
+
+
+@triton.jit
+def column_sums_kernel(partials_ptr, out_ptr, rows, D, BLOCK_ROWS: tl.constexpr, BLOCK_D: tl.constexpr,
+                       BF16_ROUND_BY_HAND: tl.constexpr):  # fmt: skip
+    """out = partials.sum(0) rounded once to out's dtype: the backward's (programs, D) partial sums of
+    dweight or dbias reduced in one launch, where torch's sum and then a cast take two. A program sums
+    BLOCK_D columns over every row, BLOCK_ROWS rows a step (all of them, for the backward's grid of
+    2 programs per SM), in the partials' dtype.
+
+    I/O: read the partials once; write D elements."""
+    cols = tl.program_id(0) * BLOCK_D + tl.arange(0, BLOCK_D)
+    in_cols = cols < D
+    total = tl.zeros([BLOCK_D], partials_ptr.dtype.element_ty)
+    for start in range(0, rows, BLOCK_ROWS):
+        row = start + tl.arange(0, BLOCK_ROWS)
+        mask = (row[:, None] < rows) & in_cols[None, :]
+        total += tl.sum(tl.load(partials_ptr + row[:, None].to(tl.int64) * D + cols[None, :], mask=mask, other=0.0),
+                        axis=0)  # fmt: skip
+    tl.store(out_ptr + cols, _rounded(total, out_ptr.dtype.element_ty, BF16_ROUND_BY_HAND), mask=in_cols)

@@ -31,6 +31,9 @@ warps and twice as many, so two programs may fit. `--chunked` adds
 the prototype of scripts/fused_bwd_chunked.py (each row in chunks of 512, 1024 or 2048 columns, 4 or
 8 warps, 2 or 4 programs per SM), timed and checked the same way.
 
+Per width it also times the reduction of the dweight partials alone ((2 SMs, D) float32, rounded to
+the dtype), torch's sum and cast against `fused_launch.summed_partials`'s one kernel (`tail:` rows).
+
 `--norm layer` times LayerNorm's backward instead of RMSNorm's (the chunked prototype is RMSNorm's).
 Where the default's loop caps its registers (kernels.fused_launch.backward_loop), `default, uncapped`
 runs it without the cap: the cap's gain side by side.
@@ -244,6 +247,13 @@ def probe_width(d_model: int, dtype_name: str, sms: int, rounds: int, maxnregs: 
         for value, want in zip(got[:3], reference[:3], strict=True):
             torch.testing.assert_close(value, want, rtol=2e-2, atol=2e-2)
     graphs = {name: graph_of(lambda s=setting: call(*s)) for name, *setting in cands}
+    # The reduction of the dweight partials alone (2 programs per SM), the two ways, side by side.
+    tail = torch.randn(2 * sms, d_model, device="cuda", dtype=torch.float32)
+    tails = {"tail: torch sum + cast": lambda: tail.sum(0).to(dtype),
+             "tail: column_sums_kernel": lambda: fused_launch.summed_partials(tail, dtype)}
+    torch.testing.assert_close(tails["tail: column_sums_kernel"](), tails["tail: torch sum + cast"](), rtol=1e-2,
+                               atol=1e-2)  # fmt: skip
+    graphs.update({name: graph_of(fn) for name, fn in tails.items()})
     copy_graph = graph_of(lambda: dst.copy_(src))
     times: dict[str, list[float]] = {name: [] for name in graphs}
     copy_ms = []
@@ -265,6 +275,11 @@ def probe_width(d_model: int, dtype_name: str, sms: int, rounds: int, maxnregs: 
         print(f"{dtype_name} {norm} D={d_model:5d} {name:34s} programs={programs:5d} warps={warps:2d} rows={tile} "
               f"{ms * 1e3:8.1f} us  {100 * copy / ms:5.1f}% of copy  x{ms / default:.3f} of default  "
               f"regs={kernel['n_regs']} spills={kernel['n_spills']} per SM={kernel['resident_per_sm']}", flush=True)
+    for name in tails:
+        ms = statistics.median(times[name])
+        rows.append(dict(dtype=dtype_name, norm=norm, d_model=d_model, candidate=name, programs=2 * sms, p50_ms=ms,
+                         over_default=ms / default, rounds=rounds, copy_ms=copy))  # fmt: skip
+        print(f"{dtype_name} {norm} D={d_model:5d} {name:34s} {ms * 1e3:8.2f} us", flush=True)
     return rows
 
 
@@ -290,7 +305,7 @@ def main() -> None:
             for row in probe_width(d_model, args.dtype, sms, args.rounds, maxnregs, args.chunked, args.norm,
                                    not args.no_grid, stages)]
     with open(args.out_csv, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]), restval="")
         writer.writeheader()
         writer.writerows(rows)
 

@@ -592,3 +592,23 @@ def test_gpu_kernel_equals_cpu_path_at_d_8192(dtype):
     assert torch.equal(h.cpu(), h_cpu)
     rtol, atol = Y_TOL[dtype]
     torch.testing.assert_close(y.cpu(), y_cpu, rtol=rtol, atol=atol)
+
+
+@pytest.mark.parametrize("rows, d_model, dtype", [
+    (264, 40, torch.bfloat16),  # the H200's grid: every row in one step, columns past D masked
+    (1500, 9, torch.float16),  # more rows than one step takes: the loop
+    (3, 5, torch.float32),
+    (7, 3, torch.float64),
+])  # fmt: skip
+def test_the_partial_sums_reduce_in_one_kernel_as_torchs_sum_and_cast(rows, d_model, dtype):
+    # The backward's (programs, D) partials of dweight / dbias, reduced by column_sums_kernel: torch's
+    # sum rounded once to the dtype, up to the order of the float32 (float64) additions.
+    compute = torch.float64 if dtype == torch.float64 else torch.float32
+    partials = torch.randn(rows, d_model, generator=torch.Generator().manual_seed(3), dtype=compute)
+    got = fused_launch.summed_partials(partials.to(KERNEL_DEVICE), dtype).cpu()
+    want = partials.sum(0)
+    assert got.dtype == dtype and got.shape == (d_model,)
+    # 16-bit: within one rounding (the two sums may round to neighbours); wider: the additions' order
+    rtol = 1e-2 if dtype.itemsize == 2 else 1e-5
+    torch.testing.assert_close(got.to(compute), want.to(dtype).to(compute), rtol=rtol, atol=1e-6)
+    assert torch.equal(fused_launch.summed_partials(partials, dtype, traced=True), want.to(dtype))
