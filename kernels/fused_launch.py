@@ -95,10 +95,16 @@ def row_plan(shape: tuple[int, ...], shared_dims: tuple[int, ...]) -> RowPlan:
 #   elements a thread only, and for RMSNorm only: LayerNorm's loop holds more and was not measured.
 #   Inductor takes no `maxnreg` for a kernel it traces (`wrap_triton` passes num_warps and num_stages
 #   to the launch, not maxnreg), so a traced launch runs uncapped.
+# - 16-bit RMSNorm rows of 2048: the loop pipelined by the compiler (STAGES 4: three rows' loads in
+#   flight in shared memory, not registers) in 4 warps, no prefetch of its own: 0.86x the prefetched
+#   loop's time (change 27). At D = 768 every pipelined loop was slower (1.08x at best); other widths
+#   and LayerNorm were not measured, so they keep the prefetched loop.
 # float64 keeps the one-row loop in the row plan's warps: not measured.
 BACKWARD_TILE_ELEMENTS = 2048
 CAPPED_ELEMENTS_PER_THREAD = 16
 CAPPED_REGISTERS = 128
+PIPELINED_BLOCK_D = 2048
+PIPELINE_STAGES = 4
 
 
 @dataclass(frozen=True)
@@ -117,6 +123,8 @@ def backward_loop(plan: RowPlan, dtype: torch.dtype, norm: int) -> BackwardLoop:
     """The backward's loop for `plan`'s rows of `dtype` under `norm` (the comment above says why)."""
     rows = max(1, BACKWARD_TILE_ELEMENTS // plan.block_d)
     if dtype.itemsize == 2:
+        if norm == NORMS["rms"] and plan.block_d == PIPELINED_BLOCK_D:
+            return BackwardLoop(1, 4, False, stages=PIPELINE_STAGES)
         warps = min(max(rows * plan.block_d // 256, 1), 8)
         per_thread = rows * plan.block_d // (32 * warps)
         capped = norm == NORMS["rms"] and per_thread == CAPPED_ELEMENTS_PER_THREAD

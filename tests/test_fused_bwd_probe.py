@@ -110,10 +110,12 @@ def test_without_the_grid_only_the_default_and_the_capped_candidates_are_timed()
 
 
 def test_pipeline_depths_add_the_loop_without_prefetch_in_that_many_stages():
-    plain = probe.candidates(2048, 132, torch.bfloat16, grid=False)
-    staged = [c for c in probe.candidates(2048, 132, torch.bfloat16, grid=False, stages=(3,)) if c not in plain]
-    # one row and two, in 4 and 8 warps, at 1, 2 and 4 programs per SM; no prefetch of its own
-    assert [(c[3], c[2], c[1]) for c in staged] == [(rows, warps, k * 132) for rows in (1, 2) for warps in (4, 8)
+    plain = probe.candidates(768, 132, torch.bfloat16, grid=False)
+    staged = [c for c in probe.candidates(768, 132, torch.bfloat16, grid=False, stages=(3,)) if c not in plain]
+    # the default's two rows and four, in 4 and 8 warps, at 1, 2 and 4 programs per SM; no prefetch of its own
+    assert [(c[3], c[2], c[1]) for c in staged] == [(rows, warps, k * 132) for rows in (2, 4) for warps in (4, 8)
                                                     for k in (1, 2, 4)]  # fmt: skip
     assert all(c[4] is False and c[8] == 3 and c[0].endswith("stages3") for c in staged)
     assert all(c[8] == 1 for c in plain)
+    # where the default is pipelined (16-bit RMSNorm at D = 2048), its candidates say so
+    assert probe.candidates(2048, 132, torch.bfloat16)[0] == ("default", 264, 4, 1, False, False, None, None, 4)

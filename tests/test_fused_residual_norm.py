@@ -186,7 +186,9 @@ def test_row_tiles_give_the_one_row_gradients(case, rows_per_tile, programs, pre
 
 @pytest.mark.parametrize("d_model, dtype, loop", [
     (768, torch.bfloat16, BackwardLoop(2, 8, True)),  # 2 x 1024 elements
-    (2048, torch.float16, BackwardLoop(1, 8, True)),
+    (2048, torch.float16, BackwardLoop(1, 4, False, stages=4)),  # pipelined: three rows ahead in shared memory
+    (2048, torch.bfloat16, BackwardLoop(1, 4, False, stages=4)),
+    (1024, torch.bfloat16, BackwardLoop(2, 8, True)),  # not measured pipelined
     (4096, torch.bfloat16, BackwardLoop(1, 8, True, 128)),  # 16 elements a thread: two programs an SM
     (4096, torch.float16, BackwardLoop(1, 8, True, 128)),
     (8192, torch.bfloat16, BackwardLoop(1, 8, True)),  # 32 elements a thread: capped, it spills
@@ -197,8 +199,13 @@ def test_row_tiles_give_the_one_row_gradients(case, rows_per_tile, programs, pre
     (8, torch.float32, BackwardLoop(256, 4, True)),
     (768, torch.float64, BackwardLoop(1, 4, False)),  # the one-row loop, the row plan's warps
 ])  # fmt: skip
-def test_the_backward_loop_takes_tiles_of_2048_elements_and_prefetches_where_measured_faster(d_model, dtype, loop):
+def test_the_backward_loop_takes_tiles_of_2048_elements_and_prefetches_or_pipelines_where_measured_faster(
+        d_model, dtype, loop):  # fmt: skip
     assert backward_loop(row_plan((4, 16, d_model), (1,)), dtype, NORMS["rms"]) == loop
+
+
+def test_layer_norm_keeps_the_prefetched_loop_at_2048_where_the_pipelined_one_was_not_measured():
+    assert backward_loop(row_plan((4, 16, 2048), (1,)), torch.bfloat16, NORMS["layer"]) == BackwardLoop(1, 8, True)
 
 
 def test_only_the_rmsnorm_loop_measured_short_of_registers_is_capped():
@@ -592,6 +599,27 @@ def test_gpu_kernel_equals_cpu_path_at_d_8192(dtype):
     assert torch.equal(h.cpu(), h_cpu)
     rtol, atol = Y_TOL[dtype]
     torch.testing.assert_close(y.cpu(), y_cpu, rtol=rtol, atol=atol)
+
+
+@needs_cuda
+@pytest.mark.parametrize("d_model", [768, 2048, 4096, 8192])
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_gpu_backward_loop_of_each_width_gives_the_cpu_paths_gradients(d_model, dtype):
+    # The backward's own loop at each width (D = 768: two rows prefetched; 2048: pipelined by the
+    # compiler; 4096: registers capped; 8192: one row prefetched), 2048 rows so that every program
+    # loops: the CPU path's gradients, and dx the standalone op of dresidual bit for bit.
+    shape = (16, 128, d_model)
+    _, _, weight, _ = inputs(shape, dtype, "cuda")
+    grad_y, grad_h, h, _ = inputs(shape, dtype, "cuda", seed=2)
+    got = backward_triton(grad_y, grad_h, h, weight, 11, 0.3, (1,), NORMS["rms"], 1e-6, True, False)
+    want = fused_launch.backward_reference(grad_y.cpu(), grad_h.cpu(), h.cpu(), weight.cpu(), 11, 0.3, (1,),
+                                           NORMS["rms"], 1e-6, True, False)  # fmt: skip
+    assert torch.equal(got[0].cpu(), seeded_variational_dropout(got[1].cpu(), 0.3, (1,), seed=11))
+    rtol, atol = GRAD_TOL[dtype]
+    for name, value, reference in zip(("dx", "dresidual"), got[:2], want[:2], strict=True):
+        torch.testing.assert_close(value.cpu(), reference, rtol=rtol, atol=atol, msg=name)
+    # dweight sums 2048 rows: relative to its size
+    torch.testing.assert_close(got[2].cpu().float(), want[2].float(), rtol=2e-2, atol=2e-2 * want[2].abs().max().item())
 
 
 @pytest.mark.parametrize("rows, d_model, dtype", [
