@@ -237,9 +237,10 @@ class LaunchSpy:
 def test_the_register_cap_reaches_the_launch_of_the_loop_it_was_measured_for(monkeypatch, options, cap):
     spy = LaunchSpy()
     monkeypatch.setattr(fused_launch, "_kernel", spy)
-    h, grad_y = (torch.randn(1, 2, 4096, dtype=torch.bfloat16) for _ in range(2))
-    weight = torch.ones(4096, dtype=torch.bfloat16)
-    seed = torch.tensor([5], dtype=torch.int64) if options.get("traced") else 5
+    # on the kernels' device: the partial sums' own kernel (not spied) runs on them
+    h, grad_y = (torch.randn(1, 2, 4096, dtype=torch.bfloat16, device=KERNEL_DEVICE) for _ in range(2))
+    weight = torch.ones(4096, dtype=torch.bfloat16, device=KERNEL_DEVICE)
+    seed = torch.tensor([5], dtype=torch.int64, device=KERNEL_DEVICE) if options.get("traced") else 5
     backward_triton(grad_y, None, h, weight, seed, 0.5, (1,), NORMS["rms"], 1e-6, True, False, **options)
     [launch] = spy.launches
     assert launch.get("maxnreg") == cap
@@ -609,8 +610,8 @@ def test_gpu_backward_loop_of_each_width_gives_the_cpu_paths_gradients(d_model, 
     # compiler; 4096: registers capped; 8192: one row prefetched), 2048 rows so that every program
     # loops: the CPU path's gradients, and dx the standalone op of dresidual bit for bit.
     shape = (16, 128, d_model)
-    _, _, weight, _ = inputs(shape, dtype, "cuda")
-    grad_y, grad_h, h, _ = inputs(shape, dtype, "cuda", seed=2)
+    h, _, weight, _ = inputs(shape, dtype, "cuda")
+    grad_y, grad_h = inputs(shape, dtype, "cuda", seed=2)[:2]
     got = backward_triton(grad_y, grad_h, h, weight, 11, 0.3, (1,), NORMS["rms"], 1e-6, True, False)
     want = fused_launch.backward_reference(grad_y.cpu(), grad_h.cpu(), h.cpu(), weight.cpu(), 11, 0.3, (1,),
                                            NORMS["rms"], 1e-6, True, False)  # fmt: skip
