@@ -10,14 +10,22 @@ burst of copy's), in several variants of the timer, rounds interleaved in one pr
   hand-over takes may depend on where the OS put the two threads, which can change from round to
   round (a compiled backward runs Python there, so it also hands the GIL over);
 - `one_thread`: the backward on the calling thread (`torch.autograd.set_multithreading_enabled`),
-  no hand-over at all.
+  no hand-over at all;
+- `compiled_ref`: the reference is a compiled call of the least work (`x * 1` under torch.compile,
+  as the `compile` implementation is compiled: Dynamo's guards, AOTAutograd's wrapper, one Inductor
+  kernel each way) instead of copy's eager call. If a compiled call's host time moves between
+  rounds with the state of the host's caches, which a large Python call feels more than copy's
+  short C++ path, a reference of the same kind moves with it.
 
 The first run (git 6205e49, which also had the collector off as a variant: no narrower) found
 round-to-round shifts of up to 40% in the compiled calls' fwd_bwd ratio that neither 100-call
-bursts nor the collector explained, hence the thread variants.
+bursts nor the collector explained, hence the thread variants; the second (git ee83578) found the
+thread variants no narrower either, hence `compiled_ref`.
 
 Prints and writes per (impl, mode, variant): the median over rounds of the round's host ratio, its
-spread ((max - min) / median) and the interquartile range over the median. Run it twice, in two
+spread ((max - min) / median) and the interquartile range over the median; the CSV also holds each
+round's ratio and the call's own time per call (us), to see whether the ratio moves with the
+call's speed. Run it twice, in two
 processes, to see how far the medians move between processes.
 
     python3 scripts/host_noise_probe.py OUT_CSV [--rounds 10] [--impls seeded,compile,seeded:compile]
@@ -41,6 +49,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from baselines.mask_based import compiled_for_case  # noqa: E402
 from runners import timers  # noqa: E402
 from runners.modes import mode_call_factory  # noqa: E402
 from runners.op_families import family_of  # noqa: E402
@@ -53,10 +62,12 @@ class Variant:
     collector: bool = True  # Python's garbage collector on while timing
     cpus: int | None = None  # the CPUs every thread of the process is held to (None: all)
     backward_threads: bool = True  # False: autograd runs the backward on the calling thread
+    compiled_reference: bool = False  # the reference: a compiled x * 1 instead of copy's call
 
 
 VARIANTS = {"default": Variant(), "calls_100": Variant(calls=100), "pin_1": Variant(cpus=1),
-            "pin_2": Variant(cpus=2), "one_thread": Variant(backward_threads=False)}  # fmt: skip
+            "pin_2": Variant(cpus=2), "one_thread": Variant(backward_threads=False),
+            "compiled_ref": Variant(compiled_reference=True)}  # fmt: skip
 
 
 def hold_threads(cpus: set[int]) -> None:
@@ -87,9 +98,11 @@ def main() -> None:
     impls, modes = args.impls.split(","), args.modes.split(",")
     forwards = {name: family.implementation(name).build(case) for name in impls}
     reference = family.implementation(family.roofline).build(case)
+    compiled_reference = compiled_for_case(lambda x: x * 1, case)
     all_cpus = os.sched_getaffinity(0)
     spare_cpus = sorted(all_cpus)[1:] or sorted(all_cpus)  # not the first CPU, which takes interrupts
     ratios: dict[tuple[str, str, str], list[float]] = {}
+    call_us: dict[tuple[str, str, str], list[float]] = {}
     for index in range(args.rounds):
         for impl in impls:
             for mode in modes:
@@ -106,19 +119,22 @@ def main() -> None:
                                 warmup=10 if index == 0 else 1,
                                 reps=10,
                                 calls_per_rep=settings.calls,
-                                make_reference=mode_call_factory(reference, inputs, mode),
+                                make_reference=mode_call_factory(
+                                    compiled_reference if settings.compiled_reference else reference, inputs, mode),
                             )
                     finally:
                         gc.enable()
                         hold_threads(all_cpus)
                     ratios.setdefault((impl, mode, variant), []).append(timing.host_ratio)
+                    call_us.setdefault((impl, mode, variant), []).append(1e3 * statistics.median(timing.samples_ms))
         print(f"round {index + 1}/{args.rounds} done", flush=True)
     rows = []
     for (impl, mode, variant), values in ratios.items():
         median = statistics.median(values)
         rows.append(dict(impl=impl, mode=mode, variant=variant, rounds=len(values), host_ratio=median,
                          spread=(max(values) - min(values)) / median, iqr_over_median=quartile_spread(values),
-                         round_ratios=" ".join(f"{v:.4f}" for v in values)))  # fmt: skip
+                         round_ratios=" ".join(f"{v:.4f}" for v in values),
+                         round_call_us=" ".join(f"{v:.1f}" for v in call_us[impl, mode, variant])))  # fmt: skip
         print(f"{impl:15s} {mode:8s} {variant:10s} ratio {median:7.3f}  spread {rows[-1]['spread']:6.3f}  "
               f"iqr/median {rows[-1]['iqr_over_median']:6.3f}")  # fmt: skip
     with open(args.out_csv, "w", newline="") as f:
