@@ -89,8 +89,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--impls", default="seeded,compile,seeded:compile")
     parser.add_argument("--modes", default="fwd,fwd_bwd")
+    parser.add_argument("--variants", default=",".join(VARIANTS), help="which of the variants above to time")
     parser.add_argument("--device", default="cuda", help="cpu: a smoke run of the probe itself")
     args = parser.parse_args()
+    variants = {name: VARIANTS[name] for name in args.variants.split(",")}
     family = family_of("dropout")
     case = family.case_at(Point("fp32", (64, 1, 768), (1,), 0.5), torch.device(args.device))
     inputs = family.inputs(case)
@@ -106,7 +108,7 @@ def main() -> None:
     for index in range(args.rounds):
         for impl in impls:
             for mode in modes:
-                for variant, settings in VARIANTS.items():
+                for variant, settings in variants.items():
                     gc.collect()
                     if not settings.collector:
                         gc.disable()
