@@ -17,7 +17,8 @@ need to make it reproduce. Two questions, one process:
 For each (impl, mode, kind) it prints the variation of figures within a round and of round medians
 between rounds, and how often two halves of the rounds (every split into two equal groups, each
 half's figure the median of all its sub-round figures) agree within 5%: what a sweep of that many
-rounds, each of `--subrounds` short timings, would give. One CSV row per sub-round.
+rounds, each of `--subrounds` short timings, would give. One CSV row per sub-round, with the time
+it ended (`t_s`, seconds from the first), to see over what time a key's figure stays put.
 
     python3 scripts/host_round_effect_probe.py OUT.csv [--rounds 6] [--subrounds 6]
 """
@@ -32,6 +33,7 @@ import os
 import statistics
 import struct
 import sys
+import time
 from pathlib import Path
 
 import torch
@@ -131,6 +133,7 @@ def main() -> None:
               f"cv {cv(figures):.4f} over {len(figures)} repeats", flush=True)  # fmt: skip
 
     rows = []
+    began = time.monotonic()
     for round_index in range(args.rounds):
         for impl in impls:
             for mode in modes:
@@ -147,6 +150,7 @@ def main() -> None:
                             timing = timers.time_host(make_call, warmup=1, reps=args.reps, calls_per_rep=25,
                                                       make_reference=make_reference)  # fmt: skip
                         rows.append(dict(impl=impl, mode=mode, round=round_index, sub=sub, kind=kind,
+                                         t_s=round(time.monotonic() - began, 3),
                                          host_ratio=timing.host_ratio,
                                          call_us=1e3 * statistics.median(timing.samples_ms)))  # fmt: skip
         print(f"round {round_index + 1}/{args.rounds} done", flush=True)
