@@ -71,7 +71,6 @@ class SweepSettings:
     rounds: int = 5
     shuffle_seed: int = 0
     first_round_index: int = 0  # pass i of a sweep in passes numbers its rounds from i * rounds
-    host_slices: int = 1  # a round's host timing in this many slices spread over the round (round_schedule)
 
     @property
     def workload(self) -> str:
@@ -165,39 +164,15 @@ def prepare(name: str, case, inputs, settings: SweepSettings) -> Prepared | tupl
     return Prepared(forward, check, saved_bytes, note)
 
 
-def round_schedule(order: list[str], work: dict[str, list[tuple[str, str]]], host_slices: int
-                   ) -> list[tuple[str, str, str, int]]:  # fmt: skip
-    """One round's timings in the order they run: (impl, mode, timer, slice). Without slices
-    (`host_slices` 1) every (mode, timer) of each implementation in `order`, slice 0. With k slices,
-    every host timing runs k times, once in each of k stretches of the round, and the other timings
-    are shared out over the stretches in order: each host key's bursts are spread over the round.
-
-    Why: on the H200's shared host, a compiled call's time over copy's moves by 5-10% from one
-    moment to the next for a second or two at a time (scripts/host_round_effect_probe.py: a round's
-    figure varies alike whether its call was built afresh or not, and far more between rounds than
-    its own bursts do), so a round's bursts taken all at once see one such moment."""
-    tasks = [(impl, mode, timer) for impl in order for mode, timer in work[impl]]
-    others = [task for task in tasks if task[2] != "host"]
-    schedule = []
-    for index in range(host_slices):
-        stretch = others[len(others) * index // host_slices : len(others) * (index + 1) // host_slices]
-        schedule += [(*task, index) for task in tasks if task[2] == "host" or task in stretch]
-    return schedule
-
-
 def time_once(prepared: Prepared, inputs, mode: str, timer: str, settings: SweepSettings,
               first_round: bool = True, reference=None) -> timers.Timing:
-    """One round's timing of one (impl, mode, timer), or of one slice of it (the host timer with
-    `settings.host_slices` > 1: `reps / host_slices` pairs of bursts). Rounds after the first, and
-    slices after a round's first, warm up with one call: compilation and caches were warmed by the
-    first. `reference`: the host timer's reference forward (the family's roofline; None: the host
-    timer measures no ratio)."""
+    """One round's timing of one (impl, mode, timer). Rounds after the first warm up with one call:
+    compilation and caches were warmed by the first. `reference`: the host timer's reference
+    forward (the family's roofline; None: the host timer measures no ratio)."""
     make_call = mode_call_factory(prepared.forward, inputs, mode)
     timer_settings = dict(settings.timer_settings.get(timer, {}))
     if not first_round and "warmup" in timer_settings:
         timer_settings["warmup"] = min(int(timer_settings["warmup"]), 1)
-    if timer == "host" and settings.host_slices > 1:
-        timer_settings["reps"] = int(timer_settings["reps"]) // settings.host_slices
     make_reference = None
     if timer == "host" and reference is not None:
         make_reference = mode_call_factory(reference, inputs, mode)
@@ -278,30 +253,22 @@ def run_point(
     peak_by_mode: dict[tuple[str, str], float] = {}
     for round_index in range(settings.rounds):
         order_index = settings.first_round_index + round_index
-        order = round_order(list(prepared), settings.shuffle_seed, point_index, order_index)
-        slices: dict[tuple[str, str, str], list[timers.Timing]] = {}
-        for impl, mode, timer, slice_index in round_schedule(order, work, settings.host_slices):
-            measurement = measurements[impl, mode, timer]
-            last_slice = timer != "host" or slice_index == settings.host_slices - 1
-            if last_slice:
+        for impl in round_order(list(prepared), settings.shuffle_seed, point_index, order_index):
+            for mode, timer in work[impl]:
+                measurement = measurements[impl, mode, timer]
                 progress.set_description(f"{label} {impl} {mode} {timer} round {round_index + 1}", refresh=False)
                 progress.update(1)
-            if measurement.failure is not None:
-                continue
-            try:
-                timing = time_once(prepared[impl], inputs, mode, timer, settings,
-                                   first_round=round_index == 0 and slice_index == 0, reference=reference)  # fmt: skip
-                if timer == "host" and settings.host_slices > 1:
-                    slices.setdefault((impl, mode, timer), []).append(timing)
-                    timing = timers.merged_slices(slices[impl, mode, timer]) if last_slice else None
-                if timing is not None:
-                    measurement.timings.append(timing)
-                if (impl, mode) not in peak_by_mode:
-                    make_call = mode_call_factory(prepared[impl].forward, inputs, mode)
-                    peak_by_mode[impl, mode] = memory.peak_memory_delta(make_call(), case.device)
-            except Exception as error:
-                measurement.failure = (failure_status(error), describe_error(error))
-                release_memory(case.device)
+                if measurement.failure is not None:
+                    continue
+                try:
+                    measurement.timings.append(time_once(prepared[impl], inputs, mode, timer, settings,
+                                                         first_round=round_index == 0, reference=reference))
+                    if (impl, mode) not in peak_by_mode:
+                        make_call = mode_call_factory(prepared[impl].forward, inputs, mode)
+                        peak_by_mode[impl, mode] = memory.peak_memory_delta(make_call(), case.device)
+                except Exception as error:
+                    measurement.failure = (failure_status(error), describe_error(error))
+                    release_memory(case.device)
 
     sm_clock, temperature = gpu_state.clock_and_temperature(case.device)
     for (impl, mode, timer), measurement in measurements.items():
@@ -372,7 +339,6 @@ def settings_of(cfg: DictConfig, device: torch.device) -> SweepSettings:
         family=family, op_settings=op_settings,
         rounds=whole_number(cfg, "timer.rounds", 1), shuffle_seed=whole_number(cfg, "timer.shuffle_seed", 0),
         first_round_index=int(cfg.get("pass_index", 0)) * whole_number(cfg, "timer.rounds", 1),
-        host_slices=host_slices_of(cfg),
     )  # fmt: skip
     for name in settings.impls:  # an unknown name fails here, before anything runs
         if name not in family.implementations:
@@ -381,19 +347,6 @@ def settings_of(cfg: DictConfig, device: torch.device) -> SweepSettings:
     for name in settings.timers:  # so do settings a timer cannot take
         timers.check_settings(name, settings.timer_settings.get(name, {}))
     return settings
-
-
-def host_slices_of(cfg: DictConfig) -> int:
-    """`timer.host_slices` (1 where the config has none): at least 1, and it must divide the host
-    timer's reps, so every slice takes the same number of pairs of bursts."""
-    slices = OmegaConf.select(cfg, "timer.host_slices", default=1)
-    if type(slices) is not int or slices < 1:
-        raise ValueError(f"timer.host_slices={slices!r}: give a whole number >= 1 (1: a round's host bursts at once)")
-    reps = OmegaConf.select(cfg, "timer.settings.host.reps", default=None)
-    if slices > 1 and (type(reps) is not int or reps % slices):
-        raise ValueError(f"timer.host_slices={slices} must divide timer.settings.host.reps ({reps}): every slice "
-                         f"takes reps / host_slices pairs of bursts")  # fmt: skip
-    return slices
 
 
 def check_sweep(cfg: DictConfig, device: torch.device) -> None:

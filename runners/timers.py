@@ -35,7 +35,7 @@ import math
 import statistics
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 
@@ -62,15 +62,6 @@ class Timing:
     host_us: float = math.nan
     starved: float = math.nan
     host_ratio: float = math.nan
-    pair_ratios: list[float] = field(default_factory=list)  # the host timer's, one per pair of bursts
-
-
-def merged_slices(slices: list[Timing]) -> Timing:
-    """One round's host timing taken in slices (`runners.sweep.round_schedule`): every slice's samples,
-    and the median ratio over every slice's pairs of bursts."""
-    ratios = [ratio for timing in slices for ratio in timing.pair_ratios]
-    return Timing([ms for timing in slices for ms in timing.samples_ms], host_ratio=median_or_nan(ratios),
-                  pair_ratios=ratios)  # fmt: skip
 
 
 def _l2_flush_buffer() -> torch.Tensor:
@@ -249,8 +240,7 @@ def time_host(
     if reference is None:
         return Timing(samples)
     reference.reset()
-    ratios = pair_ratios(samples, reference_samples)
-    return Timing(samples, host_ratio=median_or_nan(ratios), pair_ratios=ratios)
+    return Timing(samples, host_ratio=median_or_nan(pair_ratios(samples, reference_samples)))
 
 
 def _burst_ms(mode_call: ModeCall, calls: int) -> float:

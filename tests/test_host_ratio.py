@@ -7,7 +7,6 @@ from __future__ import annotations
 import csv
 import math
 import statistics
-from pathlib import Path
 
 import pytest
 import torch
@@ -20,7 +19,6 @@ from runners.rounds import median_or_nan
 from runners.rows import COLUMNS, ResultRow
 
 NAN = math.nan
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_bursts_alternate_abba_so_each_call_runs_first_in_half_the_pairs():
@@ -126,82 +124,3 @@ def test_a_results_file_written_before_the_ratio_columns_is_read_and_resumed(tmp
                            p50_ms=0.019, p20_ms=0.018, p80_ms=0.02, host_ratio=1.0))  # fmt: skip
     frame = read_results(path).set_index("impl")
     assert frame.loc["copy", "host_ratio"] == 1.0 and math.isnan(frame.loc["seeded", "host_ratio"])
-
-
-# --- a round's host timing in slices spread over the round (timer.host_slices) ----------------------------
-
-
-WORK = {"a": [("fwd", "event"), ("fwd", "host")], "b": [("fwd", "event"), ("fwd", "cuda_graph"), ("fwd", "host")]}
-
-
-def test_without_slices_a_round_runs_each_timing_once_in_the_implementations_order():
-    assert sweep.round_schedule(["b", "a"], WORK, 1) == [
-        ("b", "fwd", "event", 0), ("b", "fwd", "cuda_graph", 0), ("b", "fwd", "host", 0),
-        ("a", "fwd", "event", 0), ("a", "fwd", "host", 0),
-    ]  # fmt: skip
-
-
-def test_slices_run_each_host_timing_once_a_stretch_with_the_other_timings_shared_out_between():
-    schedule = sweep.round_schedule(["a", "b"], WORK, 3)
-    assert schedule == [
-        ("a", "fwd", "event", 0), ("a", "fwd", "host", 0), ("b", "fwd", "host", 0),
-        ("a", "fwd", "host", 1), ("b", "fwd", "event", 1), ("b", "fwd", "host", 1),
-        ("a", "fwd", "host", 2), ("b", "fwd", "cuda_graph", 2), ("b", "fwd", "host", 2),
-    ]  # fmt: skip
-    others = [task for task in schedule if task[2] != "host"]
-    assert sorted(task[:3] for task in others) == sorted((i, m, t) for i in WORK for m, t in WORK[i] if t != "host")
-
-
-def test_merged_slices_pool_every_pair_of_bursts_not_the_slices_medians():
-    slices = [timers.Timing([1.0, 2.0], host_ratio=1.0, pair_ratios=[1.0, 1.0]),
-              timers.Timing([3.0, 4.0], host_ratio=3.0, pair_ratios=[2.0, 3.0, NAN])]  # fmt: skip
-    merged = timers.merged_slices(slices)
-    assert merged.samples_ms == [1.0, 2.0, 3.0, 4.0]
-    assert merged.host_ratio == 1.5  # the median of 1, 1, 2, 3 (NaN skipped); the slices' medians' median is 2
-
-
-def test_the_host_timer_records_each_pairs_ratio():
-    log: list[str] = []
-    timing = timers.measure("host", lambda: spinning_call(log, "call", 1), dict(warmup=0, reps=4, calls_per_rep=2),
-                            make_reference=lambda: spinning_call(log, "ref", 1))  # fmt: skip
-    assert len(timing.pair_ratios) == 4 and timing.host_ratio == median_or_nan(timing.pair_ratios)
-
-
-@pytest.mark.parametrize(("slices", "reps", "message"), [
-    (0, 10, "give a whole number >= 1"), ("2", 10, "give a whole number >= 1"), (3, 10, "must divide"),
-])  # fmt: skip
-def test_host_slices_that_cannot_split_the_reps_evenly_are_refused(slices, reps, message):
-    from omegaconf import OmegaConf
-
-    cfg = OmegaConf.create({"timer": {"host_slices": slices, "settings": {"host": {"reps": reps}}}})
-    with pytest.raises(ValueError, match=f"timer.host_slices.*{message}"):
-        sweep.host_slices_of(cfg)
-
-
-def test_host_slices_default_to_one_and_split_the_defaults_reps():
-    from omegaconf import OmegaConf
-
-    assert sweep.host_slices_of(OmegaConf.create({"timer": {}})) == 1
-    default = OmegaConf.load(ROOT / "conf" / "timer" / "default.yaml")
-    assert default.host_slices == 1
-    assert sweep.host_slices_of(OmegaConf.create({"timer": {"host_slices": 5, "settings": default.settings}})) == 5
-
-
-def test_a_point_measured_in_slices_gives_each_host_row_every_pair_of_its_rounds(tmp_path):
-    from tqdm.auto import tqdm
-
-    from runners.plan import Point
-    from runners.results_io import ResultsFile
-
-    settings = sweep.SweepSettings(impls=["copy", "seeded"], modes=["fwd"], timers=["cpu", "host"],
-                                   device=torch.device("cpu"), rounds=2, host_slices=2,
-                                   timer_settings={"cpu": dict(warmup=0, reps=2),
-                                                   "host": dict(warmup=1, reps=4, calls_per_rep=2)})  # fmt: skip
-    with tqdm(disable=True) as progress:
-        rows = sweep.run_point(Point("fp32", (4, 1, 8), (1,), 0.5), settings, ResultsFile(tmp_path / "r.csv"), {},
-                               progress)  # fmt: skip
-    host = {row.impl: row for row in rows if row.timer == "host"}
-    assert set(host) == {"copy", "seeded"} and all(row.status == "ok" for row in rows)
-    assert all(row.n_samples == 2 * 4 and row.rounds == 2 for row in host.values())  # 2 rounds x 2 slices x 2 pairs
-    assert all(math.isfinite(row.host_ratio) for row in host.values())
-    assert all(math.isnan(row.host_ratio) for row in rows if row.timer == "cpu")
