@@ -18,7 +18,9 @@ For each (impl, mode, kind) it prints the variation of figures within a round an
 between rounds, and how often two halves of the rounds (every split into two equal groups, each
 half's figure the median of all its sub-round figures) agree within 5%: what a sweep of that many
 rounds, each of `--subrounds` short timings, would give. One CSV row per sub-round, with the time
-it ended (`t_s`, seconds from the first), to see over what time a key's figure stays put.
+it ended (`t_s`, seconds from the first); the report's last table gives, per key, how far its
+figures correlate at lags of under 0.5 s, 0.5-2 s, 2-8 s, 8-30 s and more: over what time a key's
+figure stays put, which sets how widely a sweep must spread its host timings.
 
     python3 scripts/host_round_effect_probe.py OUT.csv [--rounds 6] [--subrounds 6]
 """
@@ -29,6 +31,7 @@ import argparse
 import csv
 import ctypes
 import itertools
+import math
 import os
 import statistics
 import struct
@@ -105,6 +108,27 @@ def halves_agreement(by_round: list[list[float]], tolerance: float = 0.05) -> tu
     return sum(c <= tolerance for c in changes) / len(changes), max(changes)
 
 
+LAG_BINS_S = (0.0, 0.5, 2.0, 8.0, 30.0, math.inf)
+
+
+def correlation_by_lag(times: list[float], values: list[float], bins=LAG_BINS_S) -> list[float]:
+    """For each bin [bins[i], bins[i+1]) of the time between two figures, the correlation of the
+    figures' deviations from their mean over every pair that far apart: near 1 where the figure
+    stays put over that time, near 0 where it has forgotten. NaN for a bin without pairs or for
+    figures without variation."""
+    mean = statistics.fmean(values)
+    variance = statistics.fmean((v - mean) ** 2 for v in values)
+    sums, counts = [0.0] * (len(bins) - 1), [0] * (len(bins) - 1)
+    for (t_a, v_a), (t_b, v_b) in itertools.combinations(zip(times, values, strict=True), 2):
+        lag = abs(t_b - t_a)
+        index = next(i for i in range(len(bins) - 1) if bins[i] <= lag < bins[i + 1])
+        sums[index] += (v_a - mean) * (v_b - mean)
+        counts[index] += 1
+    if variance == 0:
+        return [math.nan] * len(counts)
+    return [total / count / variance if count else math.nan for total, count in zip(sums, counts, strict=True)]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out_csv")
@@ -172,6 +196,13 @@ def main() -> None:
                 median = statistics.median(v for values in by_round for v in values)
                 print(f"{impl:15s} {mode:8s} {kind:5s} {median:7.3f} {within:11.3f} {between:12.3f} "
                       f"{share:16.2f} {worst:6.3f}")  # fmt: skip
+    bins = [f"{a:g}-{b:g}s" for a, b in itertools.pairwise(LAG_BINS_S)]
+    print("\ncorrelation of a key's figures (both kinds) by the time between them:", "  ".join(bins))
+    for impl in impls:
+        for mode in modes:
+            mine = [r for r in rows if (r["impl"], r["mode"]) == (impl, mode)]
+            by_lag = correlation_by_lag([r["t_s"] for r in mine], [r["host_ratio"] for r in mine])
+            print(f"{impl:15s} {mode:8s}", "  ".join(f"{value:+.2f}" for value in by_lag))
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import importlib.util
+import math
 import sys
 from pathlib import Path
 
@@ -42,3 +43,13 @@ def test_the_probe_runs_on_cpu_and_writes_a_row_per_sub_round(tmp_path, monkeypa
     assert {row["kind"] for row in rows} == {"same", "fresh"} and all(float(row["host_ratio"]) > 0 for row in rows)
     times = [float(row["t_s"]) for row in rows]
     assert times == sorted(times)
+
+
+def test_figures_that_hold_for_a_while_correlate_at_short_lags_and_not_at_long_ones():
+    # Two levels, each held for 3 s, sampled every 0.25 s over 12 s: pairs under 0.5 s apart share
+    # their level, pairs 3 s apart (the next block) never do.
+    times = [0.25 * i for i in range(48)]
+    values = [1.0 if (t // 3) % 2 == 0 else 1.2 for t in times]
+    under_half_second, _, two_to_eight, *_ = probe.correlation_by_lag(times, values)
+    assert under_half_second > 0.6 and two_to_eight < 0
+    assert all(math.isnan(r) for r in probe.correlation_by_lag(times, [1.0] * 48))
