@@ -69,8 +69,9 @@ class SweepSettings:
     family: OpFamily = FAMILIES["dropout"]  # the op measured (op=<name>): runners/op_families.py
     op_settings: dict = field(default_factory=dict)  # the family's own settings (op.settings)
     rounds: int = 5
+    host_rounds: int = 5  # rounds of a point the host timer runs at (rounds_at)
     shuffle_seed: int = 0
-    first_round_index: int = 0  # pass i of a sweep in passes numbers its rounds from i * rounds
+    pass_index: int = 0  # pass i of a sweep in passes numbers a point's rounds from i x its rounds
 
     @property
     def workload(self) -> str:
@@ -118,11 +119,34 @@ def work_at(point: Point, settings: SweepSettings, writer: ResultsFile) -> dict[
     return work
 
 
+def rounds_at(point: Point, settings: SweepSettings) -> int:
+    """How many rounds a point is measured in: `timer.host_rounds` where the host timer runs (it is
+    never fewer than `timer.rounds`), else `timer.rounds`.
+
+    Why: a Python-heavy call's host time over copy's moves by 5-13% from one moment of the shared
+    host to the next, for a second or two at a time, and a round's figure sees one such moment;
+    within one process, rounds a second or two apart vary independently, and processes differ by no
+    more than their rounds predict (scripts/host_round_effect_probe.py,
+    scripts/host_process_effect_probe.py; docs/perf-notes.md). So the median of a sweep's host
+    figure narrows only with more rounds: two sweeps agree within 5% on such a key about nine times
+    in ten with some 60 rounds between them, against five or six in ten with 10. A host point is a
+    tiny tensor, so each of its rounds takes a second or two."""
+    if "host" in timers_at(point, settings.timers, settings.host_max_numel):
+        return max(settings.rounds, settings.host_rounds)
+    return settings.rounds
+
+
+def count_timings(points: list[Point], settings: SweepSettings) -> int:
+    """The sweep's timings: every row of every point, once per round of the point."""
+    return sum(rows_at(p, settings) * rounds_at(p, settings) for p in points)
+
+
+def rows_at(point: Point, settings: SweepSettings) -> int:
+    return len(settings.impls) * len(settings.modes) * len(timers_at(point, settings.timers, settings.host_max_numel))
+
+
 def count_rows(points: list[Point], settings: SweepSettings) -> int:
-    return sum(
-        len(settings.impls) * len(settings.modes) * len(timers_at(p, settings.timers, settings.host_max_numel))
-        for p in points
-    )
+    return sum(rows_at(p, settings) for p in points)
 
 
 @dataclass
@@ -202,11 +226,12 @@ def measured_fields(measurement: Measurement, timer: str) -> dict:
 def run_point(
     point: Point, settings: SweepSettings, writer: ResultsFile, provenance: dict, progress, point_index: int = 0
 ) -> list[ResultRow]:
-    """Measure what is left to measure at one point in `settings.rounds` rounds; returns the rows
+    """Measure what is left to measure at one point in `rounds_at(point)` rounds; returns the rows
     written. `point_index` (the point's place in the sweep) seeds the rounds' order."""
     work = work_at(point, settings, writer)
+    rounds = rounds_at(point, settings)
     planned = len(settings.modes) * len(timers_at(point, settings.timers, settings.host_max_numel))
-    progress.update(settings.rounds * sum(planned - len(work[impl]) for impl in settings.impls))  # in the file
+    progress.update(rounds * sum(planned - len(work[impl]) for impl in settings.impls))  # in the file
     if not any(work.values()):
         return []
     family = settings.family
@@ -229,7 +254,7 @@ def run_point(
         for impl in settings.impls:
             for mode, timer in work[impl]:
                 rows[impl, mode, timer] = row(impl, mode, timer, status=status, error=text[:ERROR_TEXT_LIMIT])
-        progress.update(settings.rounds * sum(len(pairs) for pairs in work.values()))
+        progress.update(rounds * sum(len(pairs) for pairs in work.values()))
         return write_point_rows(rows, settings, writer, provenance)
     prepared: dict[str, Prepared] = {}
     # Compiled implementations compile afresh at every point (never the silent eager fallback past
@@ -246,13 +271,13 @@ def run_point(
         status, check, error = outcome
         for mode, timer in work[impl]:
             rows[impl, mode, timer] = row(impl, mode, timer, status=status, check=check, error=error)
-            progress.update(settings.rounds)
+            progress.update(rounds)
 
     measurements = {(impl, mode, timer): Measurement() for impl in prepared for mode, timer in work[impl]}
     reference = host_reference(case, settings)
     peak_by_mode: dict[tuple[str, str], float] = {}
-    for round_index in range(settings.rounds):
-        order_index = settings.first_round_index + round_index
+    for round_index in range(rounds):
+        order_index = settings.pass_index * rounds + round_index
         for impl in round_order(list(prepared), settings.shuffle_seed, point_index, order_index):
             for mode, timer in work[impl]:
                 measurement = measurements[impl, mode, timer]
@@ -337,8 +362,8 @@ def settings_of(cfg: DictConfig, device: torch.device) -> SweepSettings:
         impl_options=options(cfg.impl.get("options")), timer_settings=options(cfg.timer.get("settings")),
         host_max_numel=whole_number(cfg, "timer.host_max_numel", 0), overwrite=flag(cfg, "overwrite"),
         family=family, op_settings=op_settings,
-        rounds=whole_number(cfg, "timer.rounds", 1), shuffle_seed=whole_number(cfg, "timer.shuffle_seed", 0),
-        first_round_index=int(cfg.get("pass_index", 0)) * whole_number(cfg, "timer.rounds", 1),
+        rounds=whole_number(cfg, "timer.rounds", 1), host_rounds=host_rounds_of(cfg),
+        shuffle_seed=whole_number(cfg, "timer.shuffle_seed", 0), pass_index=int(cfg.get("pass_index", 0)),
     )  # fmt: skip
     for name in settings.impls:  # an unknown name fails here, before anything runs
         if name not in family.implementations:
@@ -347,6 +372,13 @@ def settings_of(cfg: DictConfig, device: torch.device) -> SweepSettings:
     for name in settings.timers:  # so do settings a timer cannot take
         timers.check_settings(name, settings.timer_settings.get(name, {}))
     return settings
+
+
+def host_rounds_of(cfg: DictConfig) -> int:
+    """`timer.host_rounds`; a config without it (or null) measures host points in `timer.rounds`."""
+    if OmegaConf.select(cfg, "timer.host_rounds") is None:
+        return whole_number(cfg, "timer.rounds", 1)
+    return whole_number(cfg, "timer.host_rounds", 1)
 
 
 def check_sweep(cfg: DictConfig, device: torch.device) -> None:
@@ -367,16 +399,18 @@ def run_sweep(cfg: DictConfig, context: RunContext) -> list[ResultRow]:
     all_points = sweep_points(cfg, context.dtypes)
     points = part_of(all_points, int(cfg.part_index), int(cfg.part_count))
     total = count_rows(points, settings)
+    host_points = sum(rounds_at(p, settings) != settings.rounds for p in points)
+    extra = f", {settings.host_rounds} at the {host_points} host point(s)" if host_points else ""
     print(
         f"{len(points)} points x {settings.impls} x {settings.modes} x {settings.timers}: "
-        f"{total} rows of {settings.rounds} rounds (p={as_list(cfg.p)}) -> {', '.join(map(str, context.paths))}",
+        f"{total} rows of {settings.rounds} rounds{extra} (p={as_list(cfg.p)}) -> {', '.join(map(str, context.paths))}",
         flush=True,
     )
     gpu_state.warm_up(context.device, float(cfg.timer.gpu_warmup_s))
     rows = []
     interactive = sys.stderr.isatty()
     progress = tqdm(
-        total=total * settings.rounds, unit="timing", dynamic_ncols=True, mininterval=0.5 if interactive else 15
+        total=count_timings(points, settings), unit="timing", dynamic_ncols=True, mininterval=0.5 if interactive else 15
     )
     try:
         for point in points:

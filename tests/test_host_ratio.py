@@ -7,18 +7,23 @@ from __future__ import annotations
 import csv
 import math
 import statistics
+from pathlib import Path
 
 import pytest
 import torch
+from hydra import compose, initialize_config_dir
 
 from runners import sweep, timers
 from runners.host_ratio import RatioSummary, burst_order, pair_ratios
 from runners.implementations import copy_forward
 from runners.modes import ModeCall, make_inputs
+from runners.plan import Point
+from runners.results_io import ResultsFile
 from runners.rounds import median_or_nan
 from runners.rows import COLUMNS, ResultRow
 
 NAN = math.nan
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_bursts_alternate_abba_so_each_call_runs_first_in_half_the_pairs():
@@ -124,3 +129,61 @@ def test_a_results_file_written_before_the_ratio_columns_is_read_and_resumed(tmp
                            p50_ms=0.019, p20_ms=0.018, p80_ms=0.02, host_ratio=1.0))  # fmt: skip
     frame = read_results(path).set_index("impl")
     assert frame.loc["copy", "host_ratio"] == 1.0 and math.isnan(frame.loc["seeded", "host_ratio"])
+
+
+def point_settings(**overrides) -> sweep.SweepSettings:
+    base = dict(impls=["copy", "seeded"], modes=["fwd"], timers=["event", "host"], device=torch.device("cpu"),
+                host_max_numel=64, rounds=3, host_rounds=7)  # fmt: skip
+    return sweep.SweepSettings(**{**base, **overrides})
+
+
+def test_a_point_the_host_timer_runs_at_takes_host_rounds_and_other_points_rounds():
+    tiny, large = Point("fp32", (4, 1, 16), (1,), 0.5), Point("fp32", (4, 2, 16), (1,), 0.5)
+    settings = point_settings()
+    assert (sweep.rounds_at(tiny, settings), sweep.rounds_at(large, settings)) == (7, 3)
+    assert sweep.rounds_at(tiny, point_settings(host_rounds=2)) == 3  # never fewer than timer.rounds
+    assert sweep.rounds_at(tiny, point_settings(timers=["event"])) == 3  # no host timer: no host point
+    # the progress bar's total: 2 impls x 1 mode x (event, host) x 7 rounds + 2 x 1 x event x 3 rounds
+    assert sweep.count_timings([tiny, large], settings) == 2 * 2 * 7 + 2 * 1 * 3
+
+
+class Progress:
+    """What run_point asks of its progress bar, counting."""
+
+    n = 0
+
+    def update(self, count: int) -> None:
+        self.n += count
+
+    def set_description(self, text: str, refresh: bool = True) -> None:
+        pass
+
+
+def test_a_sweep_measures_its_host_point_in_host_rounds(tmp_path):
+    settings = point_settings(timers=["host"], timer_settings={"host": dict(warmup=1, reps=2, calls_per_rep=2)},
+                              rounds=2, host_rounds=5)  # fmt: skip
+    writer = ResultsFile(tmp_path / "host.csv")
+    progress = Progress()
+    rows = sweep.run_point(Point("fp32", (4, 1, 16), (1,), 0.5), settings, writer, {}, progress)
+    assert progress.n == 2 * 5  # 2 impls x host x 5 rounds
+    assert {(row.impl, row.timer, row.rounds, row.status) for row in rows} == {("copy", "host", 5, "ok"),
+                                                                          ("seeded", "host", 5, "ok")}  # fmt: skip
+    assert all(row.host_ratio_lo <= row.host_ratio <= row.host_ratio_hi for row in rows)
+
+
+def compose_bench(*overrides: str):
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        return compose(config_name="bench", overrides=list(overrides))
+
+
+@pytest.mark.parametrize("value", ["0", "two", "true"])
+def test_host_rounds_must_be_a_whole_number_of_at_least_one(value):
+    with pytest.raises(ValueError, match="timer.host_rounds"):
+        sweep.settings_of(compose_bench(f"timer.host_rounds={value}"), torch.device("cpu"))
+
+
+def test_the_default_sweep_takes_more_rounds_at_host_points_and_a_config_without_the_setting_its_rounds():
+    default = sweep.settings_of(compose_bench(), torch.device("cpu"))
+    assert default.host_rounds > default.rounds
+    without = sweep.settings_of(compose_bench("timer.rounds=4", "~timer.host_rounds"), torch.device("cpu"))
+    assert without.host_rounds == 4

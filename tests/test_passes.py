@@ -126,7 +126,7 @@ def test_each_pass_writes_under_its_own_folder_and_numbers_its_rounds_after_the_
     second = pass_config(cfg, 1)
     assert second.passes == 1 and second.pass_index == 1
     assert Path(second.results_dir) == pass_folder(cfg, 1) == tmp_path / PASSES_FOLDER / sweep_id(cfg) / "pass-1"
-    assert settings_of(second, torch.device("cpu")).first_round_index == int(cfg.timer.rounds)
+    assert settings_of(second, torch.device("cpu")).pass_index == 1
     output = compose_bench(tmp_path, "passes=2", f"output={tmp_path}/ci/candidate.csv")
     expected = tmp_path / "ci" / PASSES_FOLDER / sweep_id(output) / "pass-0" / "candidate.csv"
     assert Path(pass_config(output, 0).output) == expected
