@@ -31,6 +31,8 @@ BUDGET_S=${BUDGET_S:-360}
 SEED=${SEED:-1}
 SWEEP=${SWEEP:-experiment=ci}
 JUDGE=${JUDGE:-}
+judge_arg=()  # runners.ab refuses an empty judge= (Hydra reads it as null): pass it only when given
+[ -n "$JUDGE" ] && judge_arg=("judge=$JUDGE")
 export PYTHONUNBUFFERED=1
 source scripts/device_env.sh
 log=$OUT/gate-check.log
@@ -57,7 +59,7 @@ for job in "$@"; do
   start=$SECONDS
   echo "=== job $index: $job (ref $side_a, candidate $side_b, $PAIRS pairs, seed $((SEED + index)))" | tee -a "$log"
   python3 -m runners.ab ref_dir="$side_a" candidate="$side_b" pairs="$PAIRS" max_pairs="$MAX_PAIRS" \
-    budget_s="$BUDGET_S" seed=$((SEED + index)) out="$out" sweep="$SWEEP" judge="$JUDGE" 2>&1 | tee -a "$log"
+    budget_s="$BUDGET_S" seed=$((SEED + index)) out="$out" sweep="$SWEEP" ${judge_arg[@]+"${judge_arg[@]}"} 2>&1 | tee -a "$log"
   python3 -m reports.ab dir="$out" $JUDGE >>"$log" 2>&1
   status=$?
   headline=$(grep -m1 -E '^\*\*' "$out/ab.md")
