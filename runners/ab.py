@@ -46,7 +46,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from runners.ab_stopping import blind_keys, pairs_to_add
+from runners.ab_stopping import blind_keys, expected_pair_s, pairs_to_add
 from runners.settings_args import help_text, parse_settings, wants_help
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -231,12 +231,18 @@ def run(cfg: ABConfig) -> int:
         done += add
         elapsed = time.perf_counter() - began
         blind = blind_keys(out, shlex.split(cfg.judge))
-        add = pairs_to_add(done, cfg.max_pairs, len(blind), elapsed, elapsed / done, cfg.budget_s)
+        durations = pair_durations(manifest["runs"], done)
+        add = pairs_to_add(done, cfg.max_pairs, len(blind), elapsed, expected_pair_s(durations), cfg.budget_s)
         if blind:
             print(f"  after {done} pairs ({elapsed:.0f} s), too noisy to judge: {'; '.join(blind)}"
                   + (f"; {add} more pairs" if add else "; stopping (max_pairs or budget_s reached)"), flush=True)
     print(f"judge it: python -m reports.ab dir={out}")
     return 0
+
+
+def pair_durations(runs: list[dict], pairs: int) -> list[float]:
+    """Seconds each of the first `pairs` pairs took (its processes' run times together)."""
+    return [sum(run["seconds"] for run in runs if run["pair"] == pair) for pair in range(pairs)]
 
 
 def run_one(out: Path, manifest: dict, pair: int | str, side: Side, cfg: ABConfig) -> None:

@@ -288,6 +288,27 @@ def test_pairs_are_added_two_at_a_time_while_a_gated_key_is_blind_within_max_and
     assert pairs_to_add(8, 10, blind=3, elapsed_s=400, pair_s=50, budget_s=420) == 0  # two more would overrun
 
 
+def test_the_next_pairs_are_predicted_from_the_pairs_after_the_first_which_compiles():
+    from runners.ab_stopping import expected_pair_s
+
+    # The H200 job at git 850c7e5: 111 s for the first pair (compiling), then 46, 53 and 49 s.
+    assert expected_pair_s([111.5, 45.6, 53.4, 48.6]) == pytest.approx(49.2)
+    assert expected_pair_s([111.5]) == 111.5  # nothing else to go on yet
+    with pytest.raises(ValueError, match="no pair"):
+        expected_pair_s([])
+    # With the mean of all four (65 s a pair) two more pairs after 259 s overran 360 s; now they fit.
+    from runners.ab_stopping import pairs_to_add
+
+    assert pairs_to_add(4, 8, blind=6, elapsed_s=259, pair_s=65.0, budget_s=360) == 0
+    assert pairs_to_add(4, 8, blind=6, elapsed_s=259, pair_s=49.2, budget_s=360) == 2
+
+
+def test_a_pairs_duration_is_its_processes_together():
+    runs = [dict(pair=0, seconds=58.2), dict(pair=0, seconds=53.3), dict(pair=1, seconds=23.5),
+            dict(pair=1, seconds=22.1), dict(pair="warmup", seconds=9.0)]  # fmt: skip
+    assert runner.pair_durations(runs, 2) == [pytest.approx(111.5), pytest.approx(45.6)]
+
+
 @pytest.mark.parametrize("noisy, expected_pairs", [(False, 4), (True, 8)])
 def test_the_job_adds_pairs_until_no_gated_key_is_blind_or_the_max(tmp_path, monkeypatch, noisy, expected_pairs):
     """The stopping rule end to end, with each process a CSV written at once: a candidate whose

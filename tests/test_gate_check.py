@@ -22,6 +22,33 @@ def test_without_jobs_it_prints_its_usage_naming_every_job_kind(tmp_path):
     assert done.returncode == 2
     for kind in ("aa (", "plant:K", "host:US", "nofast", "ab:DIR", "MAX_PAIRS", "BUDGET_S"):
         assert kind in done.stdout, kind
+    assert "set -uo" not in done.stdout  # the usage is the header, no code
+
+
+def runners_ab_arguments(tmp_path, judge: str | None) -> list[str]:
+    """The arguments gate_check.sh hands `python3 -m runners.ab` in one aa job, seen by a stand-in
+    python3 first on PATH that records them (and has Hydra, so nothing is installed)."""
+    fake_bin, ref, out = tmp_path / "bin", tmp_path / "ref", tmp_path / "out"
+    for folder in (fake_bin, ref, out):
+        folder.mkdir(parents=True)
+    record = tmp_path / "runners-ab-args"
+    python = fake_bin / "python3"
+    python.write_text('#!/bin/sh\n'
+                      f'if [ "$1 $2" = "-m runners.ab" ]; then shift 2; printf "%s\\n" "$@" > {record}; fi\n')
+    python.chmod(0o755)
+    env = {**os.environ, "OUT": str(out), "PATH": f"{fake_bin}:/usr/bin:/bin"}
+    env.pop("JUDGE", None)
+    if judge is not None:
+        env["JUDGE"] = judge
+    subprocess.run(["bash", str(SCRIPT), str(ref), "aa"], cwd=ROOT, env=env, capture_output=True, text=True)
+    return record.read_text().splitlines()
+
+
+def test_runners_ab_gets_judge_only_when_one_is_given(tmp_path):
+    # An empty judge= reads as null in runners.ab's config, which refuses it: every job failed at once.
+    assert not any(arg.startswith("judge") for arg in runners_ab_arguments(tmp_path / "a", None))
+    given = runners_ab_arguments(tmp_path / "b", "threshold=0.1 host_threshold=0.1")
+    assert "judge=threshold=0.1 host_threshold=0.1" in given  # one argument, spaces and all
 
 
 def test_every_script_its_jobs_run_exists():
