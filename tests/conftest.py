@@ -5,8 +5,11 @@ Without CUDA, the tests marked `gpu` are deselected, and one line at the end say
 (scripts/gpu_tests.sh runs them on the GPU machine).
 """
 
+import importlib.util
 import os
 import sys
+from pathlib import Path
+from types import ModuleType
 
 import pytest
 import torch
@@ -21,6 +24,18 @@ if not HAS_CUDA:
 # Where the Triton kernel runs in tests: the GPU when there is one, else the interpreter on CPU.
 KERNEL_DEVICE = "cuda" if HAS_CUDA else "cpu"
 GPU_DESELECTED = pytest.StashKey[int]()  # how many tests marked gpu were deselected
+
+
+SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
+
+
+def load_script(name: str) -> ModuleType:
+    """scripts/<name>.py loaded as a module, for its tests (scripts/ is no package: each script runs
+    as a file on the GPU machine)."""
+    spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 # TRITON_INTERPRET as this session began: "1" without CUDA, else as the caller set it (unset).

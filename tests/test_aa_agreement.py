@@ -1,18 +1,16 @@
 """scripts/aa_agreement.py: how far repeated sweeps agree, on the compare fixtures (tests/fixtures/compare)."""
 
-import importlib.util
 import shutil
 import statistics
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures" / "compare"
-spec = importlib.util.spec_from_file_location("aa_agreement", ROOT / "scripts" / "aa_agreement.py")
-aa = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(aa)
+aa = load_script("aa_agreement")
 
 
 def copy_of_baseline(tmp_path: Path, name: str, factors: dict[tuple[str, str, str], float] | None = None) -> Path:

@@ -4,17 +4,12 @@ whole probe runs (tiny sizes, aot_eager, CPU), so a GPU session does not find it
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
+from conftest import load_script
 
-ROOT = Path(__file__).resolve().parents[1]
-SCRIPT = ROOT / "scripts" / "compiled_step_ab_probe.py"
-spec = importlib.util.spec_from_file_location("compiled_step_ab_probe", SCRIPT)
-probe = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(probe)
+probe = load_script("compiled_step_ab_probe")
 
 
 def test_a_setting_is_a_key_and_a_python_literal_or_text():

@@ -1,16 +1,14 @@
 """scripts/copy_line_steps.py: does the copy line of a throughput figure drop from one size to the
 next larger? On the report fixture (tests/fixtures/report), whose copy line rises in both timers."""
 
-import importlib.util
 from pathlib import Path
 
 import pandas as pd
+from conftest import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = ROOT / "tests" / "fixtures" / "report" / "fixture-h200" / "fp32.csv"
-spec = importlib.util.spec_from_file_location("copy_line_steps", ROOT / "scripts" / "copy_line_steps.py")
-steps = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(steps)
+steps = load_script("copy_line_steps")
 
 
 def fixture_with_copy_scaled(folder: Path, timer: str | None = None, factor: float = 1.0) -> Path:

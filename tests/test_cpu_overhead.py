@@ -2,13 +2,12 @@
 and the committed results (results/cpu/) hold what the README says of them."""
 
 import csv
-import importlib.util
 from pathlib import Path
 
+from conftest import load_script
+
 ROOT = Path(__file__).resolve().parents[1]
-spec = importlib.util.spec_from_file_location("cpu_overhead", ROOT / "scripts" / "cpu_overhead.py")
-cpu_overhead = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(cpu_overhead)
+cpu_overhead = load_script("cpu_overhead")
 COMMITTED = ROOT / "results" / "cpu" / "overhead.csv"
 
 

@@ -2,20 +2,15 @@
 its gradients are the product backward's (to rounding: the row sums run in another order), dx is the
 standalone op of dresidual bit for bit, and what it does not take it refuses."""
 
-import importlib.util
-from pathlib import Path
 
 import pytest
 import torch
-from conftest import KERNEL_DEVICE
+from conftest import KERNEL_DEVICE, load_script
 
 from kernels import seeded_variational_dropout
 from kernels.fused_launch import NORMS, backward_triton, forward_triton
 
-ROOT = Path(__file__).resolve().parents[1]
-spec = importlib.util.spec_from_file_location("fused_bwd_chunked", ROOT / "scripts" / "fused_bwd_chunked.py")
-chunked = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(chunked)
+chunked = load_script("fused_bwd_chunked")
 
 TOL = {torch.bfloat16: 3e-2, torch.float32: 1e-5}  # the product's gradients against the prototype's
 

@@ -1,16 +1,11 @@
 """scripts/fused_bwd_probe.py's parts that run without a GPU (the timing itself needs one): its
 candidates, how many programs an SM holds by registers, and the register cap it puts on the launch."""
 
-import importlib.util
-from pathlib import Path
 
 import torch
-from conftest import KERNEL_DEVICE
+from conftest import KERNEL_DEVICE, load_script
 
-ROOT = Path(__file__).resolve().parents[1]
-spec = importlib.util.spec_from_file_location("fused_bwd_probe", ROOT / "scripts" / "fused_bwd_probe.py")
-probe = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(probe)
+probe = load_script("fused_bwd_probe")
 
 
 def test_programs_per_sm_by_registers_round_each_warp_up_to_256_registers():

@@ -4,19 +4,14 @@ and the whole probe on CPU (tiny settings), so a GPU session does not find it br
 from __future__ import annotations
 
 import csv
-import importlib.util
 import shutil
 import statistics
 import sys
-from pathlib import Path
 
 import pytest
+from conftest import load_script
 
-ROOT = Path(__file__).resolve().parents[1]
-SCRIPT = ROOT / "scripts" / "host_process_effect_probe.py"
-spec = importlib.util.spec_from_file_location("host_process_effect_probe", SCRIPT)
-probe = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(probe)
+probe = load_script("host_process_effect_probe")
 
 
 def test_each_condition_fixes_what_it_names_and_no_more(monkeypatch):

@@ -4,18 +4,13 @@ report gives, and the whole probe on CPU (tiny settings), so a GPU session does 
 from __future__ import annotations
 
 import csv
-import importlib.util
 import math
 import sys
-from pathlib import Path
 
 import pytest
+from conftest import load_script
 
-ROOT = Path(__file__).resolve().parents[1]
-SCRIPT = ROOT / "scripts" / "host_round_effect_probe.py"
-spec = importlib.util.spec_from_file_location("host_round_effect_probe", SCRIPT)
-probe = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(probe)
+probe = load_script("host_round_effect_probe")
 
 
 def test_halves_agree_when_every_split_of_the_rounds_has_medians_within_the_tolerance():

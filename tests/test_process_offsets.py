@@ -1,17 +1,15 @@
 """scripts/process_offsets.py: how rows move between processes, on copies of the report fixture
 (tests/fixtures/report) with a planted offset per process."""
 
-import importlib.util
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = ROOT / "tests" / "fixtures" / "report" / "fixture-h200" / "fp32.csv"
-spec = importlib.util.spec_from_file_location("process_offsets", ROOT / "scripts" / "process_offsets.py")
-po = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(po)
+po = load_script("process_offsets")
 
 
 def processes(folder: Path, time_factors: list[float], host_factors: list[float]) -> list[Path]:
