@@ -164,6 +164,7 @@ def time_cuda_graph(
     flush_l2: bool = True,
     min_time_ms: float = 0.0,
     max_reps: int | None = None,
+    warmup_ms: float = 0.0,
 ) -> Timing:
     # Warm-up and capture on a side stream (as CUDA graphs require); bwd's forward runs there too,
     # so its backward, which runs on the forward's stream, is captured.
@@ -185,6 +186,7 @@ def time_cuda_graph(
     flush = _l2_flush_buffer() if flush_l2 else None
     graph.replay()  # first replay uploads the graph
     torch.cuda.synchronize()
+    replay_for(graph, warmup_ms)
     samples = []
     began = time.perf_counter()
     while batch := batch_size(len(samples), began, reps, min_time_ms, max_reps):
@@ -205,6 +207,15 @@ def time_cuda_graph(
     mode_call.reset()
     del graph
     return Timing(samples)
+
+
+def replay_for(graph: torch.cuda.CUDAGraph, ms: float) -> None:
+    """Replay `graph` one replay at a time (each waited for, so the GPU never runs far ahead of
+    the clock) until `ms` milliseconds of wall time have passed; at least once when `ms` > 0."""
+    began = time.perf_counter()
+    while (time.perf_counter() - began) * 1e3 < ms:
+        graph.replay()
+        torch.cuda.synchronize()
 
 
 def _graph_events() -> tuple[torch.cuda.Event, torch.cuda.Event] | None:
@@ -340,8 +351,9 @@ def check_settings(timer: str, settings: dict) -> None:
         raise ValueError(f"{where}: reps must be >= 1 and warmup >= 0, got {reps} and {warmup}")
     if max_reps is not None and int(max_reps) < int(reps):
         raise ValueError(f"{where}: max_reps ({max_reps}) is below reps ({reps})")
-    if float(settings.get("min_time_ms", 0.0)) < 0:
-        raise ValueError(f"{where}: min_time_ms must be >= 0, got {settings['min_time_ms']}")
+    for name in ("min_time_ms", "warmup_ms"):
+        if float(settings.get(name, 0.0)) < 0:
+            raise ValueError(f"{where}: {name} must be >= 0, got {settings[name]}")
 
 
 def measure(timer: str, make_call: MakeCall, settings: dict, make_reference: MakeCall | None = None) -> Timing:

@@ -19,7 +19,8 @@ Variants, each timed `--rounds` times in turn on one tensor, `--samples` replays
 timed by events inside the graph (as the timer does), with an L2 flush before each:
 - `fresh`: as the timer does now: build, warm up 3 calls, capture, one replay, then sample;
 - `idle`: the graph from the first `fresh` round, after `--idle-ms` of host sleep;
-- `busy`: the graph from the first `fresh` round, after `--busy-ms` of back-to-back replays.
+- `busy`: the graph from the first `fresh` round, after `--busy-ms` of replays (timers.replay_for);
+- `fresh_busy`: as `fresh`, then `--busy-ms` of replays before sampling (the timer's `warmup_ms`).
 It prints, per variant, the median over rounds of each sample index (the slow start, replay by
 replay), and writes every sample to the CSV with its index and its time since the variant began.
 
@@ -47,7 +48,7 @@ from runners.modes import mode_call_factory  # noqa: E402
 from runners.op_families import family_of  # noqa: E402
 from runners.plan import Point  # noqa: E402
 
-VARIANTS = ("fresh", "idle", "busy")
+VARIANTS = ("fresh", "idle", "busy", "fresh_busy")
 
 
 class Captured:
@@ -83,12 +84,6 @@ class Captured:
             out.append((self.start.elapsed_time(self.end), time.perf_counter() - began))
         return out
 
-    def run_for(self, ms: float) -> None:
-        began = time.perf_counter()
-        while (time.perf_counter() - began) * 1e3 < ms:
-            self.graph.replay()
-        torch.cuda.synchronize()
-
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -114,18 +109,20 @@ def main() -> None:
         kept = Captured(make_call)
         for round_index in range(args.rounds):
             for variant in VARIANTS:
-                if variant == "fresh":
+                if variant in ("fresh", "fresh_busy"):
                     captured = Captured(make_call)
+                    if variant == "fresh_busy":
+                        timers.replay_for(captured.graph, args.busy_ms)
                 elif variant == "idle":
                     captured = kept
                     time.sleep(args.idle_ms / 1e3)
                 else:
                     captured = kept
-                    captured.run_for(args.busy_ms)
+                    timers.replay_for(captured.graph, args.busy_ms)
                 for index, (ms, t_s) in enumerate(captured.samples(args.samples, flush)):
                     rows.append(dict(impl=impl, variant=variant, round=round_index, index=index, ms=ms,
                                      t_ms=round(1e3 * t_s, 3)))  # fmt: skip
-                if variant == "fresh":
+                if captured is not kept:
                     captured.mode_call.reset()
                     del captured
         kept.mode_call.reset()

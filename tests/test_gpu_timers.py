@@ -99,6 +99,29 @@ def test_cuda_graph_timer_agrees_with_plain_replays(impl, shape):
     assert abs(harness / plain - 1) < 0.05, (harness, plain)
 
 
+def test_replay_for_keeps_replaying_for_the_time_given():
+    make_call, _ = factory("copy", (64, 256, 768))
+    graph, replays = torch.cuda.CUDAGraph(), []
+    mode_call = make_call()
+    stream = torch.cuda.Stream()
+    stream.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(stream):
+        mode_call.call()
+    torch.cuda.current_stream().wait_stream(stream)
+    with torch.cuda.graph(graph, stream=stream):
+        mode_call.call()
+    replay = graph.replay
+    graph.replay = lambda: (replays.append(1), replay())  # counts the replays
+    began = time.perf_counter()
+    timers.replay_for(graph, 20.0)
+    elapsed_ms = (time.perf_counter() - began) * 1e3
+    assert 20.0 <= elapsed_ms < 40.0 and len(replays) > 10, (elapsed_ms, len(replays))
+    before = len(replays)
+    timers.replay_for(graph, 0.0)
+    assert len(replays) == before  # no warm-up asked: no replay
+    mode_call.reset()
+
+
 MEDIUM = (64, 1024, 768)  # 201 MB of fp32
 
 

@@ -345,6 +345,13 @@ def test_a_bad_config_stops_the_run_before_anything_is_measured(tmp_path, overri
     assert not (tmp_path / "cpu-smoke" / "fp32.csv").exists()
 
 
+def test_the_cuda_graph_timer_refuses_a_negative_warm_up_time():
+    settings = dict(warmup=3, reps=6, warmup_ms=-1.0)
+    with pytest.raises(ValueError, match=re.escape("timer.settings.cuda_graph: warmup_ms must be >= 0, got -1.0")):
+        timers.check_settings("cuda_graph", settings)
+    timers.check_settings("cuda_graph", {**settings, "warmup_ms": 0.0})
+
+
 def test_resuming_into_a_corrupted_file_stops_naming_it_and_leaves_it_as_it_is(tmp_path):
     cfg = tiny_cfg(tmp_path, "impl.names=[seeded]", "mode=fwd")
     path = output_path(cfg, "cpu-smoke", "fp32")
