@@ -29,7 +29,8 @@ whose harness predates it) is listed, not judged.
 
 Only keys of `gate_impls` (default: seeded, seeded:compile) and `gate_timers` (default: event,
 cuda_graph and host), host keys only of `host_gate_impls` (default: seeded; reports/compare.py says
-why), count for the gate: it FAILS (exit 1) when one of them regressed or is broken,
+why), event keys only at points where the host timer did not run (reports/comparison.py says why),
+count for the gate: it FAILS (exit 1) when one of them regressed or is broken,
 naming each; a key that is not ok in the ref processes is listed, not judged. Exit 2 when the job
 cannot be judged: no ab.json, fewer than 2 complete pairs, or no gated key judged at all. The
 verdict is printed, written to `<dir>/ab.md` (or `markdown=`) and appended to $GITHUB_STEP_SUMMARY
@@ -48,7 +49,7 @@ from pathlib import Path
 import pandas as pd
 from scipy.stats import t as student_t
 
-from reports.comparison import gated_key
+from reports.comparison import gated_key, host_points, point_of
 from reports.markdown import escape, publish, table
 from runners.results_io import key_of, samples_path_for
 from runners.rows import KEY_COLUMNS, key_text
@@ -262,9 +263,11 @@ def judge(job: ABJob, cfg: ABJudgeConfig) -> Verdict:
         raise Unjudgeable(f"{len(job.pairs)} complete pair(s); a paired verdict needs 2 ({'; '.join(job.incomplete)})")
     impl_at, timer_at = KEY_COLUMNS.index("impl"), KEY_COLUMNS.index("timer")
     keys = list(dict.fromkeys(key for ref, _ in job.pairs for key in ref))
+    at_host = host_points(keys)
     judged, not_ok, without_figure = [], [], []
     for key in keys:
-        gated = gated_key(key[impl_at], key[timer_at], cfg.gate_impls, cfg.gate_timers, cfg.host_gate_impls)
+        gated = gated_key(key[impl_at], key[timer_at], cfg.gate_impls, cfg.gate_timers, cfg.host_gate_impls,
+                          point_of(key) in at_host)  # fmt: skip
         verdict = judge_key(key, job, cfg, gated)
         if verdict is None:
             not_ok.append(key)
@@ -276,7 +279,9 @@ def judge(job: ABJob, cfg: ABJudgeConfig) -> Verdict:
 
 
 def gated_timers(impl: str, cfg: ABJudgeConfig) -> list[str]:
-    return [t for t in cfg.gate_timers if gated_key(impl, t, cfg.gate_impls, cfg.gate_timers, cfg.host_gate_impls)]
+    """The timers of `impl` that the gate judges somewhere (event: only away from host points)."""
+    return [t for t in cfg.gate_timers
+            if gated_key(impl, t, cfg.gate_impls, cfg.gate_timers, cfg.host_gate_impls, at_host_point=False)]  # fmt: skip
 
 
 def verdict_row(v: KeyVerdict) -> list[str]:
@@ -313,7 +318,7 @@ def render(verdict: Verdict, cfg: ABJudgeConfig) -> str:
         f"t-interval; regressed when the interval is above 1 and the estimate above {1 + cfg.threshold:.2f} (or "
         f"the interval above it); noisy when the interval's half-width exceeds {cfg.threshold:.0%}; host keys: r = "
         f"candidate host_ratio / ref host_ratio (each the call's host time over copy's in the same process), "
-        f"threshold {cfg.host_threshold:.0%}",
+        f"threshold {cfg.host_threshold:.0%}; event keys not gated where the host timer ran",
     ]  # fmt: skip
     lines += [f"- {escape(note)}" for note in job.incomplete]
     counts = {name: sum(v.verdict == name for v in verdict.judged) for name in VERDICTS}

@@ -32,7 +32,8 @@ follows the host CPU's speed (1.6-1.7x between processes on the H200's machines)
 judged.
 
 The gate: keys of `gate_impls` (default: seeded, seeded:compile) and `gate_timers` (default: event,
-cuda_graph: GPU time; host: host cost), host keys only of `host_gate_impls` (default: seeded). The
+cuda_graph: GPU time; host: host cost), host keys only of `host_gate_impls` (default: seeded),
+event keys only at points where the host timer did not run (reports/comparison.py says why). The
 compiled op's host cost is mostly torch's compiled-call runtime (guards, the AOTAutograd wrapper):
 between two processes of the same code on the H200 its host ratio moved 22% (fwd) and 10%
 (fwd_bwd), against 3% and 1% for the eager op, so gated it would be a blind or flaky key; its host

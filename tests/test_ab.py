@@ -257,6 +257,25 @@ def test_the_compiled_ops_host_keys_are_reported_not_gated_unless_asked(tmp_path
     assert status == judge.EXIT_FAIL and "seeded:compile fwd host" in text.splitlines()[2], text
 
 
+def test_event_keys_are_gated_only_where_the_host_timer_did_not_run(tmp_path):
+    """The seeded op's event key at 64x1x768, where host keys exist, 20% slower in every candidate:
+    reported, not gated (the host and cuda_graph keys gate that point); at 64x256x768 it fails."""
+    def slower_event_at(folder: Path, shape: str) -> Path:
+        for path in (folder / "runs").glob("*-candidate.csv"):
+            frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+            at = (frame.impl == "seeded") & (frame.timer == "event") & (frame["shape"] == shape)
+            frame.loc[at, "p50_ms"] = (frame.loc[at, "p50_ms"].astype(float) * 1.2).map(repr)
+            frame.to_csv(path, index=False)
+        return folder
+
+    status, text = verdict_of(slower_event_at(make_host_job(tmp_path / "a", cand_ratio=0.85), "64x1x768"))
+    assert status == judge.EXIT_PASS, text
+    assert "seeded fwd event fp32 64x1x768 dim (1,) | regressed | no" in text
+    assert "event keys not gated where the host timer ran" in text
+    status, text = verdict_of(slower_event_at(make_host_job(tmp_path / "b", cand_ratio=0.85), "64x256x768"))
+    assert status == judge.EXIT_FAIL and "seeded fwd event fp32 64x256x768" in text.splitlines()[2], text
+
+
 def test_host_keys_without_the_ratio_in_the_ref_are_listed_not_judged(tmp_path):
     status, text = verdict_of(make_host_job(tmp_path, cand_ratio=0.85 * 1.5, ref_has_ratio=False))
     assert status == judge.EXIT_PASS, text  # the event keys are judged; the host keys cannot be

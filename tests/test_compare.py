@@ -452,24 +452,36 @@ def test_host_keys_are_judged_on_the_ratio_to_the_reference_not_on_absolute_host
     args = [f"baseline={paths[0]}", f"candidate={paths[1]}", f"markdown={tmp_path / 'out.md'}"]
     assert compare.main(args) == 0
     assert "host ratio: baseline 0.850, candidate 0.850" in (tmp_path / "out.md").read_text()
-    paths = two_timer_files(tmp_path, {"host": (0.02, 0.02), "event": (0.3, 0.45)}, host_ratios=(0.85, 0.85))
+    paths = two_timer_files(tmp_path, {"host": (0.02, 0.02), "cuda_graph": (0.3, 0.45)}, host_ratios=(0.85, 0.85))
     assert compare.main(args) == 1  # GPU time is judged as before
-    assert compare.main([*args, "gate_timers=[cuda_graph,host]"]) == 0  # the event row is then not gated
+    assert compare.main([*args, "gate_timers=[event,host]"]) == 0  # the cuda_graph row is then not gated
+
+
+def test_event_keys_are_gated_only_where_the_host_timer_did_not_run(tmp_path):
+    """At a host point the event key (GPU time behind a head start, noisy between processes) is
+    reported, not gated; the same slowdown at a point without host rows fails the gate."""
+    paths = two_timer_files(tmp_path, {"host": (0.02, 0.02), "event": (0.3, 0.45), "cuda_graph": (0.3, 0.3)},
+                            host_ratios=(0.85, 0.85))  # fmt: skip
+    args = [f"baseline={paths[0]}", f"candidate={paths[1]}", f"markdown={tmp_path / 'out.md'}"]
+    assert compare.main(args) == 0
+    assert "| event | 0.3 | 0.45 | 1.500 | regressed |" in (tmp_path / "out.md").read_text()
+    two_timer_files(tmp_path, {"event": (0.3, 0.45), "cuda_graph": (0.3, 0.3)})
+    assert compare.main(args) == 1
 
 
 def test_a_host_ratio_10_percent_higher_fails_the_gate_naming_the_key(tmp_path, capsys):
-    paths = two_timer_files(tmp_path, {"host": (0.02, 0.02), "event": (0.3, 0.3)}, host_ratios=(0.85, 0.935))
+    paths = two_timer_files(tmp_path, {"host": (0.02, 0.02), "cuda_graph": (0.3, 0.3)}, host_ratios=(0.85, 0.935))
     status, markdown, _ = run_main(capsys, tmp_path, *paths)
     assert status == 1
     assert "**FAIL**" in markdown and "seeded fwd host" in markdown.splitlines()[2]
-    paths = two_timer_files(tmp_path, {"host": (0.02, 0.02), "event": (0.3, 0.3)}, host_ratios=(0.85, 0.85))
+    paths = two_timer_files(tmp_path, {"host": (0.02, 0.02), "cuda_graph": (0.3, 0.3)}, host_ratios=(0.85, 0.85))
     assert run_main(capsys, tmp_path, *paths)[0] == 0  # identical: passes
-    paths = two_timer_files(tmp_path, {"host": (0.02, 0.02), "event": (0.3, 0.3)}, host_ratios=(0.85, 0.935))
+    paths = two_timer_files(tmp_path, {"host": (0.02, 0.02), "cuda_graph": (0.3, 0.3)}, host_ratios=(0.85, 0.935))
     assert run_main(capsys, tmp_path, *paths, "host_threshold=0.15")[0] == 0  # under a wider threshold
 
 
 def test_the_compiled_ops_host_key_is_reported_not_gated_unless_asked(tmp_path, capsys):
-    paths = two_timer_files(tmp_path, {"host": (0.02, 0.02), "event": (0.3, 0.3)}, host_ratios=(7.9, 9.6))
+    paths = two_timer_files(tmp_path, {"host": (0.02, 0.02), "cuda_graph": (0.3, 0.3)}, host_ratios=(7.9, 9.6))
     for path in paths:  # the compiled op's rows: its host ratio moved 22% between two A/A processes
         frame = pd.read_csv(path)
         frame.assign(impl="seeded:compile").to_csv(path, index=False)
@@ -482,11 +494,11 @@ def test_the_compiled_ops_host_key_is_reported_not_gated_unless_asked(tmp_path, 
 
 
 def test_host_keys_of_a_baseline_without_the_ratio_are_listed_not_judged(tmp_path, capsys):
-    base, _ = two_timer_files(tmp_path, {"host": (0.02, 0.04), "event": (0.3, 0.3)})  # no ratio columns
+    base, _ = two_timer_files(tmp_path, {"host": (0.02, 0.04), "cuda_graph": (0.3, 0.3)})  # no ratio columns
     (tmp_path / "old.csv").write_text(base.read_text())
-    _, cand = two_timer_files(tmp_path, {"host": (0.02, 0.04), "event": (0.3, 0.3)}, host_ratios=(0.85, 0.85))
+    _, cand = two_timer_files(tmp_path, {"host": (0.02, 0.04), "cuda_graph": (0.3, 0.3)}, host_ratios=(0.85, 0.85))
     status, markdown, _ = run_main(capsys, tmp_path, tmp_path / "old.csv", cand)
-    assert status == 0  # the event key is judged; the host key, 2x in absolute time, is not
+    assert status == 0  # the cuda_graph key is judged; the host key, 2x in absolute time, is not
     assert "no host_ratio in the baseline (written before the figure existed)" in markdown
     assert "0 regressed" in markdown
 
