@@ -280,8 +280,8 @@ def judge(job: ABJob, cfg: ABJudgeConfig) -> Verdict:
 
 def gated_timers(impl: str, cfg: ABJudgeConfig) -> list[str]:
     """The timers of `impl` that the gate judges somewhere (event: only away from host points)."""
-    return [t for t in cfg.gate_timers
-            if gated_key(impl, t, cfg.gate_impls, cfg.gate_timers, cfg.host_gate_impls, at_host_point=False)]  # fmt: skip
+    rule = (cfg.gate_impls, cfg.gate_timers, cfg.host_gate_impls)
+    return [t for t in cfg.gate_timers if gated_key(impl, t, *rule, at_host_point=False)]
 
 
 def verdict_row(v: KeyVerdict) -> list[str]:
