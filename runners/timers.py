@@ -12,7 +12,9 @@ Warm-up calls run first and are never timed (first calls compile, autotune and f
   start was short; it doubles for the next samples). Without a head start, a call whose host
   work outlasts the flush is timed by the host, and those times moved up to 3.1x between two
   processes on the H200 (results/nvidia-h200/probes/16-timer-probe-*.csv); with it, within 4%.
-- `cuda_graph`: the call captured once in a CUDA graph, then replayed (L2 flushed before each);
+- `cuda_graph`: the call captured once in a CUDA graph, replayed for `warmup_ms` (on the H200 the
+  first five replays of a freshly captured graph ran about 11% slow, whatever their length:
+  docs/perf-notes.md change 30), then replayed for the samples (L2 flushed before each);
   each replay timed by events recorded inside the graph, around the call's own work: GPU time
   alone, no Python, no launch overhead. Events outside the graph would also time torch's replay
   prologue, which, for any graph that draws from a CUDA generator, launches two small kernels from
