@@ -12,9 +12,9 @@ Warm-up calls run first and are never timed (first calls compile, autotune and f
   start was short; it doubles for the next samples). Without a head start, a call whose host
   work outlasts the flush is timed by the host, and those times moved up to 3.1x between two
   processes on the H200 (results/nvidia-h200/probes/16-timer-probe-*.csv); with it, within 4%.
-- `cuda_graph`: the call captured once in a CUDA graph, replayed for `warmup_ms` (on the H200 the
-  first five replays of a freshly captured graph ran about 11% slow, whatever their length:
-  docs/perf-notes.md change 30), then replayed for the samples (L2 flushed before each);
+- `cuda_graph`: the call captured once in a CUDA graph, replayed `warmup_replays` times untimed (on
+  the H200 the first five replays of a freshly captured graph ran about 11% slow, whatever their
+  length: docs/perf-notes.md change 30), then replayed for the samples (L2 flushed before each);
   each replay timed by events recorded inside the graph, around the call's own work: GPU time
   alone, no Python, no launch overhead. Events outside the graph would also time torch's replay
   prologue, which, for any graph that draws from a CUDA generator, launches two small kernels from
@@ -166,7 +166,7 @@ def time_cuda_graph(
     flush_l2: bool = True,
     min_time_ms: float = 0.0,
     max_reps: int | None = None,
-    warmup_ms: float = 0.0,
+    warmup_replays: int = 0,
 ) -> Timing:
     # Warm-up and capture on a side stream (as CUDA graphs require); bwd's forward runs there too,
     # so its backward, which runs on the forward's stream, is captured.
@@ -188,7 +188,9 @@ def time_cuda_graph(
     flush = _l2_flush_buffer() if flush_l2 else None
     graph.replay()  # first replay uploads the graph
     torch.cuda.synchronize()
-    replay_for(graph, warmup_ms)
+    for _ in range(warmup_replays):  # a fresh graph's first replays run slow
+        graph.replay()
+        torch.cuda.synchronize()
     samples = []
     began = time.perf_counter()
     while batch := batch_size(len(samples), began, reps, min_time_ms, max_reps):
@@ -209,15 +211,6 @@ def time_cuda_graph(
     mode_call.reset()
     del graph
     return Timing(samples)
-
-
-def replay_for(graph: torch.cuda.CUDAGraph, ms: float) -> None:
-    """Replay `graph` one replay at a time (each waited for, so the GPU never runs far ahead of
-    the clock) until `ms` milliseconds of wall time have passed; at least once when `ms` > 0."""
-    began = time.perf_counter()
-    while (time.perf_counter() - began) * 1e3 < ms:
-        graph.replay()
-        torch.cuda.synchronize()
 
 
 def _graph_events() -> tuple[torch.cuda.Event, torch.cuda.Event] | None:
@@ -353,9 +346,10 @@ def check_settings(timer: str, settings: dict) -> None:
         raise ValueError(f"{where}: reps must be >= 1 and warmup >= 0, got {reps} and {warmup}")
     if max_reps is not None and int(max_reps) < int(reps):
         raise ValueError(f"{where}: max_reps ({max_reps}) is below reps ({reps})")
-    for name in ("min_time_ms", "warmup_ms"):
-        if float(settings.get(name, 0.0)) < 0:
-            raise ValueError(f"{where}: {name} must be >= 0, got {settings[name]}")
+    if float(settings.get("min_time_ms", 0.0)) < 0:
+        raise ValueError(f"{where}: min_time_ms must be >= 0, got {settings['min_time_ms']}")
+    if int(settings.get("warmup_replays", 0)) < 0:
+        raise ValueError(f"{where}: warmup_replays must be >= 0, got {settings['warmup_replays']}")
 
 
 def measure(timer: str, make_call: MakeCall, settings: dict, make_reference: MakeCall | None = None) -> Timing:

@@ -19,13 +19,15 @@ Variants, each timed `--rounds` times in turn on one tensor, `--samples` replays
 timed by events inside the graph (as the timer does), with an L2 flush before each:
 - `fresh`: as the timer does now: build, warm up 3 calls, capture, one replay, then sample;
 - `idle`: the graph from the first `fresh` round, after `--idle-ms` of host sleep;
-- `busy`: the graph from the first `fresh` round, after `--busy-ms` of replays (timers.replay_for);
-- `fresh_busy`: as `fresh`, then `--busy-ms` of replays before sampling (the timer's `warmup_ms`).
+- `busy`: the graph from the first `fresh` round, after `--busy-ms` of replays;
+- `fresh_busy`: as `fresh`, then `--busy-ms` of replays before sampling;
+- `fresh_replays`: as `fresh`, then `--warm-replays` replays before sampling (what the timer now
+  does: `timer.settings.cuda_graph.warmup_replays`).
 It prints, per variant, the median over rounds of each sample index (the slow start, replay by
 replay), and writes every sample to the CSV with its index and its time since the variant began.
 
     python3 scripts/graph_warmup_probe.py OUT.csv [--shape 64,4096,768] [--impls copy,seeded]
-        [--rounds 6] [--samples 16] [--idle-ms 50] [--busy-ms 30]
+        [--rounds 6] [--samples 16] [--idle-ms 50] [--busy-ms 30] [--warm-replays 10]
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ from runners.modes import mode_call_factory  # noqa: E402
 from runners.op_families import family_of  # noqa: E402
 from runners.plan import Point  # noqa: E402
 
-VARIANTS = ("fresh", "idle", "busy", "fresh_busy")
+VARIANTS = ("fresh", "idle", "busy", "fresh_busy", "fresh_replays")
 
 
 class Captured:
@@ -73,6 +75,18 @@ class Captured:
         self.graph.replay()
         torch.cuda.synchronize()
 
+    def replay_for(self, ms: float) -> None:
+        """Replays, each waited for, until `ms` of wall time have passed."""
+        began = time.perf_counter()
+        while (time.perf_counter() - began) * 1e3 < ms:
+            self.graph.replay()
+            torch.cuda.synchronize()
+
+    def replay_times(self, count: int) -> None:
+        for _ in range(count):
+            self.graph.replay()
+            torch.cuda.synchronize()
+
     def samples(self, count: int, flush: torch.Tensor) -> list[tuple[float, float]]:
         """(ms of the replay, s since the first) for `count` replays, one at a time as the timer does."""
         out = []
@@ -95,6 +109,7 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=16)
     parser.add_argument("--idle-ms", type=float, default=50.0)
     parser.add_argument("--busy-ms", type=float, default=30.0)
+    parser.add_argument("--warm-replays", type=int, default=10)
     args = parser.parse_args()
     if not torch.cuda.is_available():
         raise SystemExit("graph_warmup_probe needs a CUDA GPU")
@@ -109,16 +124,18 @@ def main() -> None:
         kept = Captured(make_call)
         for round_index in range(args.rounds):
             for variant in VARIANTS:
-                if variant in ("fresh", "fresh_busy"):
+                if variant.startswith("fresh"):
                     captured = Captured(make_call)
                     if variant == "fresh_busy":
-                        timers.replay_for(captured.graph, args.busy_ms)
+                        captured.replay_for(args.busy_ms)
+                    elif variant == "fresh_replays":
+                        captured.replay_times(args.warm_replays)
                 elif variant == "idle":
                     captured = kept
                     time.sleep(args.idle_ms / 1e3)
                 else:
                     captured = kept
-                    timers.replay_for(captured.graph, args.busy_ms)
+                    captured.replay_for(args.busy_ms)
                 for index, (ms, t_s) in enumerate(captured.samples(args.samples, flush)):
                     rows.append(dict(impl=impl, variant=variant, round=round_index, index=index, ms=ms,
                                      t_ms=round(1e3 * t_s, 3)))  # fmt: skip
@@ -136,8 +153,8 @@ def main() -> None:
             mine = [r for r in rows if (r["impl"], r["variant"]) == (impl, variant)]
             by_index = [statistics.median(r["ms"] for r in mine if r["index"] == i) for i in range(args.samples)]
             when = [statistics.median(r["t_ms"] for r in mine if r["index"] == i) for i in range(args.samples)]
-            print(f"{impl:8s} {variant:6s} ms by replay:", " ".join(f"{v:.3f}" for v in by_index))
-            print(f"{'':8s} {'':6s} at ms:        ", " ".join(f"{v:5.1f}" for v in when))
+            print(f"{impl:8s} {variant:13s} ms by replay:", " ".join(f"{v:.3f}" for v in by_index))
+            print(f"{'':8s} {'':13s} at ms:        ", " ".join(f"{v:5.1f}" for v in when))
 
 
 if __name__ == "__main__":

@@ -99,27 +99,16 @@ def test_cuda_graph_timer_agrees_with_plain_replays(impl, shape):
     assert abs(harness / plain - 1) < 0.05, (harness, plain)
 
 
-def test_replay_for_keeps_replaying_for_the_time_given():
+@pytest.mark.parametrize("warmup_replays", [0, 10])
+def test_the_cuda_graph_timer_replays_a_fresh_graph_untimed_before_sampling(monkeypatch, warmup_replays):
+    """One replay uploads the graph, `warmup_replays` more run untimed, then one per sample."""
+    replays = []
+    replay = torch.cuda.CUDAGraph.replay
+    monkeypatch.setattr(torch.cuda.CUDAGraph, "replay", lambda graph: (replays.append(1), replay(graph))[1])
     make_call, _ = factory("copy", (64, 256, 768))
-    graph, replays = torch.cuda.CUDAGraph(), []
-    mode_call = make_call()
-    stream = torch.cuda.Stream()
-    stream.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(stream):
-        mode_call.call()
-    torch.cuda.current_stream().wait_stream(stream)
-    with torch.cuda.graph(graph, stream=stream):
-        mode_call.call()
-    replay = graph.replay
-    graph.replay = lambda: (replays.append(1), replay())  # counts the replays
-    began = time.perf_counter()
-    timers.replay_for(graph, 20.0)
-    elapsed_ms = (time.perf_counter() - began) * 1e3
-    assert 20.0 <= elapsed_ms < 40.0 and len(replays) > 10, (elapsed_ms, len(replays))
-    before = len(replays)
-    timers.replay_for(graph, 0.0)
-    assert len(replays) == before  # no warm-up asked: no replay
-    mode_call.reset()
+    timing = timers.time_cuda_graph(make_call, warmup=1, reps=6, warmup_replays=warmup_replays)
+    assert len(timing.samples_ms) == 6
+    assert len(replays) == 1 + warmup_replays + 6
 
 
 MEDIUM = (64, 1024, 768)  # 201 MB of fp32

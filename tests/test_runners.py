@@ -346,10 +346,10 @@ def test_a_bad_config_stops_the_run_before_anything_is_measured(tmp_path, overri
 
 
 def test_the_cuda_graph_timer_refuses_a_negative_warm_up_time():
-    settings = dict(warmup=3, reps=6, warmup_ms=-1.0)
-    with pytest.raises(ValueError, match=re.escape("timer.settings.cuda_graph: warmup_ms must be >= 0, got -1.0")):
+    settings = dict(warmup=3, reps=6, warmup_replays=-1)
+    with pytest.raises(ValueError, match=re.escape("timer.settings.cuda_graph: warmup_replays must be >= 0, got -1")):
         timers.check_settings("cuda_graph", settings)
-    timers.check_settings("cuda_graph", {**settings, "warmup_ms": 0.0})
+    timers.check_settings("cuda_graph", {**settings, "warmup_replays": 0})
 
 
 def test_resuming_into_a_corrupted_file_stops_naming_it_and_leaves_it_as_it_is(tmp_path):
