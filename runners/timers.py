@@ -186,9 +186,7 @@ def time_cuda_graph(
         if inside is not None:
             inside[1].record()
     flush = _l2_flush_buffer() if flush_l2 else None
-    graph.replay()  # first replay uploads the graph
-    torch.cuda.synchronize()
-    for _ in range(warmup_replays):  # a fresh graph's first replays run slow
+    for _ in range(1 + warmup_replays):  # the first uploads the graph; a fresh graph's next few run slow
         graph.replay()
         torch.cuda.synchronize()
     samples = []

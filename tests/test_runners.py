@@ -345,7 +345,7 @@ def test_a_bad_config_stops_the_run_before_anything_is_measured(tmp_path, overri
     assert not (tmp_path / "cpu-smoke" / "fp32.csv").exists()
 
 
-def test_the_cuda_graph_timer_refuses_a_negative_warm_up_time():
+def test_the_cuda_graph_timer_refuses_a_negative_count_of_warm_up_replays():
     settings = dict(warmup=3, reps=6, warmup_replays=-1)
     with pytest.raises(ValueError, match=re.escape("timer.settings.cuda_graph: warmup_replays must be >= 0, got -1")):
         timers.check_settings("cuda_graph", settings)
