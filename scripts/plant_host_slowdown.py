@@ -4,14 +4,14 @@
     python scripts/plant_host_slowdown.py TREE --no-fast-path  # every call takes the Python launch
 
 `--us N` puts a busy loop at the top of the op's Python wrapper (`seeded_variational_dropout` in
-TREE/kernels/functional.py): a fixed count of empty loop iterations, calibrated here so that it
-takes about N µs on this machine now. A fixed amount of work, not a wait for the clock: like the
-rest of the call's host work it runs slower on a slower CPU, so the host ratio (runners/host_ratio.py)
-sees the same fraction whatever the CPU's speed. Every forward call of the op passes the wrapper
-(the C++ hot path starts inside it); a call under torch.compile does not (the compiled graph holds
-the op, not the wrapper), and backward does not. On the H200 a forward call costs 14-23 µs of host
-time, so N = 1.6 plants about 10% on `seeded fwd host`; on `fwd_bwd` (about 140 µs) the same N is
-about 1%.
+TREE/kernels/functional.py): a fixed count of empty loop iterations, calibrated here by timing that
+loop so that it takes about N µs on this machine now. A fixed amount of work, not a wait for the
+clock: like the rest of the call's host work it runs slower on a slower CPU, so the host ratio
+(runners/host_ratio.py) sees the same fraction whatever the CPU's speed. Every forward call of the
+op passes the wrapper (the C++ hot path starts inside it); a call under torch.compile does not (the
+compiled graph holds the op, not the wrapper), and backward does not. On the H200 a forward call
+costs 14-15 µs of host time at 64x1x768 fp32 when it runs back to back with copy's, so N = 1.6
+plants about 10% on `seeded fwd host`; on `fwd_bwd` (about 100-125 µs) the same N is about 1.5%.
 
 `--no-fast-path` makes `module()` in TREE/kernels/fast_path.py return None, as when the C++
 extension cannot be built: the op then launches its kernel from Python (same results; on the H200
@@ -35,15 +35,49 @@ HERE = Path(__file__).resolve().parent.parent
 MARKER = "PLANTED HOST SLOWDOWN"
 
 
-def iterations_per_us(samples: int = 7, iterations: int = 200_000) -> float:
-    """Empty loop iterations per microsecond on this machine now (the fastest of `samples` tries)."""
-    best = float("inf")
-    for _ in range(samples):
-        start = time.perf_counter()
-        for _ in range(iterations):
-            pass
-        best = min(best, time.perf_counter() - start)
-    return iterations / (best * 1e6)
+def loop_us(count: int, samples: int = 21) -> float:
+    """Microseconds one run of the planted loop takes here: the exact statement planted, compiled
+    the same way, timed as the fastest of `samples` tries of about 2 ms of runs each, less the cost
+    of calling an empty function (the planted loop runs inline, not as a call)."""
+    namespace: dict = {}
+    exec(f"def loop():\n    for _ in range({count}):\n        pass\n\ndef empty():\n    pass\n", namespace)
+    runs = min(2000, max(1, round(2000 * 64 / count)))  # about 2 ms per try at any count
+    fastest = {}
+    for name in ("loop", "empty"):
+        function, best = namespace[name], float("inf")
+        for _ in range(samples):
+            start = time.perf_counter()
+            for _ in range(runs):
+                function()
+            best = min(best, time.perf_counter() - start)
+        fastest[name] = best / runs
+    return max(fastest["loop"] - fastest["empty"], 0.0) * 1e6
+
+
+def calibrated_count(microseconds: float, warm_s: float = 0.5) -> int:
+    """The smallest loop count (to 1%) whose run takes at least `microseconds` on this machine,
+    found by timing the planted loop itself at each count tried (after `warm_s` seconds of busy
+    work: a benchmark's process is busy, and a CPU can run faster once it has been).
+
+    Timing one long loop and scaling misjudges a short one, and the cost is not even proportional
+    to the count: CPython keeps the integers up to 256 preallocated, so iterations up to 256
+    allocate nothing and each later one allocates an int, at more than twice the cost. On the H200
+    machine a count scaled from a loop of 200,000 planted half the time asked for (74 iterations
+    for 1.6 us ran in about 0.8 us); so this bisects on the measured cost instead."""
+    end = time.perf_counter() + warm_s
+    while time.perf_counter() < end:
+        pass
+    high = 16
+    while loop_us(high) < microseconds:
+        high *= 2
+    low = high // 2
+    while high - low > max(1, low // 100):
+        middle = (low + high) // 2
+        if loop_us(middle) < microseconds:
+            low = middle
+        else:
+            high = middle
+    return high
 
 
 def insert_after_docstring(path: Path, function: str, lines: list[str]) -> None:
@@ -66,7 +100,7 @@ def plant_busy_loop(tree: Path, microseconds: float) -> tuple[Path, int]:
     """A busy loop of about `microseconds` at the top of the op's wrapper; returns (file, iterations)."""
     if not microseconds > 0:
         raise SystemExit("plant: --us must be more than 0")
-    count = max(1, round(microseconds * iterations_per_us()))
+    count = calibrated_count(microseconds)
     path = tree / "kernels" / "functional.py"
     insert_after_docstring(path, "seeded_variational_dropout", [
         f"for _ in range({count}):  # {MARKER} (scripts/plant_host_slowdown.py): about {microseconds} us",
