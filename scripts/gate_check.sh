@@ -9,8 +9,8 @@
 #     JOB: aa (REF_TREE against a copy of itself),
 #          plant:K (scripts/plant_slowdown.py: every K-th program of the kernel reads a second tile;
 #                   K=5 about 10% slower GPU time on large tensors, K=1 about 1.5x),
-#          host:US (scripts/plant_host_slowdown.py --us US: about US µs more host work per forward
-#                   call; 1.6 is about 10% of the op's forward host cost on the H200),
+#          host:P (scripts/plant_host_slowdown.py --percent P: a busy loop costing about P% of the
+#                  op's forward call at the gate's host point, timed against the call itself),
 #          nofast (scripts/plant_host_slowdown.py --no-fast-path: the C++ hot path never used),
 #          or ab:DIR (DIR as the ref side, REF_TREE as the candidate: e.g. the commit before a change)
 #   PAIRS (default 4), MAX_PAIRS (8), BUDGET_S (480): each job runs PAIRS pairs, then two more while
@@ -49,7 +49,7 @@ for job in "$@"; do
     aa) side_a=$ref side_b=$copy expect=0 ;;
     plant:*) python3 scripts/plant_slowdown.py "$copy" --every "${job#plant:}" | tee -a "$log" || exit 2
              side_a=$ref side_b=$copy expect=1 ;;
-    host:*) python3 scripts/plant_host_slowdown.py "$copy" --us "${job#host:}" | tee -a "$log" || exit 2
+    host:*) python3 scripts/plant_host_slowdown.py "$copy" --percent "${job#host:}" | tee -a "$log" || exit 2
             side_a=$ref side_b=$copy expect=1 ;;
     nofast) python3 scripts/plant_host_slowdown.py "$copy" --no-fast-path | tee -a "$log" || exit 2
             side_a=$ref side_b=$copy expect=1 ;;

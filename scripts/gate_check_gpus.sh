@@ -12,7 +12,7 @@
 #     one quoted group of scripts/gate_check.sh jobs per GPU: GPU i runs group i
 #   e.g. on an nvidia-h200-x4 (two jobs a group: BUDGET_S=240 keeps each at its first 4 pairs, about
 #   300 s for the first job, compiling, and 240 s for the second at git 849ebd2: under 10 minutes):
-#     BUDGET_S=240 bash scripts/gate_check_gpus.sh "aa nofast" "aa host:1.6" "aa plant:5" "nofast host:1.6"
+#     BUDGET_S=240 bash scripts/gate_check_gpus.sh "aa nofast" "aa host:10" "aa plant:5" "nofast host:10"
 #   The tree under test is this working tree, copied for each GPU to $TREES/tree-<i> (TREES defaults to
 #   /tmp/gate-trees). PAIRS, MAX_PAIRS, BUDGET_S, SWEEP, JUDGE reach every gate_check.sh; SEED (default
 #   1) becomes SEED + 100 * i on GPU i, so no two jobs draw the same first order.

@@ -13,14 +13,16 @@ Guesses, and what each predicts here:
   iteration: the 74-iteration loop alone costs well under 1.6 us (`loop_alone` of `long`).
 
 What it does, in one process: the old calibration (one long loop, `--fresh` fresh processes and here
-after `--spin-s` of busy work) and the plant's calibration now (scripts/plant_host_slowdown.py
-`calibrated_count`: timing the planted loop itself); then, in `--rounds` interleaved rounds of
-`--calls` calls each, the host time per call of the seeded forward alone, with each count's loop in
-front, and of each loop alone; medians over rounds. (The first run of this probe, at git e894a12,
-answered the first guess with no and found the second; this version measures the fix.)
+after `--spin-s` of busy work, scaled to `--us`) and the plant's calibration now
+(scripts/plant_host_slowdown.py `--percent`: the planted loop timed against the op's call in
+alternating bursts); then, in `--rounds` interleaved rounds of `--calls` calls each, the host time
+per call of the seeded forward alone, with each count's loop in front, and of each loop alone;
+medians over rounds. (Its first runs, at git e894a12 and 7281f43, found the second guess and then
+that the CPU's speed moves by up to 2x between processes and within one; this version measures
+the plant calibrated as a fraction of the call.)
 
-    python3 scripts/host_plant_probe.py [--us 1.6] [--shape 64,1,768] [--rounds 9] [--calls 2000]
-        [--device cuda]
+    python3 scripts/host_plant_probe.py [--us 1.6] [--percent 10] [--shape 64,1,768] [--rounds 9]
+        [--calls 2000]
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ for path in (ROOT, ROOT / "scripts"):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 
-from plant_host_slowdown import calibrated_count, loop_us  # noqa: E402
+from plant_host_slowdown import calibrated_count, cost_ratio, op_call, planted_loop  # noqa: E402
 
 
 def long_loop_rate(samples: int = 7, iterations: int = 200_000) -> float:
@@ -87,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--calls", type=int, default=2000)
     parser.add_argument("--fresh", type=int, default=5)
     parser.add_argument("--spin-s", type=float, default=1.0)
-    parser.add_argument("--device", default="cuda", help="cuda; cpu runs the same steps (the CPU path's host cost)")
+    parser.add_argument("--percent", type=float, default=10.0)
     args = parser.parse_args(argv)
 
     fresh = [fresh_long_loop_rate() for _ in range(args.fresh)]
@@ -95,15 +97,17 @@ def main(argv: list[str] | None = None) -> int:
     warm = [long_loop_rate() for _ in range(3)]
     print("old calibration, iterations per us: fresh processes " + " ".join(f"{v:.1f}" for v in fresh)
           + f"; here after {args.spin_s} s of busy work " + " ".join(f"{v:.1f}" for v in warm))  # fmt: skip
-    counts = {"long": max(1, round(args.us * statistics.median(fresh))), "now": calibrated_count(args.us)}
-    print(f"counts for {args.us} us: old calibration {counts['long']}, the plant now {counts['now']} "
-          f"(its loop_us here {loop_us(counts['now']):.2f})")
+    shape = tuple(int(n) for n in args.shape.split(","))
+    now = calibrated_count(args.percent, op_call(shape))
+    counts = {"long": max(1, round(args.us * statistics.median(fresh))), "now": now}
+    print(f"counts: old calibration {counts['long']} for {args.us} us, the plant now {now} for {args.percent}% "
+          f"(its ratio here {cost_ratio(planted_loop(now), op_call(shape), rounds=31):.1%})")
 
     import torch
 
     from kernels import seeded_variational_dropout
 
-    x = torch.randn(*[int(n) for n in args.shape.split(",")], device=args.device)
+    x = torch.randn(shape, device="cuda" if torch.cuda.is_available() else "cpu")
 
     def seeded(t):
         return seeded_variational_dropout(t, p=0.5, dim=1, training=True)
@@ -139,10 +143,11 @@ def main(argv: list[str] | None = None) -> int:
     median = {name: statistics.median(values) for name, values in times.items()}
     for name, values in times.items():
         print(f"{name:16s} us per call: median {median[name]:.2f}  rounds " + " ".join(f"{v:.2f}" for v in values))
+    asked = {"long": f"{args.us} us", "now": f"{args.percent}%"}
     for name, count in counts.items():
         added = median[f"planted_{name}"] - median["seeded"]
         print(f"{name}: {count} iterations, in the call +{added:.2f} us ({added / median['seeded']:.1%} of the "
-              f"seeded call), alone {median[f'loop_alone_{name}']:.2f} us, asked {args.us} us")
+              f"seeded call), alone {median[f'loop_alone_{name}']:.2f} us, asked {asked[name]}")
     return 0
 
 

@@ -20,7 +20,7 @@ def test_without_jobs_it_prints_its_usage_naming_every_job_kind(tmp_path):
     done = subprocess.run(["bash", str(SCRIPT)], cwd=ROOT, env={**os.environ, "OUT": str(tmp_path)},
                           capture_output=True, text=True)  # fmt: skip
     assert done.returncode == 2
-    for kind in ("aa (", "plant:K", "host:US", "nofast", "ab:DIR", "MAX_PAIRS", "BUDGET_S"):
+    for kind in ("aa (", "plant:K", "host:P", "nofast", "ab:DIR", "MAX_PAIRS", "BUDGET_S"):
         assert kind in done.stdout, kind
     assert "set -uo" not in done.stdout  # the usage is the header, no code
 
