@@ -15,9 +15,10 @@
 #          or ab:DIR (DIR as the ref side, REF_TREE as the candidate: e.g. the commit before a change)
 #   PAIRS (default 4), MAX_PAIRS (8), BUDGET_S (480): each job runs PAIRS pairs, then two more while
 #   a gated key is too noisy to judge, up to MAX_PAIRS and while they fit in BUDGET_S seconds, so a
-#   job stays under 10 minutes (on the H200 a CI process took 53-73 s in the first pair, 27-31 s
-#   after at git 849ebd2: 6 pairs about 430 s, 8 over the budget); SEED (default 1: job i uses
-#   SEED + i) sets the first pair's order; SWEEP (default experiment=ci) the sweep of every process, JUDGE extra key=value for reports.ab.
+#   job stays under 10 minutes (on the H200 at git e894a12 a CI process took 47-71 s in the first
+#   pair and 22-35 s after: 4 pairs 199-306 s, 8 over the budget); SEED (default 1: job i uses
+#   SEED + i) sets the first pair's order; SWEEP (default experiment=ci) the sweep of every process;
+#   JUDGE extra key=value for reports.ab.
 # Writes $OUT/gate-check.log (every verdict, one line per job at the end) and $OUT/gate-check.tgz
 # (each job's ab.json, ab.md and per-process CSVs and logs). Exit status 0 when every job's verdict
 # is what its kind expects (aa and ab: PASS; plant, host, nofast: FAIL).

@@ -16,10 +16,10 @@ What it does, in one process: the old calibration (one long loop, `--fresh` fres
 after `--spin-s` of busy work, scaled to `--us`) and the plant's calibration now
 (scripts/plant_host_slowdown.py `--percent`: the planted loop timed against the op's call in
 alternating bursts); then, in `--rounds` interleaved rounds of `--calls` calls each, the host time
-per call of the seeded forward alone, with each count's loop in front, and of each loop alone;
-medians over rounds. (Its first runs, at git e894a12 and 7281f43, found the second guess and then
-that the CPU's speed moves by up to 2x between processes and within one; this version measures
-the plant calibrated as a fraction of the call.)
+per call of the seeded forward alone, with each count's loop (the planted statement, as a function)
+called in front, and of each loop alone; medians over rounds. (Its first runs, at git e894a12 and
+7281f43, found the second guess and then that the CPU's speed moves by up to 2x between processes
+and within one; this version measures the plant calibrated as a fraction of the call.)
 
     python3 scripts/host_plant_probe.py [--us 1.6] [--percent 10] [--shape 64,1,768] [--rounds 9]
         [--calls 2000]
@@ -40,7 +40,7 @@ for path in (ROOT, ROOT / "scripts"):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 
-from plant_host_slowdown import calibrated_count, cost_ratio, op_call, planted_loop  # noqa: E402
+from plant_host_slowdown import calibrated_count, cost_ratio, op_call, per_run_s, planted_loop  # noqa: E402
 
 
 def long_loop_rate(samples: int = 7, iterations: int = 200_000) -> float:
@@ -67,18 +67,15 @@ def spin(seconds: float) -> None:
         pass
 
 
-def per_call_us(function, x, calls: int) -> float:
+def per_call_us(function, calls: int) -> float:
+    """Host time per call of `calls` back-to-back calls, the GPU idle before and waited for after."""
     import torch
 
-    if x.is_cuda:
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    for _ in range(calls):
-        function(x)
-    elapsed = time.perf_counter() - start
-    if x.is_cuda:
-        torch.cuda.synchronize()
-    return elapsed / calls * 1e6
+    sync = torch.cuda.synchronize if torch.cuda.is_available() else (lambda: None)
+    sync()
+    seconds = per_run_s(function, calls)
+    sync()
+    return seconds * 1e6
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -97,49 +94,26 @@ def main(argv: list[str] | None = None) -> int:
     warm = [long_loop_rate() for _ in range(3)]
     print("old calibration, iterations per us: fresh processes " + " ".join(f"{v:.1f}" for v in fresh)
           + f"; here after {args.spin_s} s of busy work " + " ".join(f"{v:.1f}" for v in warm))  # fmt: skip
-    shape = tuple(int(n) for n in args.shape.split(","))
-    now = calibrated_count(args.percent, op_call(shape))
+    call = op_call(tuple(int(n) for n in args.shape.split(",")))
+    now = calibrated_count(args.percent, call)
     counts = {"long": max(1, round(args.us * statistics.median(fresh))), "now": now}
     print(f"counts: old calibration {counts['long']} for {args.us} us, the plant now {now} for {args.percent}% "
-          f"(its ratio here {cost_ratio(planted_loop(now), op_call(shape), rounds=31):.1%})")
+          f"(its ratio here {cost_ratio(planted_loop(now), call, rounds=31):.1%})")
 
-    import torch
-
-    from kernels import seeded_variational_dropout
-
-    x = torch.randn(shape, device="cuda" if torch.cuda.is_available() else "cpu")
-
-    def seeded(t):
-        return seeded_variational_dropout(t, p=0.5, dim=1, training=True)
-
-    def planted(count):
-        def call(t):
-            for _ in range(count):
-                pass
-            return seeded_variational_dropout(t, p=0.5, dim=1, training=True)
-
-        return call
-
-    def alone(count):
-        def call(t):
-            for _ in range(count):
-                pass
-
-        return call
-
-    variants = {"seeded": seeded}
+    variants = {"seeded": call}
     for name, count in counts.items():
-        variants[f"planted_{name}"] = planted(count)
-        variants[f"loop_alone_{name}"] = alone(count)
+        loop = planted_loop(count)
+        variants[f"planted_{name}"] = lambda loop=loop: (loop(), call())
+        variants[f"loop_alone_{name}"] = loop
     for function in variants.values():
-        per_call_us(function, x, 200)
+        per_call_us(function, 200)
     times: dict[str, list[float]] = {name: [] for name in variants}
     rng = random.Random(0)
     for _ in range(args.rounds):
         names = list(variants)
         rng.shuffle(names)
         for name in names:
-            times[name].append(per_call_us(variants[name], x, args.calls))
+            times[name].append(per_call_us(variants[name], args.calls))
     median = {name: statistics.median(values) for name, values in times.items()}
     for name, values in times.items():
         print(f"{name:16s} us per call: median {median[name]:.2f}  rounds " + " ".join(f"{v:.2f}" for v in values))
