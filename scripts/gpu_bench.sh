@@ -21,6 +21,7 @@
 set -uo pipefail
 
 : "${OUT:?set OUT to the folder that collects the results}"
+mkdir -p "$OUT" || exit 2  # a folder under $OUT (OUT=$OUT/run1) does not exist yet: the log is written there
 PY=${PY:-python3}
 DTYPES=${1:-all}
 shift $(($# > 0 ? 1 : 0))

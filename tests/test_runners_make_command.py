@@ -49,3 +49,21 @@ def test_gpu_bench_refuses_dtypes_that_are_not_dtypes(tmp_path):
                           capture_output=True, text=True, timeout=120)  # fmt: skip
     assert done.returncode == 2 and "give all, or dtypes" in done.stderr
     assert not (tmp_path / "x").exists()
+
+
+def test_gpu_bench_logs_into_an_out_folder_it_creates(tmp_path):
+    # OUT=$OUT/run1 on the device names a folder that does not exist yet: the log must still hold
+    # the sweep's whole output. `make` and `nvidia-smi` are stand-ins that only print.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("make", "nvidia-smi"):
+        (bin_dir / tool).write_text(f'#!/bin/sh\necho "{tool} ran: $*"\n')
+        (bin_dir / tool).chmod(0o755)
+    out = tmp_path / "out" / "run1"
+    env = {**os.environ, "OUT": str(out), "PY": sys.executable, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    done = subprocess.run(["bash", "scripts/gpu_bench.sh", "fp32"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    log = (out / "bench.log").read_text()
+    assert log.startswith("=== ") and "nvidia-smi ran:" in log
+    assert "make ran: bench DTYPE=all" in log and "=== make bench exit 0" in log
