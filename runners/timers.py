@@ -265,14 +265,14 @@ def _synchronize() -> None:
 
 def host_us_per_call(fn: Callable[[], object], calls: int = 2000, warmup: int = 100) -> float:
     """Microseconds per call of `calls` back-to-back calls and one synchronize (the probe scripts'
-    single figure; the harness's `host` timer keeps samples)."""
+    single figure; the harness's `host` timer keeps samples). Without a GPU: CPU calls."""
     for _ in range(warmup):
         fn()
-    torch.cuda.synchronize()
+    _synchronize()
     start = time.perf_counter()
     for _ in range(calls):
         fn()
-    torch.cuda.synchronize()
+    _synchronize()
     return (time.perf_counter() - start) / calls * 1e6
 
 

@@ -72,8 +72,7 @@ class Captured:
             self.start.record()
             self.mode_call.call()
             self.end.record()
-        self.graph.replay()
-        torch.cuda.synchronize()
+        self.replay_times(1)  # uploads the graph
 
     def replay_for(self, ms: float) -> None:
         """Replays, each waited for, until `ms` of wall time have passed."""
@@ -83,6 +82,7 @@ class Captured:
             torch.cuda.synchronize()
 
     def replay_times(self, count: int) -> None:
+        """`count` replays, each waited for."""
         for _ in range(count):
             self.graph.replay()
             torch.cuda.synchronize()

@@ -40,7 +40,7 @@ for path in (ROOT, ROOT / "scripts"):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 
-from plant_host_slowdown import calibrated_count, cost_ratio, op_call, per_run_s, planted_loop  # noqa: E402
+from plant_host_slowdown import calibrated_count, cost_ratio, op_call, planted_loop  # noqa: E402
 
 
 def long_loop_rate(samples: int = 7, iterations: int = 200_000) -> float:
@@ -67,17 +67,6 @@ def spin(seconds: float) -> None:
         pass
 
 
-def per_call_us(function, calls: int) -> float:
-    """Host time per call of `calls` back-to-back calls, the GPU idle before and waited for after."""
-    import torch
-
-    sync = torch.cuda.synchronize if torch.cuda.is_available() else (lambda: None)
-    sync()
-    seconds = per_run_s(function, calls)
-    sync()
-    return seconds * 1e6
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--us", type=float, default=1.6)
@@ -88,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--spin-s", type=float, default=1.0)
     parser.add_argument("--percent", type=float, default=10.0)
     args = parser.parse_args(argv)
+    from runners.timers import host_us_per_call  # imports torch: not in the fresh processes of the old calibration
 
     fresh = [fresh_long_loop_rate() for _ in range(args.fresh)]
     spin(args.spin_s)
@@ -106,14 +96,14 @@ def main(argv: list[str] | None = None) -> int:
         variants[f"planted_{name}"] = lambda loop=loop: (loop(), call())
         variants[f"loop_alone_{name}"] = loop
     for function in variants.values():
-        per_call_us(function, 200)
+        host_us_per_call(function, 200, warmup=0)
     times: dict[str, list[float]] = {name: [] for name in variants}
     rng = random.Random(0)
     for _ in range(args.rounds):
         names = list(variants)
         rng.shuffle(names)
         for name in names:
-            times[name].append(per_call_us(variants[name], args.calls))
+            times[name].append(host_us_per_call(variants[name], args.calls, warmup=0))
     median = {name: statistics.median(values) for name, values in times.items()}
     for name, values in times.items():
         print(f"{name:16s} us per call: median {median[name]:.2f}  rounds " + " ".join(f"{v:.2f}" for v in values))
