@@ -27,8 +27,12 @@ def python_block_after(heading: str) -> str:
 # The example's checks, run after it in the same process.
 EXAMPLE_CHECKS = """
 assert y.shape == z.shape == (8, 64, 256) and y.grad_fn is not None
-kept = z != 0  # randn has no exact zeros: the mask itself, shared along time
-assert torch.equal(kept, kept[:, :1].expand_as(kept)) and 0.3 < kept.float().mean() < 0.7
+nonzero_steps = (z != 0).sum(dim=1)  # per (batch, feature): how many of the 64 time steps survived
+# Locked: a column is dropped whole (0) or kept whole (64), less any exact zeros of randn itself: on
+# CPU about one draw in 17 million is 0.0 (15 zeros in 2000 calls of this size), so a kept column may show
+# one or two. Testing `z != 0` against its first time step failed in CI on such a zero.
+assert bool(((nonzero_steps == 0) | (nonzero_steps >= 62)).all())
+assert 0.3 < (nonzero_steps > 0).float().mean() < 0.7  # 2048 columns at p=0.5: 0.5 +- 0.011
 print("example ran on", device)
 """
 

@@ -856,7 +856,7 @@ def test_inductor_compiled_masks_follow_manual_seed_as_eager_ones(device):
         return seeded_variational_dropout(t, 0.5, dim=1)
 
     compiled = torch.compile(dropout, fullgraph=True)
-    x = torch.randn(4, 6, 32, device=device, requires_grad=True)
+    x = (torch.rand(4, 6, 32, device=device) + 0.5).requires_grad_(True)  # no zeros: a zero in y is a dropped element
     torch.manual_seed(5)
     y = compiled(x)
     y.backward(torch.ones_like(y))
